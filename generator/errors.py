@@ -1,0 +1,44 @@
+"""Domain errors of orbis.
+
+Library code raises these and never imports HTTP; ``tileserver.errors`` maps each class to a status
+code (after TiTiler's ``errors.py``), and the CLI prints ``str(exc)`` as one line. Every message names
+the bad value, so a user can fix the request without reading a traceback.
+"""
+
+from __future__ import annotations
+
+
+class OrbisError(Exception):
+    """Base class of every error orbis raises on purpose."""
+
+
+class InvalidTile(OrbisError):
+    """A tile address that does not exist (negative, non-integer, y out of range, bad format)."""
+
+
+class ZoomOutOfRange(InvalidTile):
+    """A zoom level outside what the world allows."""
+
+
+class UnknownWorld(OrbisError):
+    """No world config of that name."""
+
+
+class WorldConfigError(OrbisError):
+    """A world TOML that cannot be used; names the file, the key and the problem."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file, self.key, self.problem = file, key, problem
+        super().__init__(f"{file}: {key}: {problem}")
+
+
+class ModelLoadError(OrbisError):
+    """A model path or checkpoint that cannot be loaded."""
+
+
+class ImageInputError(OrbisError):
+    """A user image (``orbis upscale``) that cannot be read or used."""
+
+
+class BeyondTrainingWarning(UserWarning):
+    """A tile finer than the model's trained range: allowed, but the detail is extrapolated."""

@@ -1,0 +1,174 @@
+"""The built-in model: a resolution-conditioned ×2 super-resolution diffusion model.
+
+A stock diffusers ``UNet2DModel`` sees the noisy *residual* (target minus the bilinear ×2 upsample
+of the parent) concatenated with that upsampled parent, 6 channels in all, and predicts v. The
+ground resolution is told through ``class_embed_type="timestep"``: a scalar label (an affine map of
+log2 m/px, :func:`resolution_label`) is embedded sinusoidally and added to the timestep embedding,
+as MetaEarth does, with no custom layer. Predicting the residual over the upsampled parent trains
+fast and leaves colour to the parent.
+
+On disk the model is a diffusers-style folder::
+
+    orbis_model.json            identity (model id + version) and sampling constants
+    unet/config.json            UNet2DModel config
+    unet/diffusion_pytorch_model.safetensors
+    scheduler/scheduler_config.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers import DDIMScheduler, UNet2DModel
+
+from ..errors import ModelLoadError
+
+MODEL_FILE = "orbis_model.json"
+
+
+def resolution_label(mpp: float | torch.Tensor) -> torch.Tensor:
+    """Map ground resolution (m/px) to the UNet's class label: 40 · (log2 m/px + 4).
+
+    0.0625 m/px → 0 and 156 km/px (z0) → ≈850, inside the 0–1000 range the sinusoidal timestep
+    embedding is built for.
+    """
+    m = torch.as_tensor(mpp, dtype=torch.float32)
+    return 40.0 * (torch.log2(m) + 4.0)
+
+
+def build_unet(
+    block_out_channels: tuple[int, ...] = (16, 32, 64, 128),
+    layers_per_block: int = 1,
+    add_attention: bool = True,
+) -> UNet2DModel:
+    """Return a fresh (random) UNet of the built-in layout.
+
+    ``add_attention`` keeps the mid-block self-attention (global context at 1/8 resolution); tiny
+    test models drop it, since at their shallow depth it would attend over every pixel.
+    """
+    n = len(block_out_channels)
+    return UNet2DModel(
+        sample_size=64,
+        in_channels=6,
+        out_channels=3,
+        block_out_channels=block_out_channels,
+        layers_per_block=layers_per_block,
+        down_block_types=("DownBlock2D",) * n,
+        up_block_types=("UpBlock2D",) * n,
+        class_embed_type="timestep",
+        norm_num_groups=8,
+        add_attention=add_attention,
+    )
+
+
+def build_scheduler() -> DDIMScheduler:
+    """Return the training/sampling noise schedule (cosine, v-prediction, trailing spacing)."""
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="v_prediction",
+        timestep_spacing="trailing",
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+
+
+@dataclass
+class ModelInfo:
+    """Identity and sampling constants of a built-in model folder (``orbis_model.json``)."""
+
+    model_id: str = "orbis-sr"
+    version: str = "0"
+    residual_scale: float = 0.1
+    num_inference_steps: int = 4
+    #: finest and coarsest output resolutions seen in training (m/px)
+    trained_mpp: tuple[float, float] = (10.0, 15000.0)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+class SuperResolutionModel:
+    """UNet + scheduler + :class:`ModelInfo`, saved and loaded the diffusers way."""
+
+    def __init__(self, unet: UNet2DModel, scheduler: DDIMScheduler, info: ModelInfo) -> None:
+        self.unet = unet.eval()
+        self.scheduler = scheduler
+        self.info = info
+        self._digest: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Return ``model_id@version+digest``: changes whenever the weights change."""
+        if self._digest is None:
+            h = hashlib.sha256()
+            for k, v in sorted(self.unet.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().numpy().tobytes())
+            self._digest = h.hexdigest()[:12]
+        return f"{self.info.model_id}@{self.info.version}+{self._digest}"
+
+    def beyond_training(self, mpp: float) -> bool:
+        """Return True when a tile of this resolution is finer than anything trained on."""
+        return mpp < self.info.trained_mpp[0] / 2
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write the model folder (safetensors weights, JSON configs)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(path / "unet", safe_serialization=True)
+        self.scheduler.save_pretrained(path / "scheduler")
+        (path / MODEL_FILE).write_text(json.dumps(asdict(self.info), indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> SuperResolutionModel:
+        """Load a model folder written by :meth:`save_pretrained`.
+
+        Raises:
+            ModelLoadError: the folder, a component or a file is missing or unreadable.
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelLoadError(f"model path {str(path)!r} is not a directory")
+        for part in (MODEL_FILE, "unet/config.json", "scheduler/scheduler_config.json"):
+            if not (path / part).is_file():
+                raise ModelLoadError(f"model folder {str(path)!r} lacks {part}")
+        if not (path / "unet" / "diffusion_pytorch_model.safetensors").is_file():
+            raise ModelLoadError(
+                f"model folder {str(path)!r} has no unet/diffusion_pytorch_model.safetensors "
+                "(only safetensors weights are loaded)"
+            )
+        try:
+            raw = json.loads((path / MODEL_FILE).read_text())
+            raw["trained_mpp"] = tuple(raw.get("trained_mpp", (10.0, 15000.0)))
+            info = ModelInfo(**raw)
+            unet = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True)
+            scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
+        except (OSError, ValueError, TypeError, json.JSONDecodeError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"cannot load model from {str(path)!r}: {first}") from None
+        return cls(unet, scheduler, info)
+
+
+def default_model_path() -> Path:
+    """Return the folder of the shipped built-in model weights."""
+    return Path(__file__).resolve().parent.parent / "weights" / "orbis-sr-v1"
+
+
+def random_model(
+    block_out_channels: tuple[int, ...] = (8, 16), seed: int = 0, steps: int = 2
+) -> SuperResolutionModel:
+    """Return a tiny randomly initialised model (tests, benchmarks of the mechanism)."""
+    torch.manual_seed(seed)
+    unet = build_unet(block_out_channels, add_attention=False)
+    return SuperResolutionModel(
+        unet, build_scheduler(), ModelInfo(model_id="random", version=str(seed), num_inference_steps=steps)
+    )
+
+
+def log2_mpp(mpp: float) -> float:
+    """Return log2 of a ground resolution (helper for docs and metrics)."""
+    return math.log2(mpp)

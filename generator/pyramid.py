@@ -1,0 +1,255 @@
+"""The lazy tile pyramid: plan → sample windows → blend → parent-correct → cache.
+
+``Pyramid.tile(t)`` returns a tile's pixels. Below the base zoom a tile is made from the windows
+that cover it (``planner``), each window sampled by the model from its ×2-upsampled parent
+neighbourhood, its ground resolution and its crop of the global noise field; the blend of those
+windows is then made consistent with the parent (``blend.parent_correct``). A cold request plans
+its whole dependency cone first and evaluates it ancestors first, level by level, in sorted order.
+Every window and tile is cached under a key that starts with the world's content hash; identical
+work requested concurrently is computed once (``SingleFlight``).
+
+Nothing here depends on request order: a window is a pure function of its parents (themselves
+pure), of the noise field and of the model, and is always evaluated alone (batch of one, so batch
+composition cannot change its floats) and stored as float16 before anyone uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import tiles
+from .base import BaseLevel
+from .blend import blend, parent_correct
+from .models.sr_model import SuperResolutionModel
+from .noise import NoiseField
+from .planner import Geometry, Rect, Window, plan
+from .resample import box_down2_np, up2
+from .samplers import sample_window
+from .singleflight import SingleFlight
+from .store import MemoryStore, Store, pack, unpack
+from .tiles import Tile
+
+
+@dataclass
+class Stats:
+    """Counters of work done (model evaluations are the cost unit of ARCHITECTURE §6)."""
+
+    model_evals: int = 0
+    windows_generated: int = 0
+    tiles_generated: int = 0
+    tile_hits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **kw: int) -> None:
+        """Increment counters atomically."""
+        with self._lock:
+            for k, v in kw.items():
+                setattr(self, k, getattr(self, k) + v)
+
+    def snapshot(self) -> dict[str, int]:
+        """Return the counters as a dict."""
+        with self._lock:
+            return {
+                "model_evals": self.model_evals,
+                "windows_generated": self.windows_generated,
+                "tiles_generated": self.tiles_generated,
+                "tile_hits": self.tile_hits,
+            }
+
+
+_model_locks: dict[int, threading.Lock] = {}
+_model_locks_guard = threading.Lock()
+
+
+def _model_lock(model: SuperResolutionModel) -> threading.Lock:
+    # One evaluation at a time per model: torch already uses every core for one window.
+    with _model_locks_guard:
+        return _model_locks.setdefault(id(model), threading.Lock())
+
+
+class Pyramid:
+    """Tiles of one world; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        key_prefix: str,
+        base: BaseLevel,
+        model: SuperResolutionModel,
+        seed: int,
+        geometry: Geometry,
+        store: Store | None = None,
+        steps: int | None = None,
+    ) -> None:
+        self.prefix = key_prefix
+        self.base = base
+        self.base_zoom = base.zoom
+        self.model = model
+        self.noise = NoiseField(seed, geometry.tile)
+        self.geometry = geometry
+        self.store: Store = store if store is not None else MemoryStore()
+        self._hot = MemoryStore(256 * 2**20)  # decoded-work front cache
+        self.steps = steps or model.info.num_inference_steps
+        self.stats = Stats()
+        self._flight = SingleFlight()
+
+    # ---- keys and storage -------------------------------------------------------------
+    def tile_key(self, t: Tile) -> str:
+        """Return the cache key of a tile's pixels."""
+        return f"{self.prefix}/t/{t.z}/{t.x}/{t.y}"
+
+    def window_key(self, w: Window) -> str:
+        """Return the cache key of a raw window."""
+        return f"{self.prefix}/w/{w.z}/{w.col}/{w.row}"
+
+    def _get(self, key: str) -> bytes | None:
+        v = unpack(self._hot.get(key))
+        if v is not None:
+            return v
+        raw = self.store.get(key)
+        v = unpack(raw)
+        if v is None:
+            if raw is not None:  # corrupt or truncated: drop it, it will be regenerated
+                self.store.delete(key)
+            return None
+        self._hot.set(key, pack(v))
+        return v
+
+    def _put(self, key: str, payload: bytes) -> None:
+        framed = pack(payload)
+        self._hot.set(key, framed)
+        self.store.set(key, framed)
+
+    def _load_tile(self, t: Tile) -> np.ndarray | None:
+        v = self._get(self.tile_key(t))
+        if v is None:
+            return None
+        s = self.geometry.tile
+        return np.frombuffer(zlib.decompress(v), dtype=np.uint8).reshape(s, s, 3)
+
+    def _save_tile(self, t: Tile, arr: np.ndarray) -> None:
+        self._put(self.tile_key(t), zlib.compress(np.ascontiguousarray(arr).tobytes(), 1))
+
+    def _load_window(self, w: Window) -> np.ndarray | None:
+        v = self._get(self.window_key(w))
+        if v is None:
+            return None
+        n = self.geometry.window
+        return np.frombuffer(v, dtype=np.float16).reshape(3, n, n)
+
+    def is_cached(self, node: Tile | Window) -> bool:
+        """Return True when a tile or window is in a cache (used by the planner)."""
+        key = self.window_key(node) if isinstance(node, Window) else self.tile_key(node)
+        return self._get(key) is not None
+
+    # ---- public -----------------------------------------------------------------------
+    def tile(self, t: Tile) -> np.ndarray:
+        """Return a tile as uint8 (T, T, 3); generates it and its cone if needed."""
+        arr = self._load_tile(t)
+        if arr is not None:
+            self.stats.add(tile_hits=1)
+            return arr
+        if t.z > self.base_zoom:
+            self._generate(t)
+            arr = self._load_tile(t)
+            if arr is None:  # evicted between store and load (tiny caches): compute directly
+                arr = self._flight.do(self.tile_key(t), lambda: self._make_tile(t))
+            return arr
+        return self._flight.do(self.tile_key(t), lambda: self._make_upper(t))
+
+    def plan_cost(self, t: Tile) -> tuple[int, int]:
+        """Return (tiles, windows) a request would generate now, from the cache's state."""
+        if t.z <= self.base_zoom:
+            return (0, 0)
+        level_tiles, level_wins = plan(t, self.base_zoom, self.geometry, self.is_cached)
+        return sum(map(len, level_tiles)), sum(map(len, level_wins))
+
+    # ---- the cascade ------------------------------------------------------------------
+    def _generate(self, target: Tile) -> None:
+        level_tiles, level_wins = plan(target, self.base_zoom, self.geometry, self.is_cached)
+        for ts, ws in zip(level_tiles, level_wins, strict=True):
+            for w in ws:
+                self._window(w)
+            for t in ts:
+                self._flight.do(self.tile_key(t), lambda t=t: self._make_tile(t))
+
+    def _make_upper(self, t: Tile) -> np.ndarray:
+        """Base tiles come from the base; tiles above it are 2×2 box means of their children."""
+        arr = self._load_tile(t)
+        if arr is not None:
+            return arr
+        if t.z == self.base_zoom:
+            arr = self.base.tile(t.x, t.y)
+        else:
+            s = self.geometry.tile
+            mosaic = np.empty((2 * s, 2 * s, 3), dtype=np.uint8)
+            for (dx, dy), c in tiles.children(t).items():
+                mosaic[dy * s : (dy + 1) * s, dx * s : (dx + 1) * s] = self.tile(c)
+            arr = np.clip(np.rint(box_down2_np(mosaic)), 0, 255).astype(np.uint8)
+        self._save_tile(t, arr)
+        self.stats.add(tiles_generated=1)
+        return arr
+
+    def read_region(self, z: int, rect: Rect) -> np.ndarray:
+        """Return (3, h, w) float32 pixels in [-1, 1] of zoom z, x wrapped and y clamped."""
+        s = self.geometry.tile
+        grid = (1 << z) * s
+        ys = np.clip(np.arange(rect.y0, rect.y0 + rect.h), 0, grid - 1)
+        xs = np.arange(rect.x0, rect.x0 + rect.w) % grid
+        out = np.empty((rect.h, rect.w, 3), dtype=np.uint8)
+        for ty in np.unique(ys // s):
+            ri = np.nonzero(ys // s == ty)[0]
+            for tx in np.unique(xs // s):
+                ci = np.nonzero(xs // s == tx)[0]
+                arr = self.tile(Tile(int(tx), int(ty), z))
+                out[np.ix_(ri, ci)] = arr[np.ix_(ys[ri] % s, xs[ci] % s)]
+        return out.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+
+    def window_mpp(self, w: Window) -> float:
+        """Return the ground resolution told to the model: at the window's centre latitude."""
+        lat = tiles.latitude_of_row(w.z, w.row * self.geometry.tile + self.geometry.window / 2)
+        return tiles.equator_resolution(w.z) * math.cos(math.radians(lat))
+
+    def _window(self, w: Window) -> np.ndarray:
+        return self._flight.do(self.window_key(w), lambda: self._make_window(w))
+
+    def _make_window(self, w: Window) -> np.ndarray:
+        arr = self._load_window(w)
+        if arr is not None:
+            return arr
+        g = self.geometry
+        parent = torch.from_numpy(self.read_region(w.z - 1, g.parent_rect(w)))[None]
+        rect = g.window_rect(w)
+        noise = torch.from_numpy(self.noise.crop(w.z, rect.y0, rect.x0, rect.h, rect.w))[None]
+        with _model_lock(self.model):
+            out = sample_window(self.model, up2(parent), noise, self.window_mpp(w), self.steps)
+        arr = out[0].numpy().astype(np.float16)
+        self._put(self.window_key(w), arr.tobytes())
+        self.stats.add(model_evals=self.steps, windows_generated=1)
+        return arr
+
+    def _make_tile(self, t: Tile) -> np.ndarray:
+        arr = self._load_tile(t)
+        if arr is not None:
+            return arr
+        g = self.geometry
+        s = g.tile
+        windows = {w: self._window(w) for w in g.windows_for_tile(t)}
+        grid = (1 << t.z) * s
+        y0, y1 = max(t.y * s - 2, 0), min((t.y + 1) * s + 2, grid)
+        region = blend(g, t.z, Rect(y0, t.x * s - 2, y1 - y0, s + 4), windows)
+        pad_top, pad_bottom = y0 - (t.y * s - 2), (t.y + 1) * s + 2 - y1
+        region = np.pad(region, ((0, 0), (pad_top, pad_bottom), (0, 0)), mode="edge")
+        parent = self.read_region(t.z - 1, g.correction_rect(t))
+        out = parent_correct(region, parent)
+        arr = np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        arr = np.ascontiguousarray(arr)
+        self._save_tile(t, arr)
+        self.stats.add(tiles_generated=1)
+        return arr

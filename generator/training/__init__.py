@@ -1,0 +1,1 @@
+"""Training of the built-in model: data pairs (``dataset``) and the loop (``train``)."""

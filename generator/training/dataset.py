@@ -1,0 +1,78 @@
+"""Training pairs (parent, child) at every ground resolution the real scenes allow.
+
+Each scene is turned into a box-downsampled pyramid (level k has resolution mpp·2^k); a pair is a
+child crop from level k and the matching parent crop from level k+1, so the model sees the same
+×2 step at 10 m, 20 m, … and at 7.4 km, 15 km, …, each labelled with the child's m/px.
+Augmentation: flips and 90° rotations (the ground has no up), mild brightness/contrast jitter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..imagery import Scene, all_scenes
+from ..resample import box_down2_np
+
+
+@dataclass
+class Level:
+    """One pyramid level of one scene."""
+
+    scene: str
+    image: np.ndarray  # (H, W, 3) float32 in [0, 1]
+    parent: np.ndarray  # (H//2, W//2, 3)
+    mpp: float
+
+
+def pyramid_levels(scenes: list[Scene], crop: int) -> list[Level]:
+    """Return every (level, parent) pair large enough for a crop of ``crop`` px."""
+    levels = []
+    for s in scenes:
+        img, mpp = s.rgb.astype(np.float32), s.mpp
+        while min(img.shape[:2]) >= crop + 2:
+            par = box_down2_np(img)
+            if min(par.shape[:2]) < crop // 2 + 1:
+                break
+            levels.append(Level(s.name, img, par, mpp))
+            img, mpp = par, mpp * 2
+    return levels
+
+
+class PairSampler:
+    """Draws random augmented (child, parent) crops, weighted to spread over scales."""
+
+    def __init__(self, scenes: list[Scene] | None = None, crop: int = 64, seed: int = 0) -> None:
+        self.crop = crop
+        self.levels = pyramid_levels(scenes if scenes is not None else all_scenes("train"), crop)
+        self.rng = np.random.default_rng(seed)
+        # each scene equally likely, then each of its levels equally likely
+        names = sorted({lv.scene for lv in self.levels})
+        w = np.array([1.0 / sum(lv.scene == lvl.scene for lv in self.levels) for lvl in self.levels])
+        self.weights = w / w.sum()
+        self.names = names
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (child (B,3,c,c), parent (B,3,c/2,c/2)) in [-1, 1] and m/px (B,)."""
+        c, h = self.crop, self.crop // 2
+        kids, pars, mpps = [], [], []
+        for i in self.rng.choice(len(self.levels), size=batch, p=self.weights):
+            lv = self.levels[i]
+            py = int(self.rng.integers(0, lv.parent.shape[0] - h + 1))
+            px = int(self.rng.integers(0, lv.parent.shape[1] - h + 1))
+            kid = lv.image[2 * py : 2 * py + c, 2 * px : 2 * px + c]
+            par = lv.parent[py : py + h, px : px + h]
+            k = int(self.rng.integers(0, 4))
+            kid, par = np.rot90(kid, k), np.rot90(par, k)
+            if self.rng.random() < 0.5:
+                kid, par = kid[:, ::-1], par[:, ::-1]
+            gain = float(self.rng.uniform(0.9, 1.1))
+            bias = float(self.rng.uniform(-0.03, 0.03))
+            kids.append(np.clip(kid * gain + bias, 0, 1))
+            pars.append(np.clip(par * gain + bias, 0, 1))
+            mpps.append(lv.mpp)
+        kid_t = torch.from_numpy(np.stack(kids).transpose(0, 3, 1, 2).copy()) * 2 - 1
+        par_t = torch.from_numpy(np.stack(pars).transpose(0, 3, 1, 2).copy()) * 2 - 1
+        return kid_t.float(), par_t.float(), torch.tensor(mpps, dtype=torch.float32)

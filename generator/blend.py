@@ -43,9 +43,7 @@ def window_weight(geometry: Geometry, win: Window) -> np.ndarray:
     return np.outer(_weights_1d(geometry, win.row == 0), _weights_1d(geometry, False))
 
 
-def blend(
-    geometry: Geometry, z: int, rect: Rect, windows: dict[Window, np.ndarray]
-) -> np.ndarray:
+def blend(geometry: Geometry, z: int, rect: Rect, windows: dict[Window, np.ndarray]) -> np.ndarray:
     """Return the (3, h, w) weighted mean of windows over a rect (rows inside the grid).
 
     Windows are placed with x wrapping; a window may touch the rect at more than one placement on

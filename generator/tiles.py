@@ -49,7 +49,7 @@ def validate(z: int, x: int, y: int, max_zoom: int = 30) -> Tile:
         InvalidTile: y outside 0..2**z-1.
     """
     if z < 0:
-        raise ZoomOutOfRange(f"zoom must be >= 0, got {z}")
+        raise InvalidTile(f"zoom must be >= 0, got {z}")
     if z > max_zoom:
         raise ZoomOutOfRange(f"zoom {z} is above this world's maximum zoom {max_zoom}")
     n = 1 << z

@@ -26,14 +26,18 @@ class BaseConfig(_Strict):
     """The base level: real imagery (``bluemarble``) or a seeded continent map (``continents``)."""
 
     kind: Literal["bluemarble", "continents"]
-    zoom: int = Field(4, ge=1, le=6, description="zoom level of the base; levels above are box means")
+    zoom: int = Field(
+        4, ge=1, le=6, description="zoom level of the base; levels above are box means"
+    )
 
 
 class ModelConfig(_Strict):
     """Which model generates the levels below the base."""
 
     path: str = Field("builtin", description="'builtin' or a model folder")
-    steps: int | None = Field(None, ge=1, le=50, description="sampler steps; model default if unset")
+    steps: int | None = Field(
+        None, ge=1, le=50, description="sampler steps; model default if unset"
+    )
 
 
 class SamplerConfig(_Strict):

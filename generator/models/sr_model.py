@@ -165,7 +165,9 @@ def random_model(
     torch.manual_seed(seed)
     unet = build_unet(block_out_channels, add_attention=False)
     return SuperResolutionModel(
-        unet, build_scheduler(), ModelInfo(model_id="random", version=str(seed), num_inference_steps=steps)
+        unet,
+        build_scheduler(),
+        ModelInfo(model_id="random", version=str(seed), num_inference_steps=steps),
     )
 
 

@@ -50,7 +50,9 @@ class PairSampler:
         self.rng = np.random.default_rng(seed)
         # each scene equally likely, then each of its levels equally likely
         names = sorted({lv.scene for lv in self.levels})
-        w = np.array([1.0 / sum(lv.scene == lvl.scene for lv in self.levels) for lvl in self.levels])
+        w = np.array(
+            [1.0 / sum(lv.scene == lvl.scene for lv in self.levels) for lvl in self.levels]
+        )
         self.weights = w / w.sum()
         self.names = names
 

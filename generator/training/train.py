@@ -107,14 +107,25 @@ def train(
         bar.set_postfix(loss=f"{loss.item():.4f}")
         elapsed = elapsed_before + time.time() - t0
         if (step + 1) % 50 == 0:
-            log.info("step %d loss %.4f lr %.2e %.1f min", step + 1, loss.item(),
-                     opt.param_groups[0]["lr"], elapsed / 60)
+            log.info(
+                "step %d loss %.4f lr %.2e %.1f min",
+                step + 1,
+                loss.item(),
+                opt.param_groups[0]["lr"],
+                elapsed / 60,
+            )
         last = step + 1 == steps or elapsed > minutes * 60
         if (step + 1) % checkpoint_every == 0 or last:
             _save_atomic(
-                {"unet": unet.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                 "rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                 "step": step + 1, "elapsed": elapsed},
+                {
+                    "unet": unet.state_dict(),
+                    "ema": ema.state_dict(),
+                    "opt": opt.state_dict(),
+                    "rng": sampler.rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "step": step + 1,
+                    "elapsed": elapsed,
+                },
                 ckpt_path,
             )
         if last:

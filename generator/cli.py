@@ -1,0 +1,196 @@
+"""The ``orbis`` command line: serve, render, upscale, train.
+
+Every known error is printed as one line (``orbis: error: …``) with exit code 2; tracebacks are
+for bugs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import ImageInputError, OrbisError
+
+
+class _OrbisGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except OrbisError as exc:
+            click.echo(f"orbis: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_OrbisGroup)
+@click.version_option(package_name="orbis")
+def main() -> None:
+    """orbis: a tile server for an unbounded, generated Earth."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+def _store(cache: str | None):
+    from tileserver.cache import open_store
+
+    return open_store(cache)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="config folder holding worlds/NAME.toml (default: the repository's config/)",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--cache", default="cache", show_default=True, help="cache directory (diskcache), or 'memory'"
+)
+@click.option("--model", default=None, help="model folder overriding every world's model")
+def serve(config_dir: Path | None, host: str, port: int, cache: str, model: str | None) -> None:
+    """Serve the worlds over HTTP (viewer at /)."""
+    import uvicorn
+
+    from tileserver import Settings, create_app
+    from tileserver.app import load_worlds
+
+    settings = Settings(config_dir=config_dir, cache=cache, model=model)
+    load_worlds(settings, _store("memory"))  # fail here, with one line, on a bad config or model
+    click.echo(f"orbis: serving on http://{host}:{port}/ (cache: {cache})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _load_world(name: str, cache: str | None, model: str | None, config_dir: Path | None):
+    from .world import World
+
+    return World.load(name, config_dir, store=_store(cache), model=model)
+
+
+@main.command()
+@click.argument("world")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="a file for one tile, a directory (OUT/Z/X/Y.png) for several",
+)
+@click.option("--cache", default=None, help="cache directory (default: none)")
+@click.option("--size", type=click.Choice(["256", "512"]), default="256", show_default=True)
+@click.option("--model", default=None, help="model folder (default: the world's)")
+@click.option("--prompt", default=None, help="text prompt (text-conditioned models only)")
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
+def render(
+    world: str,
+    addresses: tuple[str, ...],
+    out: Path,
+    cache: str | None,
+    size: str,
+    model: str | None,
+    prompt: str | None,
+    config_dir: Path | None,
+) -> None:
+    """Render tiles Z/X/Y of WORLD to PNG files."""
+    from tileserver.formats import ImageFormat
+    from tileserver.routes import _render
+
+    from .tiles import parse_address
+
+    if prompt is not None:
+        raise OrbisError("--prompt needs a text-conditioned model; the built-in model takes none")
+    tiles = [parse_address(a) for a in addresses]
+    w = _load_world(world, cache, model, config_dir)
+    scale = 2 if size == "512" else 1
+    for t in tiles:
+        arr = _render(w, t.z, t.x, t.y, scale)
+        data = ImageFormat.png.encode(arr)
+        if len(tiles) == 1 and out.suffix.lower() == ".png":
+            path = out
+        else:
+            path = out / str(t.z) / str(t.x) / f"{t.y}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".png.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        click.echo(f"{t.z}/{t.x}/{t.y} -> {path}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--zoom",
+    required=True,
+    type=click.IntRange(1, 30),
+    help="zoom of the output; inputs are taken as imagery of zoom-1",
+)
+@click.option("--lat", default=0.0, show_default=True, type=click.FloatRange(-85.06, 85.06))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--model", default="builtin", show_default=True)
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path))
+def upscale(
+    inputs: tuple[Path, ...], zoom: int, lat: float, seed: int, model: str, out: Path
+) -> None:
+    """Add one zoom level of detail (×2) to your own images."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from .upscale import upscale_array
+    from .world import load_model
+
+    m = load_model(model)
+    for inp in inputs:
+        try:
+            with Image.open(inp) as im:
+                arr = np.asarray(im.convert("RGB"))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise ImageInputError(f"cannot read image {str(inp)!r}: {exc}") from None
+        if min(arr.shape[:2]) < 8:
+            raise ImageInputError(
+                f"image {str(inp)!r} is too small ({arr.shape[1]}×{arr.shape[0]})"
+            )
+        result = upscale_array(arr, zoom, m, lat=lat, seed=seed)
+        path = out if len(inputs) == 1 and out.suffix else out / inp.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(result).save(path)
+        click.echo(f"{inp} -> {path} ({result.shape[1]}×{result.shape[0]})")
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("generator/weights/orbis-sr-v1"),
+    show_default=True,
+)
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    default=Path("runs/train"),
+    show_default=True,
+    help="checkpoints and log; an existing checkpoint is resumed",
+)
+@click.option("--steps", default=5000, show_default=True, type=click.IntRange(1))
+@click.option("--minutes", default=55.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--batch", default=16, show_default=True, type=click.IntRange(1))
+def train(out: Path, run_dir: Path, steps: int, minutes: float, batch: int) -> None:
+    """Train the built-in model on registry imagery (CPU, resumable)."""
+    from .training.train import train as run
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.getLogger("orbis.train").addHandler(handler)
+    run(out, run_dir=run_dir, steps=steps, minutes=minutes, batch=batch)
+    click.echo(f"saved {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

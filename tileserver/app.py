@@ -1,0 +1,53 @@
+"""``create_app(settings)``: the table of contents of the server.
+
+Worlds, model and cache are loaded once in the lifespan into ``app.state``; nothing is read from
+the environment at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from generator.world import World
+from generator.world_config import world_names
+
+from .cache import open_store
+from .errors import exception_handlers
+from .limits import GenerationGate
+from .routes import routes
+from .settings import Settings
+
+log = logging.getLogger("orbis.server")
+
+
+def load_worlds(settings: Settings, store) -> dict[str, World]:
+    """Load every configured world (errors name the file and key)."""
+    names = settings.worlds or tuple(world_names(settings.config_dir))
+    return {n: World.load(n, settings.config_dir, store=store, model=settings.model) for n in names}
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Return the orbis Starlette app."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = open_store(settings.cache, settings.cache_size_limit)
+        app.state.store = store
+        app.state.worlds = load_worlds(settings, store)
+        log.info("worlds loaded: %s", ", ".join(app.state.worlds))
+        yield
+        close = getattr(store, "close", None)
+        if close:
+            close()
+
+    app = Starlette(routes=routes(), exception_handlers=exception_handlers(), lifespan=lifespan)
+    app.state.settings = settings
+    app.state.gate = GenerationGate(settings.max_generating, settings.max_queue)
+    app.state.metrics = Counter({"orbis_tiles_generated_total": 0, "orbis_cache_hits_total": 0})
+    return app

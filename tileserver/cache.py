@@ -1,0 +1,86 @@
+"""Persistent tile caches behind the generator's ``Store`` contract.
+
+``DiskStore`` wraps diskcache: values are written in an SQLite transaction (large ones to a file
+first, committed after), so a crash mid-write leaves no half entry; the size limit evicts least
+recently used entries. Values carry the generator's checksum framing, so a corrupt entry is a
+miss, not a broken tile.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import diskcache
+
+from generator.errors import OrbisError
+from generator.store import MemoryStore, Store
+
+log = logging.getLogger("orbis.cache")
+
+
+class CacheConfigError(OrbisError):
+    """A ``--cache`` value that cannot be used."""
+
+
+class DiskStore:
+    """diskcache-backed store (the default persistent cache)."""
+
+    def __init__(self, directory: str | Path, size_limit: int = 8 * 2**30) -> None:
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._cache = diskcache.Cache(
+                str(self.directory), size_limit=size_limit, eviction_policy="least-recently-used"
+            )
+        except OSError as exc:
+            raise CacheConfigError(
+                f"cannot use cache directory {str(directory)!r}: {exc}"
+            ) from None
+
+    def get(self, key: str) -> bytes | None:
+        """Return the value or None (a read error counts as a miss)."""
+        try:
+            v = self._cache.get(key, default=None, retry=True)
+        except Exception as exc:  # noqa: BLE001 - a broken cache must not break serving
+            log.warning("cache read failed for %s: %s", key, exc)
+            return None
+        return v if isinstance(v, bytes) else None
+
+    def set(self, key: str, value: bytes) -> None:
+        """Store a value; a write error is logged and the tile is still served."""
+        try:
+            self._cache.set(key, value, retry=True)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cache write failed for %s: %s", key, exc)
+
+    def delete(self, key: str) -> None:
+        """Drop a value if present."""
+        try:
+            self._cache.delete(key, retry=True)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cache delete failed for %s: %s", key, exc)
+
+    def volume(self) -> int:
+        """Return the bytes used on disk."""
+        return int(self._cache.volume())
+
+    def close(self) -> None:
+        """Close the underlying SQLite handles."""
+        self._cache.close()
+
+
+def open_store(spec: str | None, size_limit: int = 8 * 2**30) -> Store:
+    """Return the store a ``--cache`` value names: a folder, or memory when None.
+
+    Raises:
+        CacheConfigError: an unsupported scheme or an unusable folder.
+    """
+    if spec is None or spec == "memory":
+        return MemoryStore()
+    if "://" in spec:
+        scheme = spec.split("://", 1)[0]
+        raise CacheConfigError(
+            f"cache {spec!r}: scheme {scheme!r} is not supported (give a directory)"
+        )
+    return DiskStore(spec, size_limit)

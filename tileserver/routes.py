@@ -1,0 +1,168 @@
+"""HTTP endpoints: each a short linear story (address → world → tile → encode → headers)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from generator import tiles
+from generator.errors import InvalidTile, UnknownWorld
+from generator.store import pack, unpack
+from generator.world import World
+
+from .headers import etag_for, is_not_modified, not_modified
+from .params import parse_tile
+
+VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
+
+
+def _world(request: Request, name: str) -> World:
+    worlds: dict[str, World] = request.app.state.worlds
+    if name not in worlds:
+        known = ", ".join(sorted(worlds))
+        raise UnknownWorld(f"unknown world {name[:60]!r} (known: {known})")
+    return worlds[name]
+
+
+def _render(world: World, z: int, x: int, y: int, scale: int) -> np.ndarray:
+    """Return the tile pixels; @2x is the mosaic of the four children (twice the detail)."""
+    if scale == 1:
+        return world.tile_array(z, x, y)
+    if z + 1 > world.max_zoom:
+        raise InvalidTile(f"@2x at zoom {z} needs zoom {z + 1}, above the maximum {world.max_zoom}")
+    t = world.address(z, x, y)
+    s = world.config.tile_size
+    out = np.empty((2 * s, 2 * s, 3), dtype=np.uint8)
+    for (dx, dy), c in tiles.children(t).items():
+        out[dy * s : (dy + 1) * s, dx * s : (dx + 1) * s] = world.tile_array(c.z, c.x, c.y)
+    return out
+
+
+async def tile(request: Request) -> Response:
+    """``/tiles/{world}/{z}/{x}/{y}[@2x].{png|jpg|webp}``."""
+    p = request.path_params
+    addr = parse_tile(p["world"], p["z"], p["x"], p["y"])
+    world = _world(request, addr.world)
+    t = world.address(addr.z, addr.x, addr.y)
+    key = f"{world.content_hash}/e/{t.z}/{t.x}/{t.y}@{addr.scale}.{addr.fmt.value}"
+    mpp = world.resolution(t.z, t.y) / addr.scale
+    headers = {
+        "ETag": etag_for(key),
+        "Cache-Control": f"public, max-age={request.app.state.settings.max_age}",
+        "Access-Control-Allow-Origin": "*",
+        "X-Orbis-Resolution": f"{mpp:.6g}",
+        "X-Orbis-World-Version": world.content_hash,
+    }
+    if world.beyond_training(t.z, t.y):
+        headers["X-Orbis-Extrapolated"] = "beyond the model's trained resolution range"
+    if is_not_modified(request.headers, headers["ETag"]):
+        return not_modified(headers)
+    store = request.app.state.store
+    metrics = request.app.state.metrics
+    body = unpack(await run_in_threadpool(store.get, key))
+    if body is not None:
+        metrics["orbis_cache_hits_total"] += 1
+        return Response(body, media_type=addr.fmt.media_type, headers=headers)
+    started = time.perf_counter()
+    async with request.app.state.gate.slot():
+        arr = await run_in_threadpool(_render, world, t.z, t.x, t.y, addr.scale)
+        body = await run_in_threadpool(addr.fmt.encode, arr)
+    await run_in_threadpool(store.set, key, pack(body))
+    metrics["orbis_tiles_generated_total"] += 1
+    headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return Response(body, media_type=addr.fmt.media_type, headers=headers)
+
+
+def _world_info(request: Request, name: str, world: World) -> dict[str, object]:
+    root = request.scope.get("root_path", "")
+    c = world.config
+    return {
+        "name": name,
+        "title": c.title or name,
+        "min_zoom": 0,
+        "max_zoom": c.max_zoom,
+        "base_zoom": c.base.zoom,
+        "attribution": c.attribution,
+        "center": list(c.center),
+        "version": world.content_hash,
+        "model": world.model.identity,
+        "tile_url": f"{root}/tiles/{name}/{{z}}/{{x}}/{{y}}.png",
+    }
+
+
+async def worlds(request: Request) -> Response:
+    """``/worlds``: what the viewer needs to know of each world."""
+    items = [_world_info(request, n, w) for n, w in sorted(request.app.state.worlds.items())]
+    return JSONResponse(items, headers={"Access-Control-Allow-Origin": "*"})
+
+
+async def tilejson(request: Request) -> Response:
+    """``/tiles/{world}/tilejson.json`` (TileJSON 3.0.0)."""
+    name = request.path_params["world"]
+    world = _world(request, name)
+    base = str(request.base_url).rstrip("/")
+    c = world.config
+    doc = {
+        "tilejson": "3.0.0",
+        "name": c.title or name,
+        "version": "1.0.0",
+        "attribution": c.attribution,
+        "scheme": "xyz",
+        "tiles": [f"{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.png"],
+        "minzoom": 0,
+        "maxzoom": c.max_zoom,
+        "bounds": [-180.0, -85.0511287798066, 180.0, 85.0511287798066],
+        "center": [c.center[1], c.center[0], c.center[2]],
+    }
+    return JSONResponse(doc, headers={"Access-Control-Allow-Origin": "*"})
+
+
+async def health(request: Request) -> Response:
+    """``/health``: 200 when worlds are loaded."""
+    ws = request.app.state.worlds
+    return JSONResponse(
+        {
+            "status": "ok",
+            "worlds": {n: w.content_hash for n, w in sorted(ws.items())},
+            "generating": request.app.state.gate.running,
+            "queued": request.app.state.gate.waiting,
+        }
+    )
+
+
+async def metrics(request: Request) -> Response:
+    """``/metrics``: Prometheus text exposition."""
+    lines = []
+    for name, value in sorted(request.app.state.metrics.items()):
+        lines += [f"# TYPE {name} counter", f"{name} {value}"]
+    for n, w in sorted(request.app.state.worlds.items()):
+        for k, v in w.pyramid.stats.snapshot().items():
+            lines.append(f'orbis_world_{k}_total{{world="{n}"}} {v}')
+    gate = request.app.state.gate
+    lines += [f"orbis_generation_running {gate.running}", f"orbis_generation_queued {gate.waiting}"]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+async def viewer(request: Request) -> Response:
+    """``/``: the Leaflet viewer."""
+    return FileResponse(VIEWER_DIR / "index.html", media_type="text/html")
+
+
+def routes() -> list[Route | Mount]:
+    """Return the app's routes (path segments are strings: ``params`` validates them)."""
+    return [
+        Route("/", viewer, name="viewer"),
+        Route("/health", health, name="health"),
+        Route("/metrics", metrics, name="metrics"),
+        Route("/worlds", worlds, name="worlds"),
+        Route("/tiles/{world}/tilejson.json", tilejson, name="tilejson"),
+        Route("/tiles/{world}/{z}/{x}/{y}", tile, name="tile"),
+        Mount("/static", StaticFiles(directory=VIEWER_DIR / "static"), name="static"),
+    ]

@@ -27,7 +27,19 @@
   var DEFAULT_WORLD = 'earth';
   var EARTH_M_PER_PX_Z0 = 156543.03392; // equatorial metres per pixel at z0 (256 px tiles)
 
-  var map = L.map('map', { worldCopyJump: true }).setView(START_CENTER, START_ZOOM);
+  // A view in the URL hash (#zoom/lat/lon) overrides the start view and follows the map.
+  function viewFromHash() {
+    var m = /^#(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(location.hash);
+    return m ? { zoom: +m[1], center: [+m[2], +m[3]] } : null;
+  }
+  var hashView = viewFromHash();
+  var map = L.map('map', { worldCopyJump: true }).setView(
+    hashView ? hashView.center : START_CENTER, hashView ? hashView.zoom : START_ZOOM);
+  map.on('moveend', function () {
+    var c = map.getCenter();
+    history.replaceState(null, '', '#' + map.getZoom() + '/' + c.lat.toFixed(4) + '/' +
+      c.lng.toFixed(4));
+  });
 
   L.control.scale({ metric: true, imperial: true }).addTo(map);
 

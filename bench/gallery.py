@@ -26,8 +26,9 @@ def run(model: str) -> None:
             t = mercantile.tile(lon, lat, z)
             row.append(w.tile_array(z, t.x, t.y))
             print(name, z, t)
-        strip = np.concatenate([np.pad(a, ((4, 4), (4, 4), (0, 0)), constant_values=255)
-                                for a in row], axis=1)
+        strip = np.concatenate(
+            [np.pad(a, ((4, 4), (4, 4), (0, 0)), constant_values=255) for a in row], axis=1
+        )
         Image.fromarray(strip).save(IMG / f"zoom-{name}.png")
 
 

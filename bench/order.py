@@ -26,8 +26,20 @@ def render(order: list[str], model: str, tmp: Path, tag: str) -> dict[str, str]:
     for item in order:
         world, addr = item.split()
         out = tmp / tag / (item.replace(" ", "_").replace("/", "_") + ".png")
-        cmd = [sys.executable, "-m", "generator.cli", "render", world, addr, "-o", str(out),
-               "--cache", str(cache), "--model", model]
+        cmd = [
+            sys.executable,
+            "-m",
+            "generator.cli",
+            "render",
+            world,
+            addr,
+            "-o",
+            str(out),
+            "--cache",
+            str(cache),
+            "--model",
+            model,
+        ]
         subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
         hashes[item] = hashlib.sha256(out.read_bytes()).hexdigest()
     return hashes

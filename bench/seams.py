@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from common import IMG, independent_tile, save, world
 from PIL import Image
 

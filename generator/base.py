@@ -24,7 +24,7 @@ from scipy.ndimage import map_coordinates
 
 from . import tiles
 from .imagery import blue_marble
-from .noise import NoiseField
+from .noise import NoiseField, clear_block_cache
 
 
 class BaseLevel(Protocol):
@@ -131,6 +131,7 @@ class ContinentsBase:
     def _make(self) -> np.ndarray:
         n = (1 << self.zoom) * self.tile_size
         noise = NoiseField(self.seed).crop(self.NOISE_Z + self.zoom, 0, 0, n, n, channels=3)
+        clear_block_cache()
         elev = self._fractal(noise[0], beta=3.4)
         moist = self._fractal(noise[1], beta=2.8)
         detail = self._fractal(noise[2], beta=2.0)

@@ -107,15 +107,14 @@ def render(
     tiles = [parse_address(a) for a in addresses]
     w = _load_world(world, cache, model, config_dir)
     scale = 2 if size == "512" else 1
+    single = len(tiles) == 1 and out.suffix != ""
+    fmt = ImageFormat.parse(out.suffix.lstrip(".")) if single else ImageFormat.png
     for t in tiles:
         arr = _render(w, t.z, t.x, t.y, scale)
-        data = ImageFormat.png.encode(arr)
-        if len(tiles) == 1 and out.suffix.lower() == ".png":
-            path = out
-        else:
-            path = out / str(t.z) / str(t.x) / f"{t.y}.png"
+        data = fmt.encode_image(arr)
+        path = out if single else out / str(t.z) / str(t.x) / f"{t.y}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".png.tmp")
+        tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
         click.echo(f"{t.z}/{t.x}/{t.y} -> {path}")

@@ -1,8 +1,8 @@
 """Domain errors of orbis.
 
 Library code raises these and never imports HTTP; ``tileserver.errors`` maps each class to a status
-code (after TiTiler's ``errors.py``), and the CLI prints ``str(exc)`` as one line. Every message names
-the bad value, so a user can fix the request without reading a traceback.
+code (after TiTiler's ``errors.py``), and the CLI prints ``str(exc)`` as one line. Every message
+names the bad value, so a user can fix the request without reading a traceback.
 """
 
 from __future__ import annotations

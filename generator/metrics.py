@@ -49,7 +49,11 @@ def strip_ratio(mosaic: np.ndarray, tile: int = 256, width: int = 8) -> float:
         n = img.shape[1] // tile
         for i in range(n):
             for pos, store in (((i + 1) * tile, steps_edge), (i * tile + tile // 2, steps_mid)):
-                if pos - width < 0 or pos + width > img.shape[1] or (store is steps_edge and i == n - 1):
+                if (
+                    pos - width < 0
+                    or pos + width > img.shape[1]
+                    or (store is steps_edge and i == n - 1)
+                ):
                     continue
                 # per 8-row block: difference of the strip means either side
                 left = img[:, pos - width : pos].reshape(-1, width, width).mean(axis=(1, 2))

@@ -19,13 +19,18 @@ BLOCK = 64
 _ROW_OFFSET = 1 << 40
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def _block(seed: int, z: int, by: int, bx: int, channels: int) -> np.ndarray:
     ss = np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, z, by + _ROW_OFFSET, bx, channels])
     gen = np.random.Generator(np.random.Philox(ss))
     block = gen.standard_normal((channels, BLOCK, BLOCK), dtype=np.float32)
     block.setflags(write=False)
     return block
+
+
+def clear_block_cache() -> None:
+    """Drop cached blocks (after a whole-level crop that will not be read again)."""
+    _block.cache_clear()
 
 
 class NoiseField:

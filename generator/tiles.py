@@ -45,8 +45,8 @@ def validate(z: int, x: int, y: int, max_zoom: int = 30) -> Tile:
     """Return the canonical tile for an address, wrapping x; raise on anything else.
 
     Raises:
-        ZoomOutOfRange: z < 0 or z > max_zoom.
-        InvalidTile: y outside 0..2**z-1.
+        InvalidTile: z < 0, or y outside 0..2**z-1.
+        ZoomOutOfRange: z > max_zoom.
     """
     if z < 0:
         raise InvalidTile(f"zoom must be >= 0, got {z}")

@@ -47,9 +47,10 @@ def upscale_array(
     lat: float = 0.0,
     seed: int = 0,
     steps: int | None = None,
-    geometry: Geometry = Geometry(),
+    geometry: Geometry | None = None,
 ) -> np.ndarray:
     """Return the ×2 image (uint8 H·2×W·2×3) of an RGB uint8 image of zoom ``zoom − 1``."""
+    geometry = geometry or Geometry()
     h, w = image.shape[:2]
     H, W = 2 * h, 2 * w
     win = geometry.window

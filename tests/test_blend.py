@@ -83,8 +83,10 @@ def test_window_edges_get_no_weight():
 
 # ---- blend --------------------------------------------------------------------------------
 def test_blend_of_constant_windows_is_that_constant():
-    wins = {w: np.full((3, W, W), 0.375, np.float32) for w in
-            [Window(5, c, r) for r in (3, 4) for c in (3, 4)]}
+    wins = {
+        w: np.full((3, W, W), 0.375, np.float32)
+        for w in [Window(5, c, r) for r in (3, 4) for c in (3, 4)]
+    }
     out = blend(G, 5, Rect(4 * T - 2, 4 * T - 2, T + 4, T + 4), wins)
     assert out.shape == (3, T + 4, T + 4)
     np.testing.assert_allclose(out, 0.375, atol=1e-6)

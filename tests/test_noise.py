@@ -26,7 +26,9 @@ def test_crop_equals_slice_of_a_larger_crop_across_block_borders():
     f = NoiseField(11)
     big = f.crop(5, 0, 0, 4 * BLOCK, 4 * BLOCK)
     small = f.crop(5, BLOCK - 7, 2 * BLOCK - 3, 80, 90)
-    np.testing.assert_array_equal(small, big[:, BLOCK - 7 : BLOCK + 73, 2 * BLOCK - 3 : 2 * BLOCK + 87])
+    np.testing.assert_array_equal(
+        small, big[:, BLOCK - 7 : BLOCK + 73, 2 * BLOCK - 3 : 2 * BLOCK + 87]
+    )
 
 
 def test_crop_is_independent_of_call_history():

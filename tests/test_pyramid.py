@@ -231,7 +231,10 @@ def _hash(tmp_path, tiny_model, text: str, model=None) -> str:
 
 
 def test_content_hash_of_a_copied_config_is_unchanged(tmp_path, tiny_model):
-    assert _hash(tmp_path, tiny_model, EARTH_TOML) == World.load("earth", model=tiny_model).content_hash
+    assert (
+        _hash(tmp_path, tiny_model, EARTH_TOML)
+        == World.load("earth", model=tiny_model).content_hash
+    )
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,10 @@ BAD = {
     "seed-string": (GOOD.replace("seed = 1", 'seed = "one"'), "seed"),
     "seed-float": (GOOD.replace("seed = 1", "seed = 1.5"), "seed"),
     "max-zoom-string": (GOOD.replace("max_zoom = 18", 'max_zoom = "deep"'), "max_zoom"),
-    "base-not-a-table": (GOOD.replace("[base]\nkind = \"continents\"\nzoom = 3\n", "base = 3\n"), "base"),
+    "base-not-a-table": (
+        GOOD.replace('[base]\nkind = "continents"\nzoom = 3\n', "base = 3\n"),
+        "base",
+    ),
     # out of range
     "negative-max-zoom": (GOOD.replace("max_zoom = 18", "max_zoom = -1"), "max_zoom"),
     "huge-max-zoom": (GOOD.replace("max_zoom = 18", "max_zoom = 99"), "max_zoom"),

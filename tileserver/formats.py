@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from PIL import Image
@@ -11,7 +11,7 @@ from PIL import Image
 from generator.errors import InvalidTile
 
 
-class ImageFormat(str, Enum):
+class ImageFormat(StrEnum):
     """Tile encodings orbis serves."""
 
     png = "png"
@@ -39,7 +39,7 @@ class ImageFormat(str, Enum):
             known = ", ".join(f.value for f in cls)
             raise InvalidTile(f"unknown tile format {suffix!r} (use one of: {known})") from None
 
-    def encode(self, arr: np.ndarray) -> bytes:
+    def encode_image(self, arr: np.ndarray) -> bytes:
         """Encode an RGB uint8 array; deterministic for a given Pillow version."""
         buf = io.BytesIO()
         im = Image.fromarray(arr, "RGB")

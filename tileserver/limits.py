@@ -25,7 +25,7 @@ class GenerationGate:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold a generation slot, or raise :class:`Overloaded` when the queue is full."""
-        if self.waiting >= self.max_waiting:
+        if self._sem.locked() and self.waiting >= self.max_waiting:
             raise Overloaded(retry_after=5)
         self.waiting += 1
         try:

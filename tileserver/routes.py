@@ -73,7 +73,7 @@ async def tile(request: Request) -> Response:
     started = time.perf_counter()
     async with request.app.state.gate.slot():
         arr = await run_in_threadpool(_render, world, t.z, t.x, t.y, addr.scale)
-        body = await run_in_threadpool(addr.fmt.encode, arr)
+        body = await run_in_threadpool(addr.fmt.encode_image, arr)
     await run_in_threadpool(store.set, key, pack(body))
     metrics["orbis_tiles_generated_total"] += 1
     headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"

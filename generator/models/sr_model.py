@@ -147,6 +147,12 @@ class SuperResolutionModel:
             info = ModelInfo(**raw)
             unet = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True)
             scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
+            # safetensors tensors are views at arbitrary file offsets; unaligned weights make CPU
+            # kernels take other code paths and change the last bits of the output. Own copies
+            # make a loaded model compute exactly what the in-memory one did.
+            with torch.no_grad():
+                for t in list(unet.parameters()) + list(unet.buffers()):
+                    t.data = t.data.clone()
         except (OSError, ValueError, TypeError, json.JSONDecodeError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"cannot load model from {str(path)!r}: {first}") from None

@@ -141,7 +141,8 @@ def train(
             "steps": str(step + 1),
             "train_minutes": f"{(elapsed_before + time.time() - t0) / 60:.1f}",
             "holdout_v_mse": f"{val:.4f}",
-            "data": "Blue Marble NG (NASA, public domain); Sentinel-2 (Copernicus); Landsat-8 (USGS)",
+            "data": "Blue Marble NG (NASA, public domain); Sentinel-2 (Copernicus); "
+            "Landsat-8 (USGS)",
         },
     )
     SuperResolutionModel(ema, scheduler, info).save_pretrained(out)

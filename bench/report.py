@@ -91,6 +91,27 @@ def main() -> None:
             "Target of the core issue: ≤ 1.5 windows and ≤ 1.5 s per tile while panning.",
             "",
         ]
+    quality = load("quality")
+    if quality:
+        lines += [
+            "## Realism of one step on held-out imagery",
+            "",
+            f"`.venv/bin/python bench/quality.py` (model `{quality['model']}`, "
+            f"{quality['measured']}): R = held-out real crop (256 px), P = box_down2(R), "
+            "G = one orbis step from P, B = bicubic ×2. Ratios are G's over B's (lower is better).",
+            "",
+            "| imagery | crops | spectral gap ratio | gradient distance ratio "
+            "| min parent PSNR (dB) | max colour shift (0–255) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for k, v in quality.items():
+            if isinstance(v, dict):
+                lines.append(
+                    f"| {k} | {v['crops']} | {v['spectral_gap_ratio']:.2f} "
+                    f"| {v['gradient_distance_ratio']:.2f} | {v['parent_psnr_min']:.1f} "
+                    f"| {v['colour_shift_max']:.1f} |"
+                )
+        lines.append("")
     extra = ROOT / "docs" / "benchmarks-notes.md"
     if extra.exists():
         lines += [extra.read_text()]

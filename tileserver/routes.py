@@ -93,6 +93,7 @@ def _world_info(request: Request, name: str, world: World) -> dict[str, object]:
         "center": list(c.center),
         "version": world.content_hash,
         "model": world.model.identity,
+        "trained_mpp": list(world.model.info.trained_mpp),
         "tile_url": f"{root}/tiles/{name}/{{z}}/{{x}}/{{y}}.png",
     }
 

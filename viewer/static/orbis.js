@@ -47,6 +47,7 @@
 
   var info = L.control({ position: 'bottomleft' });
   var zoomLine, cursorLine;
+  var currentWorld = null; // the /worlds entry of the layer on show
 
   info.onAdd = function () {
     var div = L.DomUtil.create('div', 'leaflet-control orbis-info');
@@ -83,8 +84,10 @@
     var z = map.getZoom();
     var lat = map.getCenter().lat;
     var mPerPx = EARTH_M_PER_PX_Z0 * Math.cos(lat * Math.PI / 180) / Math.pow(2, z);
+    var finest = currentWorld && currentWorld.trained_mpp ? currentWorld.trained_mpp[0] : 0;
     zoomLine.textContent = 'z ' + formatZoom(z) + ' · ' + formatResolution(mPerPx) +
-                           ' at ' + lat.toFixed(1) + '°';
+                           ' at ' + lat.toFixed(1) + '°' +
+                           (mPerPx < finest / 2 ? ' · beyond the model\'s trained range' : '');
   }
 
   function clearCursor() {
@@ -134,11 +137,18 @@
     worlds.forEach(function (world) {
       if (!world || !world.tile_url) return;
       var layer = makeLayer(world);
+      layer.orbisWorld = world;
       baseLayers[escapeHtml(world.title || world.name)] = layer;
       if (!initial || world.name === DEFAULT_WORLD) initial = layer;
     });
     if (!initial) throw new Error('no world has a tile_url');
+    map.on('baselayerchange', function (e) {
+      currentWorld = e.layer.orbisWorld || null;
+      updateZoomLine();
+    });
+    currentWorld = initial.orbisWorld;
     initial.addTo(map);
+    updateZoomLine();
     L.control.layers(baseLayers, null, { collapsed: false, position: 'topright' }).addTo(map);
   }
 

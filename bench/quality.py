@@ -19,6 +19,7 @@ from common import save
 from PIL import Image
 
 from generator import imagery, metrics, tiles
+from generator.resample import box_down2_np
 from generator.upscale import upscale_array
 from generator.world import load_model
 
@@ -66,7 +67,7 @@ def run(model_path: str) -> dict:
                 "colour_shift_max": float(max(shift)),
             }
             print(key, results[key])
-            level = metrics.box_down2(level)
+            level = box_down2_np(level)
     return results
 
 

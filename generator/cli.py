@@ -176,8 +176,8 @@ def upscale(
     show_default=True,
     help="checkpoints and log; an existing checkpoint is resumed",
 )
-@click.option("--steps", default=5000, show_default=True, type=click.IntRange(1))
-@click.option("--minutes", default=55.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--steps", default=3000, show_default=True, type=click.IntRange(1))
+@click.option("--minutes", default=70.0, show_default=True, type=click.FloatRange(0.1))
 @click.option("--batch", default=16, show_default=True, type=click.IntRange(1))
 def train(out: Path, run_dir: Path, steps: int, minutes: float, batch: int) -> None:
     """Train the built-in model on registry imagery (CPU, resumable)."""

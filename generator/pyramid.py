@@ -26,6 +26,7 @@ import torch
 from . import tiles
 from .base import BaseLevel
 from .blend import blend, parent_correct
+from .errors import InvalidTile
 from .models.sr_model import SuperResolutionModel
 from .noise import NoiseField
 from .planner import Geometry, Rect, Window, plan
@@ -150,7 +151,14 @@ class Pyramid:
 
     # ---- public -----------------------------------------------------------------------
     def tile(self, t: Tile) -> np.ndarray:
-        """Return a tile as uint8 (T, T, 3); generates it and its cone if needed."""
+        """Return a tile as uint8 (T, T, 3); generates it and its cone if needed.
+
+        Raises:
+            InvalidTile: x or y outside the grid (callers wrap x with ``tiles.validate``).
+        """
+        n = 1 << t.z
+        if t.z < 0 or not (0 <= t.x < n and 0 <= t.y < n):
+            raise InvalidTile(f"tile {t.z}/{t.x}/{t.y} is outside the grid of zoom {t.z}")
         arr = self._load_tile(t)
         if arr is not None:
             self.stats.add(tile_hits=1)

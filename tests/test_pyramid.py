@@ -345,3 +345,11 @@ def test_planet_base_wraps_without_a_seam(planet):
     n = 1 << z
     y = n // 2
     assert seam_ratio(planet.tile_array(z, n - 1, y), planet.tile_array(z, 0, y)) < 1.5
+
+
+def test_pyramid_rejects_tiles_outside_the_grid(earth):
+    from generator.errors import InvalidTile
+    from generator.tiles import Tile
+
+    with pytest.raises(InvalidTile, match="outside the grid"):
+        earth.pyramid.tile(Tile(0, 40, 5))

@@ -231,7 +231,7 @@ BAD = [
     ("/tiles/earth/3/0/0@3x.png", 400, "'@3x'"),
     ("/nope", 404, "no such endpoint: /nope"),
     ("/tiles/earth/3/0", 404, "no such endpoint"),
-    ("/tiles/earth/3/0/0.png/extra", 404, "no such endpoint"),
+    ("/tiles/earth/3/0/0.png/extra", 400, "unknown tile matrix set '3'"),
     ("/tiles/..%2f..%2fetc/passwd/1/1.png", 404, "no such endpoint"),
     ("/tiles/..%2f..%2fetc%2fpasswd/1/1/1.png", 404, "no such endpoint"),
     ("/static/../pyproject.toml", 404, "no such endpoint"),

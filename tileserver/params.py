@@ -52,3 +52,19 @@ def parse_tile(world: str, z: str, x: str, y_fmt: str) -> TileAddress:
         if scale not in (1, 2):
             raise InvalidTile(f"scale must be @1x or @2x, got {m['scale']!r}")
     return TileAddress(world, zi, xi, yi, scale, ImageFormat.parse(m["fmt"]))
+
+
+def parse_tilesize(value: str | None, scale: int) -> int:
+    """Combine ``?tilesize=256|512`` with an ``@2x`` suffix into one scale (1 or 2).
+
+    Raises:
+        InvalidTile: an unsupported tile size, or one that contradicts the suffix.
+    """
+    if value is None:
+        return scale
+    if value not in ("256", "512"):
+        raise InvalidTile(f"tilesize must be 256 or 512, got {value[:20]!r}")
+    size_scale = 2 if value == "512" else 1
+    if scale == 2 and size_scale == 1:
+        raise InvalidTile("tilesize=256 contradicts the @2x suffix")
+    return size_scale

@@ -17,8 +17,10 @@ from generator.errors import InvalidTile, UnknownWorld
 from generator.store import pack, unpack
 from generator.world import World
 
+from . import tms as tms_mod
+from . import wmts
 from .headers import etag_for, is_not_modified, not_modified
-from .params import parse_tile
+from .params import parse_tile, parse_tilesize
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
 
@@ -46,21 +48,36 @@ def _render(world: World, z: int, x: int, y: int, scale: int) -> np.ndarray:
 
 
 async def tile(request: Request) -> Response:
-    """``/tiles/{world}/{z}/{x}/{y}[@2x].{png|jpg|webp}``."""
+    """``/tiles/{world}[/{tms}]/{z}/{x}/{y}[@2x].{png|jpg|webp}[?tilesize=256|512]``."""
     p = request.path_params
+    tms_id = p.get("tms", "WebMercatorQuad")
+    tms_mod.get(tms_id)  # an unknown grid is named before the address is parsed
     addr = parse_tile(p["world"], p["z"], p["x"], p["y"])
+    scale = parse_tilesize(request.query_params.get("tilesize"), addr.scale)
     world = _world(request, addr.world)
-    t = world.address(addr.z, addr.x, addr.y)
-    key = f"{world.content_hash}/e/{t.z}/{t.x}/{t.y}@{addr.scale}.{addr.fmt.value}"
-    mpp = world.resolution(t.z, t.y) / addr.scale
+    if tms_id == "WebMercatorQuad":
+        t = world.address(addr.z, addr.x, addr.y)
+        z, x, y = t.z, t.x, t.y
+        mpp = world.resolution(z, y) / scale
+        extrapolated = world.beyond_training(z, y)
+    else:
+        z, x, y = tms_mod.validate(tms_id, addr.z, addr.x, addr.y, world.max_zoom - 1)
+        if scale != 1:
+            raise InvalidTile(f"@2x / tilesize=512 is served on WebMercatorQuad only, not {tms_id}")
+        mpp = tms_mod.get(tms_id).matrix(z).cellSize * 111319.49079327357
+        extrapolated = world.model.beyond_training(mpp)
+    grid = "" if tms_id == "WebMercatorQuad" else f"{tms_id}/"
+    key = f"{world.content_hash}/e/{grid}{z}/{x}/{y}@{scale}.{addr.fmt.value}"
+    immutable = request.query_params.get("v") == world.content_hash
+    max_age = 31536000 if immutable else request.app.state.settings.max_age
     headers = {
         "ETag": etag_for(key),
-        "Cache-Control": f"public, max-age={request.app.state.settings.max_age}",
+        "Cache-Control": f"public, max-age={max_age}" + (", immutable" if immutable else ""),
         "Access-Control-Allow-Origin": "*",
         "X-Orbis-Resolution": f"{mpp:.6g}",
         "X-Orbis-World-Version": world.content_hash,
     }
-    if world.beyond_training(t.z, t.y):
+    if extrapolated:
         headers["X-Orbis-Extrapolated"] = "beyond the model's trained resolution range"
     if is_not_modified(request.headers, headers["ETag"]):
         return not_modified(headers)
@@ -72,12 +89,53 @@ async def tile(request: Request) -> Response:
         return Response(body, media_type=addr.fmt.media_type, headers=headers)
     started = time.perf_counter()
     async with request.app.state.gate.slot():
-        arr = await run_in_threadpool(_render, world, t.z, t.x, t.y, addr.scale)
+        if tms_id == "WebMercatorQuad":
+            arr = await run_in_threadpool(_render, world, z, x, y, scale)
+        else:
+            arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y)
         body = await run_in_threadpool(addr.fmt.encode_image, arr)
     await run_in_threadpool(store.set, key, pack(body))
     metrics["orbis_tiles_generated_total"] += 1
     headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"
     return Response(body, media_type=addr.fmt.media_type, headers=headers)
+
+
+async def tile_matrix_sets(request: Request) -> Response:
+    """``/tileMatrixSets``: the grids tiles are served on (OGC API - Tiles style list)."""
+    base = str(request.base_url).rstrip("/")
+    items = [
+        {
+            "id": t,
+            "title": tms_mod.get(t).title,
+            "links": [
+                {"href": f"{base}/tileMatrixSets/{t}", "rel": "self", "type": "application/json"}
+            ],
+        }
+        for t in tms_mod.SUPPORTED
+    ]
+    return JSONResponse({"tileMatrixSets": items}, headers={"Access-Control-Allow-Origin": "*"})
+
+
+async def tile_matrix_set(request: Request) -> Response:
+    """``/tileMatrixSets/{tms}``: the morecantile TileMatrixSet document."""
+    m = tms_mod.get(request.path_params["tms"])
+    return Response(
+        m.model_dump_json(exclude_none=True, by_alias=True),
+        media_type="application/json",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
+
+
+async def wmts_capabilities(request: Request) -> Response:
+    """``/tiles/{world}/WMTSCapabilities.xml`` (WMTS 1.0.0, RESTful)."""
+    name = request.path_params["world"]
+    world = _world(request, name)
+    base = str(request.base_url).rstrip("/")
+    return Response(
+        wmts.capabilities(base, name, world),
+        media_type="application/xml",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
 
 
 def _world_info(request: Request, name: str, world: World) -> dict[str, object]:
@@ -163,7 +221,11 @@ def routes() -> list[Route | Mount]:
         Route("/health", health, name="health"),
         Route("/metrics", metrics, name="metrics"),
         Route("/worlds", worlds, name="worlds"),
+        Route("/tileMatrixSets", tile_matrix_sets, name="tile_matrix_sets"),
+        Route("/tileMatrixSets/{tms}", tile_matrix_set, name="tile_matrix_set"),
         Route("/tiles/{world}/tilejson.json", tilejson, name="tilejson"),
+        Route("/tiles/{world}/WMTSCapabilities.xml", wmts_capabilities, name="wmts"),
         Route("/tiles/{world}/{z}/{x}/{y}", tile, name="tile"),
+        Route("/tiles/{world}/{tms}/{z}/{x}/{y}", tile, name="tms_tile"),
         Mount("/static", StaticFiles(directory=VIEWER_DIR / "static"), name="static"),
     ]

@@ -116,3 +116,11 @@ def test_wmts_matrices_match_morecantile(client):
 
 def test_wmts_unknown_world_is_404(client):
     assert client.get("/tiles/mars/WMTSCapabilities.xml").status_code == 404
+
+
+def test_metrics_have_latency_histogram_and_queue_depth(client):
+    client.get("/tiles/earth/3/4/2.png")
+    text = client.get("/metrics").text
+    assert 'orbis_request_duration_seconds_bucket{le="0.1",route="tile"}' in text
+    assert "orbis_generation_queue_depth 0.0" in text
+    assert 'orbis_world_model_evals_total{world="earth"}' in text

@@ -73,7 +73,7 @@ def test_orbis_serve_serves_tiles(tmp_path):
             assert bad.status_code == 400 and "zoom" in bad.json()["detail"]
 
             metrics = client.get("/metrics").text
-            assert "orbis_tiles_generated_total 1" in metrics
+            assert "orbis_tiles_generated_total 1.0" in metrics
         assert cache.is_dir() and any(cache.iterdir())  # the disk cache was used
     finally:
         if proc.poll() is None:

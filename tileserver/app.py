@@ -7,11 +7,11 @@ the environment at import time.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from generator.world import World
 from generator.world_config import world_names
@@ -19,6 +19,7 @@ from generator.world_config import world_names
 from .cache import open_store
 from .errors import exception_handlers
 from .limits import GenerationGate
+from .metrics import LatencyMiddleware, Metrics
 from .routes import routes
 from .settings import Settings
 
@@ -46,8 +47,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if close:
             close()
 
-    app = Starlette(routes=routes(), exception_handlers=exception_handlers(), lifespan=lifespan)
+    app = Starlette(
+        routes=routes(),
+        middleware=[Middleware(LatencyMiddleware)],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.gate = GenerationGate(settings.max_generating, settings.max_queue)
-    app.state.metrics = Counter({"orbis_tiles_generated_total": 0, "orbis_cache_hits_total": 0})
+    app.state.prom = Metrics(app.state.gate, app.state)
     return app

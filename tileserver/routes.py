@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -82,10 +82,10 @@ async def tile(request: Request) -> Response:
     if is_not_modified(request.headers, headers["ETag"]):
         return not_modified(headers)
     store = request.app.state.store
-    metrics = request.app.state.metrics
+    prom = request.app.state.prom
     body = unpack(await run_in_threadpool(store.get, key))
     if body is not None:
-        metrics["orbis_cache_hits_total"] += 1
+        prom.cache_hits.inc()
         return Response(body, media_type=addr.fmt.media_type, headers=headers)
     started = time.perf_counter()
     async with request.app.state.gate.slot():
@@ -95,7 +95,7 @@ async def tile(request: Request) -> Response:
             arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y)
         body = await run_in_threadpool(addr.fmt.encode_image, arr)
     await run_in_threadpool(store.set, key, pack(body))
-    metrics["orbis_tiles_generated_total"] += 1
+    prom.tiles_generated.inc()
     headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"
     return Response(body, media_type=addr.fmt.media_type, headers=headers)
 
@@ -198,15 +198,9 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """``/metrics``: Prometheus text exposition."""
-    lines = []
-    for name, value in sorted(request.app.state.metrics.items()):
-        lines += [f"# TYPE {name} counter", f"{name} {value}"]
-    for n, w in sorted(request.app.state.worlds.items()):
-        for k, v in w.pyramid.stats.snapshot().items():
-            lines.append(f'orbis_world_{k}_total{{world="{n}"}} {v}')
-    gate = request.app.state.gate
-    lines += [f"orbis_generation_running {gate.running}", f"orbis_generation_queued {gate.waiting}"]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    from .metrics import CONTENT_TYPE
+
+    return Response(request.app.state.prom.render(), media_type=CONTENT_TYPE)
 
 
 async def viewer(request: Request) -> Response:

@@ -58,7 +58,7 @@ def serve(config_dir: Path | None, host: str, port: int, cache: str, model: str 
     from tileserver import Settings, create_app
     from tileserver.app import load_worlds
 
-    settings = Settings(config_dir=config_dir, cache=cache, model=model)
+    settings = Settings(config_dir=config_dir, cache=cache, model=model, load_in_background=True)
     load_worlds(settings, _store("memory"))  # fail here, with one line, on a bad config or model
     click.echo(f"orbis: serving on http://{host}:{port}/ (cache: {cache})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

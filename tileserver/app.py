@@ -7,6 +7,7 @@ the environment at import time.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,7 @@ from generator.world_config import world_names
 
 from .cache import open_store
 from .errors import exception_handlers
+from .flights import TileFlights
 from .limits import GenerationGate
 from .metrics import LatencyMiddleware, Metrics
 from .routes import routes
@@ -40,8 +42,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = open_store(settings.cache, settings.cache_size_limit)
         app.state.store = store
-        app.state.worlds = load_worlds(settings, store)
-        log.info("worlds loaded: %s", ", ".join(app.state.worlds))
+        app.state.worlds = {}
+        app.state.load_error = None
+
+        def load() -> None:
+            try:
+                app.state.worlds = load_worlds(settings, store)
+                log.info("worlds loaded: %s", ", ".join(app.state.worlds))
+                app.state.ready.set()
+            except Exception as exc:  # noqa: BLE001 - reported by /health, the server stays up
+                app.state.load_error = f"{type(exc).__name__}: {exc}"
+                log.error("loading worlds failed: %s", app.state.load_error)
+
+        if settings.load_in_background:
+            threading.Thread(target=load, name="orbis-load", daemon=True).start()
+        else:
+            app.state.worlds = load_worlds(settings, store)
+            app.state.ready.set()
         yield
         close = getattr(store, "close", None)
         if close:
@@ -54,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.ready = threading.Event()
     app.state.gate = GenerationGate(settings.max_generating, settings.max_queue)
     app.state.prom = Metrics(app.state.gate, app.state)
+    app.state.flights = TileFlights(settings.request_timeout)
     return app

@@ -27,9 +27,11 @@ log = logging.getLogger("orbis.server")
 class Overloaded(Exception):
     """The generation queue is full: 503 with Retry-After."""
 
-    def __init__(self, retry_after: int = 5) -> None:
+    def __init__(
+        self, retry_after: int = 5, message: str = "tile generation queue is full, retry later"
+    ) -> None:
         self.retry_after = retry_after
-        super().__init__("tile generation queue is full, retry later")
+        super().__init__(message)
 
 
 STATUS_CODES: dict[type[Exception], int] = {

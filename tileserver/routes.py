@@ -19,13 +19,21 @@ from generator.world import World
 
 from . import tms as tms_mod
 from . import wmts
+from .errors import Overloaded
+from .flights import ClientGone
 from .headers import etag_for, is_not_modified, not_modified
 from .params import parse_tile, parse_tilesize
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
 
 
+def _ready(request: Request) -> None:
+    if not request.app.state.ready.is_set():
+        raise Overloaded(retry_after=2, message="the worlds and the model are still loading")
+
+
 def _world(request: Request, name: str) -> World:
+    _ready(request)
     worlds: dict[str, World] = request.app.state.worlds
     if name not in worlds:
         known = ", ".join(sorted(worlds))
@@ -88,14 +96,23 @@ async def tile(request: Request) -> Response:
         prom.cache_hits.inc()
         return Response(body, media_type=addr.fmt.media_type, headers=headers)
     started = time.perf_counter()
-    async with request.app.state.gate.slot():
-        if tms_id == "WebMercatorQuad":
-            arr = await run_in_threadpool(_render, world, z, x, y, scale)
-        else:
-            arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y)
-        body = await run_in_threadpool(addr.fmt.encode_image, arr)
-    await run_in_threadpool(store.set, key, pack(body))
-    prom.tiles_generated.inc()
+
+    async def produce(mark_started) -> bytes:
+        async with request.app.state.gate.slot():
+            mark_started()
+            if tms_id == "WebMercatorQuad":
+                arr = await run_in_threadpool(_render, world, z, x, y, scale)
+            else:
+                arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y)
+            data = await run_in_threadpool(addr.fmt.encode_image, arr)
+        await run_in_threadpool(store.set, key, pack(data))
+        prom.tiles_generated.inc()
+        return data
+
+    try:
+        body = await request.app.state.flights.run(key, produce, request)
+    except ClientGone:
+        return Response(status_code=499)  # nobody reads it; logged like nginx's 499
     headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"
     return Response(body, media_type=addr.fmt.media_type, headers=headers)
 
@@ -158,6 +175,7 @@ def _world_info(request: Request, name: str, world: World) -> dict[str, object]:
 
 async def worlds(request: Request) -> Response:
     """``/worlds``: what the viewer needs to know of each world."""
+    _ready(request)
     items = [_world_info(request, n, w) for n, w in sorted(request.app.state.worlds.items())]
     return JSONResponse(items, headers={"Access-Control-Allow-Origin": "*"})
 
@@ -184,7 +202,12 @@ async def tilejson(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    """``/health``: 200 when worlds are loaded."""
+    """``/health``: 200 when worlds are loaded, 503 while loading or after a failed load."""
+    state = request.app.state
+    if not state.ready.is_set():
+        status = "error" if state.load_error else "loading"
+        body = {"status": status, "detail": state.load_error or "loading the worlds and model"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
     ws = request.app.state.worlds
     return JSONResponse(
         {

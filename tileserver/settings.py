@@ -24,3 +24,7 @@ class Settings:
     #: model override for every world (path), e.g. from ``orbis serve --model``
     model: str | None = None
     max_age: int = 3600
+    #: seconds a request waits for a generation before 503 + Retry-After (work goes on)
+    request_timeout: float = 120.0
+    #: load worlds in a background thread; /health answers 503 until they are ready
+    load_in_background: bool = False

@@ -124,3 +124,13 @@ def test_metrics_have_latency_histogram_and_queue_depth(client):
     assert 'orbis_request_duration_seconds_bucket{le="0.1",route="tile"}' in text
     assert "orbis_generation_queue_depth 0.0" in text
     assert 'orbis_world_model_evals_total{world="earth"}' in text
+
+
+def test_openapi_describes_every_route(client):
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    for path in ("/tiles/{world}/{z}/{x}/{y}", "/tiles/{world}/WMTSCapabilities.xml", "/health"):
+        assert path in doc["paths"]
+    routes = {r.path for r in client.app.routes if hasattr(r, "endpoint")}
+    documented = set(doc["paths"]) | {"/", "/openapi.json"}
+    assert routes <= documented

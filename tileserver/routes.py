@@ -226,6 +226,13 @@ async def metrics(request: Request) -> Response:
     return Response(request.app.state.prom.render(), media_type=CONTENT_TYPE)
 
 
+async def openapi(request: Request) -> Response:
+    """``/openapi.json``: the OpenAPI 3.1 description of this API."""
+    from .openapi import document
+
+    return JSONResponse(document(), headers={"Access-Control-Allow-Origin": "*"})
+
+
 async def viewer(request: Request) -> Response:
     """``/``: the Leaflet viewer."""
     return FileResponse(VIEWER_DIR / "index.html", media_type="text/html")
@@ -236,6 +243,7 @@ def routes() -> list[Route | Mount]:
     return [
         Route("/", viewer, name="viewer"),
         Route("/health", health, name="health"),
+        Route("/openapi.json", openapi, name="openapi"),
         Route("/metrics", metrics, name="metrics"),
         Route("/worlds", worlds, name="worlds"),
         Route("/tileMatrixSets", tile_matrix_sets, name="tile_matrix_sets"),

@@ -1,0 +1,177 @@
+"""The OpenAPI 3.1 description of the HTTP API (served at ``/openapi.json``).
+
+Written out rather than generated: orbis has a handful of endpoints whose path segments are
+validated by hand (``params.py``), and a plain document is easier to review than docstring YAML.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "description": "bad request, with a message naming the problem",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"detail": {"type": "string"}},
+                "required": ["detail"],
+            }
+        }
+    },
+}
+_503 = {
+    "description": "overloaded, still generating, or still loading; see Retry-After",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+}
+_IMAGE = {
+    "description": "the tile",
+    "headers": {
+        "ETag": {"schema": {"type": "string"}, "description": "strong; bytes depend only on it"},
+        "X-Orbis-Resolution": {"schema": {"type": "number"}, "description": "ground m/px"},
+        "X-Orbis-World-Version": {"schema": {"type": "string"}},
+    },
+    "content": {
+        f"image/{t}": {"schema": {"type": "string", "format": "binary"}}
+        for t in ("png", "jpeg", "webp")
+    },
+}
+
+
+def _path_param(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern:
+        schema["pattern"] = pattern
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_TILE_PARAMS = [
+    _path_param("world", "world name (config/worlds/NAME.toml)", "^[A-Za-z0-9_-]+$"),
+    _path_param("z", "zoom, 0..max_zoom", "^[0-9]+$"),
+    _path_param("x", "column; taken modulo 2^z", "^-?[0-9]+$"),
+    _path_param("y", "row and format: Y.png, Y@2x.jpg, …", r"^[0-9]+(@2x)?\.(png|jpg|jpeg|webp)$"),
+    {
+        "name": "tilesize",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["256", "512"]},
+    },
+    {
+        "name": "v",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "the world version; when it matches, the tile is cached as immutable",
+    },
+]
+
+
+def _json(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {}}}}
+
+
+def document() -> dict[str, Any]:
+    """Return the OpenAPI document."""
+    tile_responses = {
+        "200": _IMAGE,
+        "304": {"description": "not modified"},
+        "400": _ERROR,
+        "404": _ERROR,
+        "503": _503,
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "orbis",
+            "version": "0.1.0",
+            "description": "Tiles of an unbounded, generated Earth.",
+        },
+        "paths": {
+            "/tiles/{world}/{z}/{x}/{y}": {
+                "get": {
+                    "summary": "a Web Mercator tile",
+                    "operationId": "tile",
+                    "parameters": _TILE_PARAMS,
+                    "responses": tile_responses,
+                }
+            },
+            "/tiles/{world}/{tms}/{z}/{x}/{y}": {
+                "get": {
+                    "summary": "a tile on a named TileMatrixSet",
+                    "operationId": "tms_tile",
+                    "parameters": [
+                        _TILE_PARAMS[0],
+                        {
+                            "name": "tms",
+                            "in": "path",
+                            "required": True,
+                            "schema": {
+                                "type": "string",
+                                "enum": ["WebMercatorQuad", "WorldCRS84Quad"],
+                            },
+                        },
+                        *_TILE_PARAMS[1:],
+                    ],
+                    "responses": tile_responses,
+                }
+            },
+            "/tiles/{world}/tilejson.json": {
+                "get": {
+                    "summary": "TileJSON 3.0.0",
+                    "operationId": "tilejson",
+                    "parameters": [_TILE_PARAMS[0]],
+                    "responses": {"200": _json("TileJSON"), "404": _ERROR, "503": _503},
+                }
+            },
+            "/tiles/{world}/WMTSCapabilities.xml": {
+                "get": {
+                    "summary": "WMTS 1.0.0 capabilities",
+                    "operationId": "wmts",
+                    "parameters": [_TILE_PARAMS[0]],
+                    "responses": {"200": {"description": "XML"}, "404": _ERROR, "503": _503},
+                }
+            },
+            "/tileMatrixSets": {
+                "get": {
+                    "summary": "supported TileMatrixSets",
+                    "operationId": "tile_matrix_sets",
+                    "responses": {"200": _json("list")},
+                }
+            },
+            "/tileMatrixSets/{tms}": {
+                "get": {
+                    "summary": "a TileMatrixSet",
+                    "operationId": "tile_matrix_set",
+                    "parameters": [_path_param("tms", "identifier")],
+                    "responses": {"200": _json("OGC TileMatrixSet"), "400": _ERROR},
+                }
+            },
+            "/worlds": {
+                "get": {
+                    "summary": "the worlds",
+                    "operationId": "worlds",
+                    "responses": {"200": _json("list of worlds"), "503": _503},
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "liveness and readiness",
+                    "operationId": "health",
+                    "responses": {"200": _json("ok"), "503": _503},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "responses": {"200": {"description": "text exposition"}},
+                }
+            },
+        },
+    }

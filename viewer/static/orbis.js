@@ -10,6 +10,13 @@
  * and the coordinates under the cursor. If /worlds cannot be loaded, an error
  * message is shown over the (empty) map instead.
  *
+ * The URL hash is a permalink, #WORLD/ZOOM/LAT/LON (e.g. #earth/6/46.5/10.0);
+ * the older #ZOOM/LAT/LON form is still accepted (it shows the default world).
+ * While tiles of the world on show are being generated or loaded, a badge
+ * ("generating N tiles…") counts them; it hides when none are pending.
+ * Small links (bottom right) lead to the OpenLayers example page and to
+ * copy-paste snippets for other clients.
+ *
  * Plain JavaScript, no build step; needs only the vendored Leaflet.
  */
 (function () {
@@ -26,20 +33,49 @@
   var START_ZOOM = 4;
   var DEFAULT_WORLD = 'earth';
   var EARTH_M_PER_PX_Z0 = 156543.03392; // equatorial metres per pixel at z0 (256 px tiles)
+  var currentWorld = null; // the /worlds entry of the layer on show
 
-  // A view in the URL hash (#zoom/lat/lon) overrides the start view and follows the map.
-  function viewFromHash() {
-    var m = /^#(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(location.hash);
-    return m ? { zoom: +m[1], center: [+m[2], +m[3]] } : null;
+  // ---- permalink: #world/zoom/lat/lon (or the older #zoom/lat/lon) ----------
+
+  var NUM = '(-?\\d+(?:\\.\\d+)?)';
+  var HASH_RE = new RegExp('^#(?:([A-Za-z0-9_.~-]+)/)?' + NUM + '/' + NUM + '/' + NUM + '$');
+
+  // A view in the URL hash overrides the start view and follows the map.
+  function viewFromHash(hash) {
+    var m = HASH_RE.exec(hash);
+    if (!m) return null;
+    var view = { world: m[1] ? decodeURIComponent(m[1]) : null, zoom: +m[2],
+                 center: [+m[3], +m[4]] };
+    if (!isFinite(view.zoom) || !isFinite(view.center[0]) || !isFinite(view.center[1])) return null;
+    return view;
   }
-  var hashView = viewFromHash();
+  var hashView = viewFromHash(location.hash);
+  var requestedWorld = hashView ? hashView.world : null; // until /worlds has loaded
   var map = L.map('map', { worldCopyJump: true }).setView(
     hashView ? hashView.center : START_CENTER, hashView ? hashView.zoom : START_ZOOM);
-  map.on('moveend', function () {
+
+  var lastHash = null; // the hash this page wrote last (to tell it from the user's edits)
+  function writeHash() {
     var c = map.getCenter();
-    history.replaceState(null, '', '#' + map.getZoom() + '/' + c.lat.toFixed(4) + '/' +
-      c.lng.toFixed(4));
-  });
+    var world = currentWorld ? currentWorld.name : requestedWorld;
+    var hash = '#' + (world ? encodeURIComponent(world) + '/' : '') + map.getZoom() + '/' +
+               c.lat.toFixed(4) + '/' + c.lng.toFixed(4);
+    updateLinks(hash, world);
+    if (hash === location.hash) return;
+    lastHash = hash;
+    history.replaceState(null, '', hash);
+  }
+
+  // The links to the other pages carry the view (OpenLayers) and the world (snippets).
+  function updateLinks(hash, world) {
+    var ol = document.getElementById('orbis-link-ol');
+    var snippets = document.getElementById('orbis-link-snippets');
+    if (ol) ol.setAttribute('href', '/static/openlayers.html' + hash);
+    if (snippets && world) {
+      snippets.setAttribute('href', '/static/snippets.html#' + encodeURIComponent(world));
+    }
+  }
+  map.on('moveend', writeHash);
 
   L.control.scale({ metric: true, imperial: true }).addTo(map);
 
@@ -47,7 +83,6 @@
 
   var info = L.control({ position: 'bottomleft' });
   var zoomLine, cursorLine;
-  var currentWorld = null; // the /worlds entry of the layer on show
 
   info.onAdd = function () {
     var div = L.DomUtil.create('div', 'leaflet-control orbis-info');
@@ -102,6 +137,63 @@
   updateZoomLine();
   clearCursor();
 
+  // ---- "generating N tiles…" badge ---------------------------------------------
+  //
+  // Tiles of the layer on show that were asked for and have neither loaded nor
+  // failed, kept per layer and keyed by tile address: a tile Leaflet drops while
+  // still loading (tileabort after a zoom, tileunload when panned out of view)
+  // leaves the count although it fires neither tileload nor tileerror. Only
+  // layers on the map count, so switching worlds drops the old world's tiles.
+
+  var badge = document.getElementById('orbis-loading');
+
+  function pendingTiles() {
+    var n = 0;
+    map.eachLayer(function (layer) {
+      if (layer.orbisPending) n += Object.keys(layer.orbisPending).length;
+    });
+    return n;
+  }
+
+  function showPending() {
+    if (!badge) return;
+    var n = pendingTiles();
+    badge.textContent = 'generating ' + n + (n === 1 ? ' tile…' : ' tiles…');
+    badge.hidden = n === 0;
+  }
+
+  function tileKey(coords) {
+    return coords.z + '/' + coords.x + '/' + coords.y;
+  }
+
+  function trackTiles(layer) {
+    layer.orbisPending = {};
+    layer.on('tileloadstart', function (e) {
+      if (e.coords) layer.orbisPending[tileKey(e.coords)] = true;
+      showPending();
+    });
+    layer.on('tileload tileerror tileabort tileunload', function (e) {
+      if (e.coords) delete layer.orbisPending[tileKey(e.coords)];
+      showPending();
+    });
+    layer.on('load remove', function () { // 'load': every tile in view has loaded
+      layer.orbisPending = {};
+      showPending();
+    });
+  }
+
+  // ---- links to the other pages ---------------------------------------------------
+
+  var links = L.control({ position: 'bottomright' });
+  links.onAdd = function () {
+    var div = L.DomUtil.create('div', 'leaflet-control orbis-links');
+    div.innerHTML = '<a href="/static/openlayers.html" id="orbis-link-ol">OpenLayers example</a>' +
+                    ' · <a href="/static/snippets.html" id="orbis-link-snippets">snippets</a>';
+    L.DomEvent.disableClickPropagation(div);
+    return div;
+  };
+  links.addTo(map);
+
   // ---- worlds ---------------------------------------------------------------
 
   function escapeHtml(s) {
@@ -118,7 +210,7 @@
   }
 
   function makeLayer(world) {
-    return L.tileLayer(world.tile_url, {
+    var layer = L.tileLayer(world.tile_url, {
       tileSize: 256,
       minZoom: world.min_zoom != null ? world.min_zoom : 0,
       maxZoom: world.max_zoom,
@@ -126,6 +218,19 @@
       noWrap: false, // the world repeats east-west
       attribution: world.attribution || ''
     });
+    trackTiles(layer);
+    return layer;
+  }
+
+  var layersByName = {};
+
+  function showWorld(name) {
+    var layer = layersByName[name];
+    if (!layer || map.hasLayer(layer)) return;
+    Object.keys(layersByName).forEach(function (n) {
+      if (n !== name && map.hasLayer(layersByName[n])) map.removeLayer(layersByName[n]);
+    });
+    map.addLayer(layer); // the layers control hears of it and fires baselayerchange
   }
 
   function addWorlds(worlds) {
@@ -134,23 +239,49 @@
     }
     var baseLayers = {};
     var initial = null;
+    var requested = null;
     worlds.forEach(function (world) {
       if (!world || !world.tile_url) return;
       var layer = makeLayer(world);
       layer.orbisWorld = world;
+      layersByName[world.name] = layer;
       baseLayers[escapeHtml(world.title || world.name)] = layer;
       if (!initial || world.name === DEFAULT_WORLD) initial = layer;
+      if (world.name === requestedWorld) requested = layer;
     });
     if (!initial) throw new Error('no world has a tile_url');
+    initial = requested || initial;
     map.on('baselayerchange', function (e) {
       currentWorld = e.layer.orbisWorld || null;
       updateZoomLine();
+      writeHash();
     });
     currentWorld = initial.orbisWorld;
     initial.addTo(map);
     updateZoomLine();
+    writeHash(); // the permalink names the world from now on
     L.control.layers(baseLayers, null, { collapsed: false, position: 'topright' }).addTo(map);
   }
+
+  // A hash edited by hand (or a pasted permalink) moves the map and switches the world.
+  window.addEventListener('hashchange', function () {
+    if (location.hash === lastHash) return;
+    var view = viewFromHash(location.hash);
+    if (!view) return;
+    if (view.world) {
+      requestedWorld = view.world;
+      showWorld(view.world);
+    }
+    map.setView(view.center, view.zoom);
+  });
+
+  // For tests and the browser console: the map and the pending-tile count.
+  window.orbisViewer = {
+    map: map,
+    layers: layersByName,
+    world: function () { return currentWorld ? currentWorld.name : null; },
+    pendingTiles: pendingTiles
+  };
 
   fetch('/worlds', { headers: { Accept: 'application/json' } })
     .then(function (resp) {

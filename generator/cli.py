@@ -51,7 +51,15 @@ def _store(cache: str | None):
     "--cache", default="cache", show_default=True, help="cache directory (diskcache), or 'memory'"
 )
 @click.option("--model", default=None, help="model folder overriding every world's model")
-def serve(config_dir: Path | None, host: str, port: int, cache: str, model: str | None) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="log every request (costs throughput on cached tiles)",
+)
+def serve(
+    config_dir: Path | None, host: str, port: int, cache: str, model: str | None, access_log: bool
+) -> None:
     """Serve the worlds over HTTP (viewer at /)."""
     import uvicorn
 
@@ -60,8 +68,10 @@ def serve(config_dir: Path | None, host: str, port: int, cache: str, model: str 
 
     settings = Settings(config_dir=config_dir, cache=cache, model=model, load_in_background=True)
     load_worlds(settings, _store("memory"))  # fail here, with one line, on a bad config or model
+    store = _store(cache)  # and on a cache that cannot be used
+    getattr(store, "close", lambda: None)()
     click.echo(f"orbis: serving on http://{host}:{port}/ (cache: {cache})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
 
 
 def _load_world(name: str, cache: str | None, model: str | None, config_dir: Path | None):

@@ -109,6 +109,7 @@ def latitude_of_row(z: int, pixel_row: float, tile_size: int = TILE_SIZE) -> flo
     return math.degrees(math.atan(math.sinh(ymerc / 6378137.0)))
 
 
+@lru_cache(maxsize=65536)
 def ground_resolution(z: int, y: int, tile_size: int = TILE_SIZE) -> float:
     """Return the ground resolution (m/px) at the centre latitude of tile row y at zoom z.
 

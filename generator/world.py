@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +118,12 @@ class World:
             "cascade": CASCADE_VERSION,
         }
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
-        """Return a short hash of :attr:`identity` (the cache-key prefix and ETag seed)."""
+        """Return a short hash of :attr:`identity` (the cache-key prefix and ETag seed).
+
+        Computed once: a world's config and model do not change after loading.
+        """
         blob = json.dumps(self.identity, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from generator.store import MemoryStore
 from generator.world import World
 from generator.world_config import world_names
 
@@ -75,4 +76,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.gate = GenerationGate(settings.max_generating, settings.max_queue)
     app.state.prom = Metrics(app.state.gate, app.state)
     app.state.flights = TileFlights(settings.request_timeout)
+    app.state.hot = MemoryStore(settings.hot_cache_bytes)
     return app

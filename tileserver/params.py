@@ -13,8 +13,8 @@ from generator.errors import InvalidTile
 
 from .formats import ImageFormat
 
-_INT = re.compile(r"^-?[0-9]{1,10}$")
-_Y = re.compile(r"^(?P<y>-?[0-9]{1,10})(?P<scale>@[0-9]+x)?\.(?P<fmt>[A-Za-z0-9]{1,8})$")
+_INT = re.compile(r"-?[0-9]{1,10}")
+_Y = re.compile(r"(?P<y>-?[0-9]{1,10})(?P<scale>@[0-9]+x)?\.(?P<fmt>[A-Za-z0-9]{1,8})")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class TileAddress:
 
 
 def _int(name: str, text: str) -> int:
-    if not _INT.match(text):
+    if not _INT.fullmatch(text):
         raise InvalidTile(f"{name} must be an integer, got {text[:40]!r}")
     return int(text)
 
@@ -42,7 +42,7 @@ def parse_tile(world: str, z: str, x: str, y_fmt: str) -> TileAddress:
         InvalidTile: a segment is not an integer, the suffix or scale is unknown.
     """
     zi, xi = _int("zoom", z), _int("x", x)
-    m = _Y.match(y_fmt)
+    m = _Y.fullmatch(y_fmt)
     if m is None:
         raise InvalidTile(f"tile name must be Y.FORMAT or Y@2x.FORMAT, got {y_fmt[:40]!r}")
     yi = _int("y", m["y"])

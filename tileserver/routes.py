@@ -66,6 +66,10 @@ async def tile(request: Request) -> Response:
     if tms_id == "WebMercatorQuad":
         t = world.address(addr.z, addr.x, addr.y)
         z, x, y = t.z, t.x, t.y
+        if scale == 2 and z + 1 > world.max_zoom:
+            raise InvalidTile(
+                f"@2x at zoom {z} needs zoom {z + 1}, above the maximum {world.max_zoom}"
+            )
         mpp = world.resolution(z, y) / scale
         extrapolated = world.beyond_training(z, y)
     else:
@@ -91,7 +95,12 @@ async def tile(request: Request) -> Response:
         return not_modified(headers)
     store = request.app.state.store
     prom = request.app.state.prom
-    body = unpack(await run_in_threadpool(store.get, key))
+    hot = request.app.state.hot
+    body = hot.get(key)  # encoded bytes of recent tiles: no thread hop, no checksum
+    if body is None:
+        body = unpack(await run_in_threadpool(store.get, key))
+        if body is not None:
+            hot.set(key, body)
     if body is not None:
         prom.cache_hits.inc()
         return Response(body, media_type=addr.fmt.media_type, headers=headers)
@@ -106,6 +115,7 @@ async def tile(request: Request) -> Response:
                 arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y)
             data = await run_in_threadpool(addr.fmt.encode_image, arr)
         await run_in_threadpool(store.set, key, pack(data))
+        request.app.state.hot.set(key, data)
         prom.tiles_generated.inc()
         return data
 

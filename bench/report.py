@@ -112,6 +112,35 @@ def main() -> None:
                     f"| {v['colour_shift_max']:.1f} |"
                 )
         lines.append("")
+    load_r = load("load")
+    if load_r:
+        o, b = load_r["orbis"], load_r["bare_starlette"]
+        t, k = load_r["thirty_concurrent"], load_r["soak"]
+        lines += [
+            "## Serving under load (loopback)",
+            "",
+            f"`.venv/bin/python bench/load.py` (model `{load_r['model']}`, "
+            f"{load_r['measured']}): wrk, 2 threads, 32 connections, 10 s, cycling over "
+            "96 cached tiles; the bare Starlette app (`bench/bare_server.py`) returns the same "
+            "bytes from memory, in the same run, on the same 2 cores as the load generator.",
+            "",
+            "| server | requests/s | p50 (ms) | p99 (ms) |",
+            "|---|---|---|---|",
+            f"| orbis serve | {o['requests_per_s']:.0f} | {o['p50_ms']:.1f} | {o['p99_ms']:.1f} |",
+            f"| bare Starlette | {b['requests_per_s']:.0f} | {b['p50_ms']:.1f} "
+            f"| {b['p99_ms']:.1f} |",
+            "",
+            f"Ratio orbis / bare: **{load_r['orbis_over_bare']:.2f}** (target ≥ 0.8).",
+            "",
+            f"30 concurrent requests for one uncached tile: statuses {t['statuses']}, "
+            f"**{t['generations']:.0f} generation**.",
+            "",
+            f"Soak: {k['requests']} requests from 16 clients over {k['distinct_paths']} tiles at "
+            f"zooms 2–6 (cold at first) in {k['seconds']:.0f} s; statuses {k['statuses']}; "
+            f"resident memory {k['after_warmup_kb'] / 1024:.0f} MB after warm-up (10 %), "
+            f"{k['end_kb'] / 1024:.0f} MB at the end ({100 * k['rss_growth']:+.1f} %).",
+            "",
+        ]
     extra = ROOT / "docs" / "benchmarks-notes.md"
     if extra.exists():
         lines += [extra.read_text()]

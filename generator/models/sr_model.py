@@ -145,7 +145,9 @@ class SuperResolutionModel:
             raw = json.loads((path / MODEL_FILE).read_text())
             raw["trained_mpp"] = tuple(raw.get("trained_mpp", (10.0, 15000.0)))
             info = ModelInfo(**raw)
-            unet = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True)
+            unet = UNet2DModel.from_pretrained(
+                path / "unet", use_safetensors=True, low_cpu_mem_usage=False
+            )
             scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
             # safetensors tensors are views at arbitrary file offsets; unaligned weights make CPU
             # kernels take other code paths and change the last bits of the output. Own copies

@@ -45,6 +45,7 @@ class Metrics:
 
     def __init__(self, gate: GenerationGate, app_state) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[str, object] = {}
         r = self.registry
         self.tiles_generated = Counter(
             "orbis_tiles_generated", "tiles rendered and encoded (cache misses)", registry=r
@@ -79,6 +80,13 @@ class Metrics:
         running.set_function(lambda: gate.running)
         r.register(_WorldCollector(app_state))
 
+    def observe(self, route: str, seconds: float) -> None:
+        """Record one request's latency (label children cached: ``labels()`` takes a lock)."""
+        child = self._children.get(route)
+        if child is None:
+            child = self._children[route] = self.latency.labels(route=route)
+        child.observe(seconds)
+
     def render(self) -> bytes:
         """Return the text exposition."""
         return generate_latest(self.registry)
@@ -103,4 +111,4 @@ class LatencyMiddleware:
             name = getattr(route, "name", None) or "unmatched"
             metrics: Metrics | None = getattr(scope["app"].state, "prom", None)
             if metrics is not None:
-                metrics.latency.labels(route=name).observe(time.perf_counter() - start)
+                metrics.observe(name, time.perf_counter() - start)

@@ -251,6 +251,11 @@ async def viewer(request: Request) -> Response:
 def routes() -> list[Route | Mount]:
     """Return the app's routes (path segments are strings: ``params`` validates them)."""
     return [
+        # tiles first: the router tries routes in order, and tiles are nearly every request
+        Route("/tiles/{world}/{z}/{x}/{y}", tile, name="tile"),
+        Route("/tiles/{world}/{tms}/{z}/{x}/{y}", tile, name="tms_tile"),
+        Route("/tiles/{world}/tilejson.json", tilejson, name="tilejson"),
+        Route("/tiles/{world}/WMTSCapabilities.xml", wmts_capabilities, name="wmts"),
         Route("/", viewer, name="viewer"),
         Route("/health", health, name="health"),
         Route("/openapi.json", openapi, name="openapi"),
@@ -258,9 +263,5 @@ def routes() -> list[Route | Mount]:
         Route("/worlds", worlds, name="worlds"),
         Route("/tileMatrixSets", tile_matrix_sets, name="tile_matrix_sets"),
         Route("/tileMatrixSets/{tms}", tile_matrix_set, name="tile_matrix_set"),
-        Route("/tiles/{world}/tilejson.json", tilejson, name="tilejson"),
-        Route("/tiles/{world}/WMTSCapabilities.xml", wmts_capabilities, name="wmts"),
-        Route("/tiles/{world}/{z}/{x}/{y}", tile, name="tile"),
-        Route("/tiles/{world}/{tms}/{z}/{x}/{y}", tile, name="tms_tile"),
         Mount("/static", StaticFiles(directory=VIEWER_DIR / "static"), name="static"),
     ]

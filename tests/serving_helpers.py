@@ -32,3 +32,17 @@ def decode(data: bytes) -> Image.Image:
 def decode_array(data: bytes) -> np.ndarray:
     """Decode image bytes to a uint8 array."""
     return np.asarray(decode(data))
+
+
+def stop_process(proc, timeout: float = 15) -> None:
+    """SIGTERM a server subprocess, then SIGKILL it if it does not exit in time."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

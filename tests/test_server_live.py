@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving_helpers import decode, save_tiny_model
+from tests.serving_helpers import decode, save_tiny_model, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,13 +76,7 @@ def test_orbis_serve_serves_tiles(tmp_path):
             assert "orbis_tiles_generated_total 1.0" in metrics
         assert cache.is_dir() and any(cache.iterdir())  # the disk cache was used
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=30)
     text = log.read_text()
     # uvicorn re-raises the signal after a graceful shutdown, so -SIGTERM is a clean exit too
     assert proc.returncode in (0, -signal.SIGTERM), text[-3000:]

@@ -108,7 +108,6 @@ def render(
 ) -> None:
     """Render tiles Z/X/Y of WORLD to PNG files."""
     from tileserver.formats import ImageFormat
-    from tileserver.routes import _render
 
     from .tiles import parse_address
 
@@ -120,7 +119,7 @@ def render(
     single = len(tiles) == 1 and out.suffix != ""
     fmt = ImageFormat.parse(out.suffix.lstrip(".")) if single else ImageFormat.png
     for t in tiles:
-        arr = _render(w, t.z, t.x, t.y, scale)
+        arr = w.render(t.z, t.x, t.y, scale)
         data = fmt.encode_image(arr)
         path = out if single else out / str(t.z) / str(t.x) / f"{t.y}.png"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from .resample import box_down2_np
+
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Return Rec. 601 luma (0–255) of an (H, W, 3) array."""
@@ -63,9 +65,8 @@ def strip_ratio(mosaic: np.ndarray, tile: int = 256, width: int = 8) -> float:
 
 
 def box_down2(rgb: np.ndarray) -> np.ndarray:
-    """2×2 box mean of an (H, W, C) array, as float64."""
-    a = rgb.astype(np.float64)
-    return 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
+    """2×2 box mean of an (H, W, C) array, as float64 (the cascade's own box filter)."""
+    return box_down2_np(rgb).astype(np.float64)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

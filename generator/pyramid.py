@@ -171,6 +171,15 @@ class Pyramid:
             return arr
         return self._flight.do(self.tile_key(t), lambda: self._make_upper(t))
 
+    def children_mosaic(self, t: Tile) -> np.ndarray:
+        """Return the 2×2 mosaic of a tile's children (uint8, 2T×2T×3): the same ground at
+        twice the detail (the levels above the base, and ``@2x`` tiles)."""
+        s = self.geometry.tile
+        mosaic = np.empty((2 * s, 2 * s, 3), dtype=np.uint8)
+        for (dx, dy), c in tiles.children(t).items():
+            mosaic[dy * s : (dy + 1) * s, dx * s : (dx + 1) * s] = self.tile(c)
+        return mosaic
+
     def plan_cost(self, t: Tile) -> tuple[int, int]:
         """Return (tiles, windows) a request would generate now, from the cache's state."""
         if t.z <= self.base_zoom:
@@ -195,10 +204,7 @@ class Pyramid:
         if t.z == self.base_zoom:
             arr = self.base.tile(t.x, t.y)
         else:
-            s = self.geometry.tile
-            mosaic = np.empty((2 * s, 2 * s, 3), dtype=np.uint8)
-            for (dx, dy), c in tiles.children(t).items():
-                mosaic[dy * s : (dy + 1) * s, dx * s : (dx + 1) * s] = self.tile(c)
+            mosaic = self.children_mosaic(t)
             arr = np.clip(np.rint(box_down2_np(mosaic)), 0, 255).astype(np.uint8)
         self._save_tile(t, arr)
         self.stats.add(tiles_generated=1)

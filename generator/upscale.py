@@ -64,11 +64,10 @@ def upscale_array(
     field = NoiseField(seed)
     acc = np.zeros((3, sh, sw), dtype=np.float32)
     wsum = np.zeros((sh, sw), dtype=np.float32)
+    stride = 2 ** (len(model.unet.config.block_out_channels) - 1)
+    hh, ww = min(win, sh) // stride * stride, min(win, sw) // stride * stride
     for y0 in _starts(sh, win, geometry.tile):
         for x0 in _starts(sw, win, geometry.tile):
-            hh, ww = min(win, sh), min(win, sw)
-            stride = 2 ** (len(model.unet.config.block_out_channels) - 1)
-            hh, ww = hh // stride * stride, ww // stride * stride
             c = cond[:, :, y0 : y0 + hh, x0 : x0 + ww]
             noise = torch.from_numpy(field.crop(zoom, y0, x0, hh, ww))[None]
             out = sample_window(model, c, noise, mpp, steps)[0].numpy()

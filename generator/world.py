@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import tiles
 from .base import BaseLevel, BlueMarbleBase, ContinentsBase
-from .errors import ModelLoadError
+from .errors import InvalidTile, ModelLoadError
 from .models.sr_model import SuperResolutionModel, default_model_path
 from .planner import Geometry
 from .pyramid import Pyramid
@@ -132,9 +132,23 @@ class World:
         """Return the deepest zoom this world serves."""
         return self.config.max_zoom
 
-    def address(self, z: int, x: int, y: int) -> tiles.Tile:
-        """Validate an address against this world (x wraps)."""
-        return tiles.validate(z, x, y, self.config.max_zoom)
+    def address(self, z: int, x: int, y: int, scale: int = 1) -> tiles.Tile:
+        """Validate an address against this world (x wraps); ``scale=2`` needs zoom z+1 too.
+
+        Raises:
+            InvalidTile: a bad address, or ``@2x`` at the maximum zoom.
+        """
+        t = tiles.validate(z, x, y, self.config.max_zoom)
+        if scale == 2 and z + 1 > self.config.max_zoom:
+            raise InvalidTile(
+                f"@2x at zoom {z} needs zoom {z + 1}, above the maximum {self.config.max_zoom}"
+            )
+        return t
+
+    def render(self, z: int, x: int, y: int, scale: int = 1) -> np.ndarray:
+        """Return a tile's pixels; ``scale=2`` is the mosaic of its children (twice the detail)."""
+        t = self.address(z, x, y, scale)
+        return self.pyramid.tile(t) if scale == 1 else self.pyramid.children_mosaic(t)
 
     def tile_array(self, z: int, x: int, y: int) -> np.ndarray:
         """Return a tile as uint8 (256, 256, 3)."""

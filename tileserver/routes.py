@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from generator import tiles
 from generator.errors import InvalidTile, UnknownWorld
 from generator.store import pack, unpack
 from generator.world import World
@@ -41,20 +39,6 @@ def _world(request: Request, name: str) -> World:
     return worlds[name]
 
 
-def _render(world: World, z: int, x: int, y: int, scale: int) -> np.ndarray:
-    """Return the tile pixels; @2x is the mosaic of the four children (twice the detail)."""
-    if scale == 1:
-        return world.tile_array(z, x, y)
-    if z + 1 > world.max_zoom:
-        raise InvalidTile(f"@2x at zoom {z} needs zoom {z + 1}, above the maximum {world.max_zoom}")
-    t = world.address(z, x, y)
-    s = world.config.tile_size
-    out = np.empty((2 * s, 2 * s, 3), dtype=np.uint8)
-    for (dx, dy), c in tiles.children(t).items():
-        out[dy * s : (dy + 1) * s, dx * s : (dx + 1) * s] = world.tile_array(c.z, c.x, c.y)
-    return out
-
-
 async def tile(request: Request) -> Response:
     """``/tiles/{world}[/{tms}]/{z}/{x}/{y}[@2x].{png|jpg|webp}[?tilesize=256|512]``."""
     p = request.path_params
@@ -64,12 +48,8 @@ async def tile(request: Request) -> Response:
     scale = parse_tilesize(request.query_params.get("tilesize"), addr.scale)
     world = _world(request, addr.world)
     if tms_id == "WebMercatorQuad":
-        t = world.address(addr.z, addr.x, addr.y)
+        t = world.address(addr.z, addr.x, addr.y, scale)  # checked before any queueing
         z, x, y = t.z, t.x, t.y
-        if scale == 2 and z + 1 > world.max_zoom:
-            raise InvalidTile(
-                f"@2x at zoom {z} needs zoom {z + 1}, above the maximum {world.max_zoom}"
-            )
         mpp = world.resolution(z, y) / scale
         extrapolated = world.beyond_training(z, y)
     else:
@@ -110,12 +90,12 @@ async def tile(request: Request) -> Response:
         async with request.app.state.gate.slot():
             mark_started()
             if tms_id == "WebMercatorQuad":
-                arr = await run_in_threadpool(_render, world, z, x, y, scale)
+                arr = await run_in_threadpool(world.render, z, x, y, scale)
             else:
                 arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y)
             data = await run_in_threadpool(addr.fmt.encode_image, arr)
         await run_in_threadpool(store.set, key, pack(data))
-        request.app.state.hot.set(key, data)
+        hot.set(key, data)
         prom.tiles_generated.inc()
         return data
 

@@ -40,5 +40,13 @@ class ImageInputError(OrbisError):
     """A user image (``orbis upscale``) that cannot be read or used."""
 
 
+class InvalidRegion(OrbisError):
+    """A bounding box, zoom range or resolution that cannot be used (``region``, ``export``)."""
+
+
+class ExportError(OrbisError):
+    """An export that cannot be written: unknown output type, or too large without ``--force``."""
+
+
 class BeyondTrainingWarning(UserWarning):
     """A tile finer than the model's trained range: allowed, but the detail is extrapolated."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -26,6 +28,9 @@ from .planner import Geometry
 from .pyramid import Pyramid
 from .store import Store
 from .world_config import WorldConfig, load_world_config
+
+if TYPE_CHECKING:
+    from affine import Affine
 
 #: Version of the cascade code (planner, blend, correction, sampler loop). Bump it whenever a
 #: change alters tile bytes for the same config and model.
@@ -157,6 +162,27 @@ class World:
     def tile(self, z: int, x: int, y: int) -> Image.Image:
         """Return a tile as an RGB PIL image."""
         return Image.fromarray(self.tile_array(z, x, y), "RGB")
+
+    def region(
+        self,
+        bbox: Iterable[float],
+        resolution: float,
+        *,
+        progress: Callable[[int], object] | None = None,
+    ) -> tuple[np.ndarray, Affine]:
+        """Return the image of a lon/lat box at ``resolution`` ground m/px, and its transform.
+
+        ``bbox`` is (W, S, E, N) in degrees (``W > E`` crosses the antimeridian). The image is
+        (H, W, 3) uint8 in EPSG:3857 and the ``affine.Affine`` transform maps (col, row) to the
+        pixel's top-left corner, as rasterio and GDAL expect. Tiles come from the finest zoom not
+        coarser than asked and are box-filtered down (see :mod:`generator.region`).
+
+        Raises:
+            InvalidRegion: a bad box or resolution, or one finer than :attr:`max_zoom`.
+        """
+        from .region import region
+
+        return region(self.tile_array, bbox, resolution, self.max_zoom, progress=progress)
 
     def resolution(self, z: int, y: int) -> float:
         """Return the ground resolution (m/px) of tile row y at zoom z."""

@@ -3,7 +3,8 @@
 ``DiskStore`` wraps diskcache: values are written in an SQLite transaction (large ones to a file
 first, committed after), so a crash mid-write leaves no half entry; the size limit evicts least
 recently used entries. Values carry the generator's checksum framing, so a corrupt entry is a
-miss, not a broken tile.
+miss, not a broken tile. ``redis://HOST:PORT/DB`` opens the shared cache of a fleet
+(``tileserver.redis_store.RedisStore``).
 """
 
 from __future__ import annotations
@@ -71,16 +72,22 @@ class DiskStore:
 
 
 def open_store(spec: str | None, size_limit: int = 8 * 2**30) -> Store:
-    """Return the store a ``--cache`` value names: a folder, or memory when None.
+    """Return the store a ``--cache`` value names: a folder, ``redis://HOST:PORT/DB`` (shared
+    by several servers, see ``tileserver.redis_store``), or memory when None.
 
     Raises:
-        CacheConfigError: an unsupported scheme or an unusable folder.
+        CacheConfigError: an unsupported scheme, a bad Redis URL or an unusable folder.
     """
     if spec is None or spec == "memory":
         return MemoryStore()
     if "://" in spec:
         scheme = spec.split("://", 1)[0]
+        if scheme in ("redis", "rediss"):
+            from .redis_store import RedisStore  # imported only when used
+
+            return RedisStore(spec)
         raise CacheConfigError(
-            f"cache {spec!r}: scheme {scheme!r} is not supported (give a directory)"
+            f"cache {spec!r}: scheme {scheme!r} is not supported "
+            "(give a directory or redis://HOST:PORT/DB)"
         )
     return DiskStore(spec, size_limit)

@@ -1,4 +1,4 @@
-"""The ``orbis`` command line: serve, render, upscale, train.
+"""The ``orbis`` command line: serve, render, export, upscale, train.
 
 Every known error is printed as one line (``orbis: error: …``) with exit code 2; tracebacks are
 for bugs only.
@@ -48,7 +48,10 @@ def _store(cache: str | None):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
-    "--cache", default="cache", show_default=True, help="cache directory (diskcache), or 'memory'"
+    "--cache",
+    default="cache",
+    show_default=True,
+    help="cache directory (diskcache), redis://HOST:PORT/DB (shared by servers), or 'memory'",
 )
 @click.option("--model", default=None, help="model folder overriding every world's model")
 @click.option(
@@ -130,6 +133,72 @@ def render(
 
 
 @main.command()
+@click.argument("world")
+@click.option("--bbox", required=True, help="W,S,E,N in degrees (W > E crosses the antimeridian)")
+@click.option("--zooms", default=None, help="A-B (or Z): the zooms of an MBTiles/PMTiles export")
+@click.option(
+    "--resolution",
+    type=float,
+    default=None,
+    help="ground m/px of a GeoTIFF export (at the bbox's centre latitude)",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="OUT.mbtiles, OUT.pmtiles or OUT.tif (the suffix picks the type)",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "jpg", "webp"]),
+    default="png",
+    show_default=True,
+    help="tile encoding of MBTiles/PMTiles (png: lossless, the server's bytes; jpg: smaller)",
+)
+@click.option("--force", is_flag=True, help="allow an export over the size limit")
+@click.option("--cache", default=None, help="cache directory (default: none)")
+@click.option("--model", default=None, help="model folder (default: the world's)")
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
+def export(
+    world: str,
+    bbox: str,
+    zooms: str | None,
+    resolution: float | None,
+    out: Path,
+    fmt: str,
+    force: bool,
+    cache: str | None,
+    model: str | None,
+    config_dir: Path | None,
+) -> None:
+    """Export a region of WORLD as MBTiles, PMTiles (--zooms) or a GeoTIFF (--resolution)."""
+    from .errors import ExportError
+    from .export import export as run
+    from .export import export_kind, parse_zooms
+    from .region import parse_bbox
+
+    box = parse_bbox(bbox)  # fail on bad arguments before loading the model
+    kind = export_kind(out)
+    if kind == "geotiff" and (resolution is None or zooms is not None):
+        raise ExportError("a GeoTIFF export takes --resolution M_PER_PX, not --zooms")
+    if kind != "geotiff" and (zooms is None or resolution is not None):
+        raise ExportError(f"an {kind.upper()} export takes --zooms A-B, not --resolution")
+    w = _load_world(world, cache, model, config_dir)
+    zoom_range = parse_zooms(zooms, w.max_zoom) if zooms is not None else None
+    result = run(
+        w, out, box, zooms=zoom_range, resolution=resolution, fmt=fmt, force=force, echo=click.echo
+    )
+    size = f"{result.width}×{result.height} px, " if result.width else ""
+    click.echo(
+        f"wrote {result.path} ({size}{result.tiles:,} tiles, {result.bytes / 2**20:.1f} MiB, "
+        f"{result.seconds:.1f} s)"
+    )
+
+
+@main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--zoom",
@@ -198,6 +267,70 @@ def train(out: Path, run_dir: Path, steps: int, minutes: float, batch: int) -> N
     logging.getLogger("orbis.train").addHandler(handler)
     run(out, run_dir=run_dir, steps=steps, minutes=minutes, batch=batch)
     click.echo(f"saved {out}")
+
+
+@main.command()
+@click.argument("world")
+@click.option("--bbox", required=True, help="W,S,E,N in degrees (W > E crosses the antimeridian)")
+@click.option("--zooms", required=True, help="A-B (or one zoom Z)")
+@click.option(
+    "--cache",
+    default="cache",
+    show_default=True,
+    help="a cache directory or redis://HOST:PORT/DB that every worker shares",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="tcp://HOST:PORT of a Dask scheduler (default: a local cluster of --workers)",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="local worker processes, one thread each (default: one per CPU core)",
+)
+@click.option("--force", is_flag=True, help="allow more tiles than the per-command limit")
+@click.option("--model", default=None, help="model folder (default: the world's)")
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def seed(
+    world: str,
+    bbox: str,
+    zooms: str,
+    cache: str,
+    scheduler: str | None,
+    workers: int | None,
+    force: bool,
+    model: str | None,
+    config_dir: Path | None,
+    progress: bool,
+) -> None:
+    """Generate WORLD's tiles over a bbox and zooms into a cache (Dask; resumable)."""
+    import os
+
+    from .region import parse_bbox
+    from .seed import WorldSpec, check_cache, parse_zooms, plan_seed, run_seed
+
+    box = parse_bbox(bbox)  # fail on bad arguments before loading anything
+    zoom_range = parse_zooms(zooms)
+    check_cache(cache, workers or os.cpu_count() or 1, scheduler is not None)
+    store = _store(cache)
+    try:
+        from .world import World
+
+        w = World.load(world, config_dir, store=store, model=model)
+        plan = plan_seed(w, box, zoom_range, force=force)
+    finally:
+        getattr(store, "close", lambda: None)()
+    click.echo(plan.summary())
+    if not plan.phases:
+        click.echo("nothing to generate: every tile is cached")
+        return
+    spec = WorldSpec(world, cache, model, str(config_dir) if config_dir else None)
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # the scheduler's chatter
+    report = run_seed(plan, spec, scheduler=scheduler, workers=workers, progress=progress)
+    click.echo(report.summary(plan))
 
 
 if __name__ == "__main__":  # pragma: no cover

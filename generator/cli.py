@@ -310,24 +310,21 @@ def seed(
     import os
 
     from .region import parse_bbox
-    from .seed import WorldSpec, check_cache, parse_zooms, plan_seed, run_seed
+    from .seed import WorldSpec, check_cache, load_world, parse_zooms, plan_seed, run_seed
 
     box = parse_bbox(bbox)  # fail on bad arguments before loading anything
     zoom_range = parse_zooms(zooms)
     check_cache(cache, workers or os.cpu_count() or 1, scheduler is not None)
-    store = _store(cache)
+    spec = WorldSpec(world, cache, model, str(config_dir) if config_dir else None)
+    w = load_world(spec)
     try:
-        from .world import World
-
-        w = World.load(world, config_dir, store=store, model=model)
-        plan = plan_seed(w, box, zoom_range, force=force)
+        plan = plan_seed(w, box, zoom_range, force=force)  # from the cache's state
     finally:
-        getattr(store, "close", lambda: None)()
+        getattr(w.pyramid.store, "close", lambda: None)()
     click.echo(plan.summary())
     if not plan.phases:
         click.echo("nothing to generate: every tile is cached")
         return
-    spec = WorldSpec(world, cache, model, str(config_dir) if config_dir else None)
     logging.getLogger("distributed").setLevel(logging.WARNING)  # the scheduler's chatter
     report = run_seed(plan, spec, scheduler=scheduler, workers=workers, progress=progress)
     click.echo(report.summary(plan))

@@ -20,6 +20,7 @@ from generator.world_config import world_names
 
 from .cache import open_store
 from .errors import exception_handlers
+from .fastpath import FastTileMiddleware, ResponseMemo
 from .flights import TileFlights
 from .limits import GenerationGate
 from .metrics import LatencyMiddleware, Metrics
@@ -65,9 +66,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if close:
             close()
 
+    table = routes()
+    tile_route = next(r for r in table if getattr(r, "name", None) == "tile")
     app = Starlette(
-        routes=routes(),
-        middleware=[Middleware(LatencyMiddleware)],
+        routes=table,
+        middleware=[
+            Middleware(LatencyMiddleware),
+            Middleware(FastTileMiddleware, route=tile_route),
+        ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
@@ -77,4 +83,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.prom = Metrics(app.state.gate, app.state)
     app.state.flights = TileFlights(settings.request_timeout)
     app.state.hot = MemoryStore(settings.hot_cache_bytes)
+    app.state.memo = ResponseMemo(app.state.hot, settings.response_memo_entries)
     return app

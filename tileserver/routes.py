@@ -83,7 +83,11 @@ async def tile(request: Request) -> Response:
             hot.set(key, body)
     if body is not None:
         prom.cache_hits.inc()
-        return Response(body, media_type=addr.fmt.media_type, headers=headers)
+        response = Response(body, media_type=addr.fmt.media_type, headers=headers)
+        request.app.state.memo.remember(
+            request.scope["path"], request.scope["query_string"], response.raw_headers, key
+        )
+        return response
     started = time.perf_counter()
 
     async def produce(mark_started) -> bytes:

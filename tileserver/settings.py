@@ -26,6 +26,8 @@ class Settings:
     max_age: int = 3600
     #: in-process LRU of encoded tiles in front of the cache (bytes)
     hot_cache_bytes: int = 256 * 2**20
+    #: remembered tile responses answered before routing (``tileserver.fastpath``)
+    response_memo_entries: int = 16384
     #: seconds a request waits for a generation before 503 + Retry-After (work goes on)
     request_timeout: float = 120.0
     #: load worlds in a background thread; /health answers 503 until they are ready

@@ -75,6 +75,29 @@ def test_mbtiles_has_the_unique_tile_index(mbtiles):
         db.execute("INSERT INTO tiles VALUES (4, 8, 10, x'00')")
 
 
+def test_gdal_reads_the_mbtiles_at_its_max_zoom(earth, mbtiles):
+    t = tiles.tms()
+    cell = t.matrix(4).cellSize
+    with rasterio.open(mbtiles) as ds:
+        assert ds.driver == "MBTiles" and ds.crs.to_epsg() == 3857
+        assert ds.transform.a == pytest.approx(cell)
+        px0 = round((ds.transform.c - t.xy_bbox.left) / cell)
+        py0 = round((t.xy_bbox.top - ds.transform.f) / cell)
+        data = ds.read([1, 2, 3]).transpose(1, 2, 0)
+    region, _ = earth.region(*_pixel_region(4, px0, py0, ds.width, ds.height))
+    assert np.array_equal(data, region)
+
+
+def _pixel_region(z: int, px0: int, py0: int, w: int, h: int):
+    """The (bbox, ground m/px) whose region is global pixels [px0, px0+w) × [py0, py0+h)."""
+    t = tiles.tms()
+    cell = t.matrix(z).cellSize
+    west, north = t.lnglat(t.xy_bbox.left + px0 * cell, t.xy_bbox.top - py0 * cell)
+    east, south = t.lnglat(t.xy_bbox.left + (px0 + w) * cell, t.xy_bbox.top - (py0 + h) * cell)
+    lat_c = t.lnglat(0, t.xy_bbox.top - (py0 + h / 2) * cell).y
+    return (west, south, east, north), cell * np.cos(np.radians(lat_c))
+
+
 def test_mbtiles_jpg_tiles_are_jpeg(earth, tmp_path):
     out = tmp_path / "box.mbtiles"
     export(earth, out, BOX, zooms=range(3, 4), fmt="jpg", progress=False)
@@ -109,15 +132,12 @@ def test_geotiff_is_georeferenced_and_holds_the_region(earth, tmp_path):
     # pixels 2100..2700 × 1300..1600 of zoom 4 at exactly zoom 4's resolution: a crop of tiles
     t = tiles.tms()
     cell = t.matrix(4).cellSize
-    w, n = t.lnglat(t.xy_bbox.left + 2100 * cell, t.xy_bbox.top - 1300 * cell)
-    e, s = t.lnglat(t.xy_bbox.left + 2700 * cell, t.xy_bbox.top - 1600 * cell)
-    lat_c = t.lnglat(0, t.xy_bbox.top - 1450 * cell).y
-    res = cell * np.cos(np.radians(lat_c))
+    bbox, res = _pixel_region(4, 2100, 1300, 600, 300)
     out = tmp_path / "box.tif"
-    result = export(earth, out, (w, s, e, n), resolution=res, progress=False)
+    result = export(earth, out, bbox, resolution=res, progress=False)
     assert (result.zoom, result.width, result.height) == (4, 600, 300)
 
-    arr, transform = earth.region((w, s, e, n), res)
+    arr, transform = earth.region(bbox, res)
     with rasterio.open(out) as ds:
         assert ds.crs.to_epsg() == 3857
         assert ds.transform == transform

@@ -13,7 +13,7 @@ from .. import tiles
 from ..errors import ExportError, InvalidRegion
 from ..region import Bbox
 
-#: tiles one MBTiles/PMTiles export may hold without ``--force`` (about 1 GB of PNG)
+#: tiles one MBTiles/PMTiles export may hold without ``--force`` (about 600 MB of PNG)
 MAX_ARCHIVE_TILES = 10_000
 #: source tiles one GeoTIFF may be made from without ``--force``: the image is assembled in
 #: memory, and 2,500 tiles are 164 Mpx (about 0.5 GB of RGB, twice that while resampling)

@@ -152,18 +152,83 @@ def test_cache_directory_removed_while_serving(model_dir, tmp_path):
     cache = tmp_path / "c"
     with serving(model_dir, cache) as client:
         first = fetch(client, "/tiles/earth/4/4/5.png")
+        assert client.get("/health").json()["cache"] == {"ok": True, "detail": "ok"}
         assert any(cache.iterdir())
         shutil.rmtree(cache)
+        r = client.get("/health")  # reported before anything notices it
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "degraded"
+        assert "missing" in r.json()["cache"]["detail"]
         for url in URLS + ("/tiles/earth/4/5/5.png", "/tiles/earth/3/1/1.jpg"):
             fetch(client, url)
         assert fetch(client, "/tiles/earth/4/4/5.png") == first
+        # the next write recreated the folder, and tiles are cached in it again
+        assert cache.is_dir()
+        store = client.app.state.store
+        assert unpack(store.get(route_key(client, 4, 5, 5))) is not None
         r = client.get("/health")
         assert r.status_code == 200, r.text
+        assert r.json()["status"] == "ok"
         assert client.get("/metrics").status_code == 200
     # a new server over the vanished folder recreates it and serves the same bytes
     with serving(model_dir, cache) as client:
         assert fetch(client, "/tiles/earth/4/4/5.png") == first
     assert cache.is_dir()
+
+
+# ---- the disk filling up while serving ---------------------------------------------------
+
+
+@pytest.fixture()
+def small_filesystem(tmp_path) -> Iterator[Path]:
+    """A real 8 MB tmpfs (needs root, as CI has; skipped with the reason elsewhere)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def _fill(folder: Path) -> Path:
+    """Write a file until the filesystem is full; return it."""
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+@pytest.mark.slow
+def test_full_disk_is_survived_and_reported(model_dir, small_filesystem):
+    cache = small_filesystem / "c"
+    fresh = ("/tiles/earth/4/6/5.png", "/tiles/earth/4/7/5.png", "/tiles/earth/3/3/2.png")
+    with serving(model_dir, cache / "reference") as reference:
+        expected = {url: fetch(reference, url) for url in fresh}
+    shutil.rmtree(cache / "reference")
+    with serving(model_dir, cache / "live") as client:
+        fetch(client, "/tiles/earth/4/4/5.png")
+        filler = _fill(small_filesystem)
+        for url in fresh[:2]:
+            assert fetch(client, url) == expected[url]  # generated and served all the same
+        r = client.get("/health")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "degraded"
+        assert "cache write failed" in body["cache"]["detail"]
+        filler.unlink()  # space comes back: the next write lands and the report clears
+        assert fetch(client, fresh[2]) == expected[fresh[2]]
+        assert unpack(client.app.state.store.get(route_key(client, 3, 3, 2))) is not None
+        assert client.get("/health").json()["status"] == "ok"
 
 
 # ---- corrupt entries on disk ---------------------------------------------------------------

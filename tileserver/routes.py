@@ -17,6 +17,7 @@ from generator.world import World
 
 from . import tms as tms_mod
 from . import wmts
+from .cache import cache_problem
 from .errors import Overloaded
 from .flights import ClientGone
 from .headers import etag_for, is_not_modified, not_modified
@@ -203,12 +204,16 @@ async def health(request: Request) -> Response:
         body = {"status": status, "detail": state.load_error or "loading the worlds and model"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
     ws = request.app.state.worlds
+    # a broken cache degrades the server but it keeps serving (tiles are regenerated), so the
+    # answer stays 200: a load balancer must not take every node out when a shared cache dies
+    problem = await run_in_threadpool(cache_problem, state.store)
     return JSONResponse(
         {
-            "status": "ok",
+            "status": "ok" if problem is None else "degraded",
             "worlds": {n: w.content_hash for n, w in sorted(ws.items())},
-            "generating": request.app.state.gate.running,
-            "queued": request.app.state.gate.waiting,
+            "cache": {"ok": problem is None, "detail": problem or "ok"},
+            "generating": state.gate.running,
+            "queued": state.gate.waiting,
         }
     )
 

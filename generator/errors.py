@@ -50,3 +50,11 @@ class ExportError(OrbisError):
 
 class BeyondTrainingWarning(UserWarning):
     """A tile finer than the model's trained range: allowed, but the detail is extrapolated."""
+
+
+class Cancelled(Exception):  # noqa: N818 - a signal, not a user error: not an OrbisError
+    """Generation stopped because no one waits for it any more (a client went away).
+
+    Raised between windows, never inside one, so everything finished so far stays cached and
+    deterministic; the next request for the same tile picks up where this one stopped.
+    """

@@ -26,7 +26,7 @@ import torch
 from . import tiles
 from .base import BaseLevel
 from .blend import blend, parent_correct
-from .errors import InvalidTile
+from .errors import Cancelled, InvalidTile
 from .models.sr_model import SuperResolutionModel
 from .noise import NoiseField
 from .planner import Geometry, Rect, Window, plan
@@ -72,6 +72,11 @@ def _model_lock(model: SuperResolutionModel) -> threading.Lock:
     # One evaluation at a time per model: torch already uses every core for one window.
     with _model_locks_guard:
         return _model_locks.setdefault(id(model), threading.Lock())
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("no one waits for this tile any more")
 
 
 class Pyramid:
@@ -150,11 +155,14 @@ class Pyramid:
         return self._get(key) is not None
 
     # ---- public -----------------------------------------------------------------------
-    def tile(self, t: Tile) -> np.ndarray:
+    def tile(self, t: Tile, cancel: threading.Event | None = None) -> np.ndarray:
         """Return a tile as uint8 (T, T, 3); generates it and its cone if needed.
+
+        ``cancel``, once set, stops the generation before its next window or tile.
 
         Raises:
             InvalidTile: x or y outside the grid (callers wrap x with ``tiles.validate``).
+            Cancelled: ``cancel`` was set before the tile was done.
         """
         n = 1 << t.z
         if t.z < 0 or not (0 <= t.x < n and 0 <= t.y < n):
@@ -164,20 +172,20 @@ class Pyramid:
             self.stats.add(tile_hits=1)
             return arr
         if t.z > self.base_zoom:
-            self._generate(t)
+            self._generate(t, cancel)
             arr = self._load_tile(t)
             if arr is None:  # evicted between store and load (tiny caches): compute directly
                 arr = self._flight.do(self.tile_key(t), lambda: self._make_tile(t))
             return arr
         return self._flight.do(self.tile_key(t), lambda: self._make_upper(t))
 
-    def children_mosaic(self, t: Tile) -> np.ndarray:
+    def children_mosaic(self, t: Tile, cancel: threading.Event | None = None) -> np.ndarray:
         """Return the 2×2 mosaic of a tile's children (uint8, 2T×2T×3): the same ground at
         twice the detail (the levels above the base, and ``@2x`` tiles)."""
         s = self.geometry.tile
         mosaic = np.empty((2 * s, 2 * s, 3), dtype=np.uint8)
         for (dx, dy), c in tiles.children(t).items():
-            mosaic[dy * s : (dy + 1) * s, dx * s : (dx + 1) * s] = self.tile(c)
+            mosaic[dy * s : (dy + 1) * s, dx * s : (dx + 1) * s] = self.tile(c, cancel)
         return mosaic
 
     def plan_cost(self, t: Tile) -> tuple[int, int]:
@@ -188,12 +196,16 @@ class Pyramid:
         return sum(map(len, level_tiles)), sum(map(len, level_wins))
 
     # ---- the cascade ------------------------------------------------------------------
-    def _generate(self, target: Tile) -> None:
+    def _generate(self, target: Tile, cancel: threading.Event | None = None) -> None:
+        """Run the plan, ancestors first. ``cancel`` is checked between units of work, outside
+        ``SingleFlight`` calls, so a cancelled request never fails another that shares them."""
         level_tiles, level_wins = plan(target, self.base_zoom, self.geometry, self.is_cached)
         for ts, ws in zip(level_tiles, level_wins, strict=True):
             for w in ws:
+                _check(cancel)
                 self._window(w)
             for t in ts:
+                _check(cancel)
                 self._flight.do(self.tile_key(t), lambda t=t: self._make_tile(t))
 
     def _make_upper(self, t: Tile) -> np.ndarray:
@@ -210,7 +222,7 @@ class Pyramid:
         self.stats.add(tiles_generated=1)
         return arr
 
-    def read_region(self, z: int, rect: Rect) -> np.ndarray:
+    def read_region(self, z: int, rect: Rect, cancel: threading.Event | None = None) -> np.ndarray:
         """Return (3, h, w) float32 pixels in [-1, 1] of zoom z, x wrapped and y clamped."""
         s = self.geometry.tile
         grid = (1 << z) * s
@@ -221,7 +233,7 @@ class Pyramid:
             ri = np.nonzero(ys // s == ty)[0]
             for tx in np.unique(xs // s):
                 ci = np.nonzero(xs // s == tx)[0]
-                arr = self.tile(Tile(int(tx), int(ty), z))
+                arr = self.tile(Tile(int(tx), int(ty), z), cancel)
                 out[np.ix_(ri, ci)] = arr[np.ix_(ys[ri] % s, xs[ci] % s)]
         return out.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
 

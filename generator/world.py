@@ -150,10 +150,18 @@ class World:
             )
         return t
 
-    def render(self, z: int, x: int, y: int, scale: int = 1) -> np.ndarray:
-        """Return a tile's pixels; ``scale=2`` is the mosaic of its children (twice the detail)."""
+    def render(
+        self, z: int, x: int, y: int, scale: int = 1, cancel: threading.Event | None = None
+    ) -> np.ndarray:
+        """Return a tile's pixels; ``scale=2`` is the mosaic of its children (twice the detail).
+
+        Setting ``cancel`` from another thread stops the generation between windows
+        (:class:`~generator.errors.Cancelled`); the server does so when its client has gone.
+        """
         t = self.address(z, x, y, scale)
-        return self.pyramid.tile(t) if scale == 1 else self.pyramid.children_mosaic(t)
+        if scale == 1:
+            return self.pyramid.tile(t, cancel)
+        return self.pyramid.children_mosaic(t, cancel)
 
     def tile_array(self, z: int, x: int, y: int) -> np.ndarray:
         """Return a tile as uint8 (256, 256, 3)."""

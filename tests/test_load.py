@@ -73,7 +73,7 @@ def test_abandoned_queued_generation_is_cancelled():
     flights = TileFlights(timeout=10)
     ran = []
 
-    async def produce(mark_started):
+    async def produce(mark_started, cancel):
         await asyncio.sleep(1)  # still queued: never marks itself started
         ran.append(True)
         return b"x"
@@ -89,22 +89,51 @@ def test_abandoned_queued_generation_is_cancelled():
     assert len(flights) == 0
 
 
-def test_started_generation_survives_its_client_leaving():
+def test_running_generation_is_dropped_when_its_last_client_leaves():
     flights = TileFlights(timeout=10)
+    events = []
 
-    async def produce(mark_started):
+    async def produce(mark_started, cancel):
         mark_started()
-        await asyncio.sleep(0.2)
+        events.append(cancel)
+        for _ in range(20):  # a generator checking its event between windows
+            if cancel.is_set():
+                raise RuntimeError("stopped")
+            await asyncio.sleep(0.02)
         return b"done"
 
     async def main():
         with pytest.raises(ClientGone):
             await flights.run("k", produce, _FakeRequest(0.05))
-        # a second client joins the same, still running generation
+        assert events[0].is_set()
+        # a client arriving after that starts a fresh generation, not the dropped one
         return await flights.run("k", produce, _FakeRequest(5))
 
     assert asyncio.run(main()) == b"done"
-    assert flights.cancelled == 0
+    assert len(events) == 2 and not events[1].is_set()
+    assert (flights.cancelled, flights.dropped) == (0, 1)
+
+
+def test_running_generation_goes_on_while_another_client_waits():
+    flights = TileFlights(timeout=10)
+    events = []
+
+    async def produce(mark_started, cancel):
+        mark_started()
+        events.append(cancel)
+        await asyncio.sleep(0.3)
+        return b"done"
+
+    async def main():
+        stays = asyncio.ensure_future(flights.run("k", produce, _FakeRequest(5)))
+        await asyncio.sleep(0.01)
+        with pytest.raises(ClientGone):
+            await flights.run("k", produce, _FakeRequest(0.05))
+        return await stays
+
+    assert asyncio.run(main()) == b"done"
+    assert len(events) == 1 and not events[0].is_set()
+    assert flights.dropped == 0
 
 
 def test_health_is_503_while_loading(model_dir, monkeypatch):

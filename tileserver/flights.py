@@ -3,14 +3,17 @@
 Thirty clients asking for the same uncached tile share one generation (the generator's own
 ``SingleFlight`` coalesces the windows and tiles below this, across threads). Each waiter waits
 at most ``timeout`` seconds and then gets 503 + Retry-After while the work goes on and lands in
-the cache. A waiter whose client disconnects stops waiting; when the last waiter of a generation
-is gone before it left the queue, the generation is cancelled, so abandoned requests never use
-the model.
+the cache. A waiter whose client disconnects stops waiting. When the last waiter of a generation
+is gone, the generation is dropped: still queued, its task is cancelled and it never uses the
+model; already running in a thread, its ``cancel`` event is set and the pyramid stops before the
+next window (what it finished stays cached, so a later request resumes from there). A request
+arriving after that starts a fresh generation instead of joining the dropped one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +29,7 @@ class ClientGone(Exception):
 @dataclass
 class _Flight:
     task: asyncio.Task
+    cancel: threading.Event
     waiters: int = 0
     started: bool = field(default=False)
 
@@ -36,7 +40,10 @@ class TileFlights:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._flights: dict[str, _Flight] = {}
+        #: generations dropped while queued (the model never ran for them)
         self.cancelled = 0
+        #: generations dropped while running (stopped before their next window)
+        self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._flights)
@@ -44,26 +51,28 @@ class TileFlights:
     async def run(
         self,
         key: str,
-        produce: Callable[[Callable[[], None]], Awaitable[bytes]],
+        produce: Callable[[Callable[[], None], threading.Event], Awaitable[bytes]],
         request: Request,
     ) -> bytes:
         """Return the bytes for ``key``, joining a generation already under way.
 
-        ``produce(mark_started)`` must call ``mark_started()`` once it holds a generation slot.
+        ``produce(mark_started, cancel)`` must call ``mark_started()`` once it holds a
+        generation slot, and pass ``cancel`` to the generator, which stops when it is set.
 
         Raises:
             Overloaded: the time limit passed (the work goes on) or the queue is full.
             ClientGone: the client disconnected.
         """
         flight = self._flights.get(key)
-        if flight is None:
+        if flight is None or flight.cancel.is_set():
             holder: dict[str, _Flight] = {}
+            cancel = threading.Event()
 
             def mark_started() -> None:
                 holder["f"].started = True
 
-            task = asyncio.ensure_future(produce(mark_started))
-            flight = holder["f"] = self._flights[key] = _Flight(task)
+            task = asyncio.ensure_future(produce(mark_started, cancel))
+            flight = holder["f"] = self._flights[key] = _Flight(task, cancel)
             task.add_done_callback(lambda _t, k=key, f=flight: self._forget(k, f))
         flight.waiters += 1
         gone = asyncio.ensure_future(_disconnected(request))
@@ -80,6 +89,9 @@ class TileFlights:
             if flight.waiters == 0 and not flight.started:
                 flight.task.cancel()
                 self.cancelled += 1
+            elif flight.waiters == 0:
+                flight.cancel.set()
+                self.dropped += 1
             raise ClientGone()
         raise Overloaded(
             retry_after=5, message=f"still generating after {self.timeout:g} s; retry shortly"

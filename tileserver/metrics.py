@@ -40,6 +40,26 @@ class _WorldCollector:
         yield from fams.values()
 
 
+class _FlightCollector:
+    """Generations dropped because every client waiting for them went away, by stage."""
+
+    def __init__(self, app_state) -> None:
+        self.state = app_state
+
+    def collect(self):
+        """Yield the dropped-generation counter (prometheus_client protocol)."""
+        flights = getattr(self.state, "flights", None)
+        fam = CounterMetricFamily(
+            "orbis_generations_dropped",
+            "generations dropped because no client waited for them any more",
+            labels=["stage"],
+        )
+        if flights is not None:  # not "if flights": an idle TileFlights has len() 0
+            fam.add_metric(["queued"], flights.cancelled)
+            fam.add_metric(["running"], flights.dropped)
+        yield fam
+
+
 class Metrics:
     """The app's metric objects."""
 
@@ -79,6 +99,7 @@ class Metrics:
         running = Gauge("orbis_generation_running", "tiles being generated", registry=r)
         running.set_function(lambda: gate.running)
         r.register(_WorldCollector(app_state))
+        r.register(_FlightCollector(app_state))
 
     def observe(self, route: str, seconds: float) -> None:
         """Record one request's latency (label children cached: ``labels()`` takes a lock)."""

@@ -91,13 +91,13 @@ async def tile(request: Request) -> Response:
         return response
     started = time.perf_counter()
 
-    async def produce(mark_started) -> bytes:
+    async def produce(mark_started, cancel) -> bytes:
         async with request.app.state.gate.slot():
             mark_started()
             if tms_id == "WebMercatorQuad":
-                arr = await run_in_threadpool(world.render, z, x, y, scale)
+                arr = await run_in_threadpool(world.render, z, x, y, scale, cancel)
             else:
-                arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y)
+                arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y, cancel)
             data = await run_in_threadpool(addr.fmt.encode_image, arr)
         await run_in_threadpool(store.set, key, pack(data))
         hot.set(key, data)

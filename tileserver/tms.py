@@ -7,6 +7,7 @@ show the same, single generated world.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import morecantile
@@ -57,7 +58,9 @@ def validate(tms_id: str, z: int, x: int, y: int, max_zoom: int) -> tuple[int, i
     return z, x % mat.matrixWidth, y
 
 
-def crs84_tile(world: World, z: int, x: int, y: int) -> np.ndarray:
+def crs84_tile(
+    world: World, z: int, x: int, y: int, cancel: threading.Event | None = None
+) -> np.ndarray:
     """Return a WorldCRS84Quad tile of a world, resampled from its Web Mercator pyramid."""
     size = world.config.tile_size
     b = get("WorldCRS84Quad").bounds(morecantile.Tile(x, y, z))
@@ -73,7 +76,7 @@ def crs84_tile(world: World, z: int, x: int, y: int) -> np.ndarray:
     gy = (origin.top - my) / px_size - 0.5
     x0, x1 = int(np.floor(gx.min())), int(np.floor(gx.max())) + 2
     y0, y1 = int(np.floor(gy.min())), int(np.floor(gy.max())) + 2
-    region = world.pyramid.read_region(zm, Rect(y0, x0, y1 - y0, x1 - x0))
+    region = world.pyramid.read_region(zm, Rect(y0, x0, y1 - y0, x1 - x0), cancel)
     rows, cols = np.meshgrid(gy - y0, gx - x0, indexing="ij")
     out = np.stack(
         [map_coordinates(region[c], [rows, cols], order=1, mode="nearest") for c in range(3)],

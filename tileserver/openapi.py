@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .tms import SUPPORTED
+
 _ERROR = {
     "description": "bad request, with a message naming the problem",
     "content": {
@@ -53,8 +55,20 @@ def _path_param(name: str, description: str, pattern: str | None = None) -> dict
 
 _TILE_PARAMS = [
     _path_param("world", "world name (config/worlds/NAME.toml)", "^[A-Za-z0-9_-]+$"),
-    _path_param("z", "zoom, 0..max_zoom", "^[0-9]+$"),
-    _path_param("x", "column; taken modulo 2^z", "^-?[0-9]+$"),
+    {
+        "name": "z",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0, "maximum": 30},
+        "description": "zoom, 0..the world's max_zoom",
+    },
+    {
+        "name": "x",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
+        "description": "column; taken modulo 2^z (the world wraps around)",
+    },
     _path_param("y", "row and format: Y.png, Y@2x.jpg, …", r"^[0-9]+(@2x)?\.(png|jpg|jpeg|webp)$"),
     {
         "name": "tilesize",
@@ -76,8 +90,15 @@ def _json(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {}}}}
 
 
-def document() -> dict[str, Any]:
-    """Return the OpenAPI document."""
+def document(worlds: dict[str, int] | None = None) -> dict[str, Any]:
+    """Return the OpenAPI document; ``worlds`` (loaded name → max zoom) become the world enum
+    and the zoom bound, so clients and fuzzers (schemathesis, in the tests) learn what exists."""
+    world_param, z_param = _TILE_PARAMS[0], _TILE_PARAMS[1]
+    if worlds:
+        world_param = {**world_param, "schema": {"type": "string", "enum": sorted(worlds)}}
+        top = max(worlds.values())
+        z_param = {**z_param, "schema": {"type": "integer", "minimum": 0, "maximum": top}}
+    tile_params = [world_param, z_param, *_TILE_PARAMS[2:]]
     tile_responses = {
         "200": _IMAGE,
         "304": {"description": "not modified"},
@@ -97,7 +118,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "a Web Mercator tile",
                     "operationId": "tile",
-                    "parameters": _TILE_PARAMS,
+                    "parameters": tile_params,
                     "responses": tile_responses,
                 }
             },
@@ -106,17 +127,17 @@ def document() -> dict[str, Any]:
                     "summary": "a tile on a named TileMatrixSet",
                     "operationId": "tms_tile",
                     "parameters": [
-                        _TILE_PARAMS[0],
+                        world_param,
                         {
                             "name": "tms",
                             "in": "path",
                             "required": True,
                             "schema": {
                                 "type": "string",
-                                "enum": ["WebMercatorQuad", "WorldCRS84Quad"],
+                                "enum": list(SUPPORTED),
                             },
                         },
-                        *_TILE_PARAMS[1:],
+                        *tile_params[1:],
                     ],
                     "responses": tile_responses,
                 }
@@ -125,7 +146,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "TileJSON 3.0.0",
                     "operationId": "tilejson",
-                    "parameters": [_TILE_PARAMS[0]],
+                    "parameters": [world_param],
                     "responses": {"200": _json("TileJSON"), "404": _ERROR, "503": _503},
                 }
             },
@@ -133,7 +154,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "WMTS 1.0.0 capabilities",
                     "operationId": "wmts",
-                    "parameters": [_TILE_PARAMS[0]],
+                    "parameters": [world_param],
                     "responses": {"200": {"description": "XML"}, "404": _ERROR, "503": _503},
                 }
             },
@@ -148,7 +169,14 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "a TileMatrixSet",
                     "operationId": "tile_matrix_set",
-                    "parameters": [_path_param("tms", "identifier")],
+                    "parameters": [
+                        {
+                            "name": "tms",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(SUPPORTED)},
+                        }
+                    ],
                     "responses": {"200": _json("OGC TileMatrixSet"), "400": _ERROR},
                 }
             },

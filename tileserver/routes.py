@@ -229,7 +229,9 @@ async def openapi(request: Request) -> Response:
     """``/openapi.json``: the OpenAPI 3.1 description of this API."""
     from .openapi import document
 
-    return JSONResponse(document(), headers={"Access-Control-Allow-Origin": "*"})
+    state = request.app.state
+    worlds = {n: w.max_zoom for n, w in state.worlds.items()} if state.ready.is_set() else None
+    return JSONResponse(document(worlds), headers={"Access-Control-Allow-Origin": "*"})
 
 
 async def viewer(request: Request) -> Response:

@@ -41,21 +41,32 @@ def tms() -> morecantile.TileMatrixSet:
     return morecantile.tms.get("WebMercatorQuad")
 
 
-def validate(z: int, x: int, y: int, max_zoom: int = 30) -> Tile:
+def validate(
+    z: int, x: int, y: int, max_zoom: int = 30, grid: morecantile.TileMatrixSet | None = None
+) -> Tile:
     """Return the canonical tile for an address, wrapping x; raise on anything else.
 
+    ``grid`` names another TileMatrixSet than the native WebMercatorQuad (e.g. WorldCRS84Quad,
+    two columns at zoom 0): its own zoom range and matrix sizes apply, from morecantile.
+
     Raises:
-        InvalidTile: z < 0, or y outside 0..2**z-1.
-        ZoomOutOfRange: z > max_zoom.
+        InvalidTile: z < 0, or y outside the grid's rows at zoom z.
+        ZoomOutOfRange: z above max_zoom (or the grid's deepest level).
     """
     if z < 0:
         raise InvalidTile(f"zoom must be >= 0, got {z}")
-    if z > max_zoom:
-        raise ZoomOutOfRange(f"zoom {z} is above this world's maximum zoom {max_zoom}")
-    n = 1 << z
-    if not 0 <= y < n:
-        raise InvalidTile(f"y must be in 0..{n - 1} at zoom {z}, got {y}")
-    return Tile(x % n, y, z)
+    top = max_zoom if grid is None else min(max_zoom, grid.maxzoom)
+    if z > top:
+        on = "" if grid is None else f" on {grid.id}"
+        raise ZoomOutOfRange(f"zoom {z} is above this world's maximum zoom {top}{on}")
+    if grid is None:
+        width = height = 1 << z
+    else:
+        matrix = grid.matrix(z)
+        width, height = matrix.matrixWidth, matrix.matrixHeight
+    if not 0 <= y < height:
+        raise InvalidTile(f"y must be in 0..{height - 1} at zoom {z}, got {y}")
+    return Tile(x % width, y, z)
 
 
 def wrap(tile: Tile) -> Tile:

@@ -240,3 +240,14 @@ def test_parse_address_rejects_negative_zoom():
 def test_parse_address_rejects_y_out_of_range():
     with pytest.raises(InvalidTile, match="got 4"):
         tiles.parse_address("2/0/4")
+
+
+def test_validate_on_another_grid_uses_its_matrix_sizes():
+    import morecantile
+
+    crs84 = morecantile.tms.get("WorldCRS84Quad")
+    assert tiles.validate(0, 3, 0, grid=crs84) == Tile(1, 0, 0)  # two columns at zoom 0
+    with pytest.raises(InvalidTile, match=r"0\.\.0"):
+        tiles.validate(0, 0, 1, grid=crs84)  # one row
+    with pytest.raises(ZoomOutOfRange, match="WorldCRS84Quad"):
+        tiles.validate(crs84.maxzoom + 1, 0, 0, max_zoom=40, grid=crs84)

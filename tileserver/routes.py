@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from generator import tiles
 from generator.errors import InvalidTile, UnknownWorld
 from generator.store import pack, unpack
 from generator.world import World
@@ -54,7 +55,8 @@ async def tile(request: Request) -> Response:
         mpp = world.resolution(z, y) / scale
         extrapolated = world.beyond_training(z, y)
     else:
-        z, x, y = tms_mod.validate(tms_id, addr.z, addr.x, addr.y, world.max_zoom - 1)
+        matrix_set = tms_mod.get(tms_id)  # its zoom z samples Web Mercator at zoom z + 1
+        z, x, y = tiles.validate(addr.z, addr.x, addr.y, world.max_zoom - 1, grid=matrix_set)
         if scale != 1:
             raise InvalidTile(f"@2x / tilesize=512 is served on WebMercatorQuad only, not {tms_id}")
         mpp = tms_mod.get(tms_id).matrix(z).cellSize * 111319.49079327357

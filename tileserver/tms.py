@@ -42,22 +42,6 @@ def _to_mercator() -> Transformer:
     return Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 
 
-def validate(tms_id: str, z: int, x: int, y: int, max_zoom: int) -> tuple[int, int, int]:
-    """Validate an address on a TMS; x wraps, as on the native grid."""
-    m = get(tms_id)
-    if z < 0:
-        raise InvalidTile(f"zoom must be >= 0, got {z}")
-    if z > min(max_zoom, m.maxzoom):
-        raise tiles.ZoomOutOfRange(
-            f"zoom {z} is above the maximum zoom {min(max_zoom, m.maxzoom)} of this world "
-            f"on {tms_id}"
-        )
-    mat = m.matrix(z)
-    if not 0 <= y < mat.matrixHeight:
-        raise InvalidTile(f"y must be in 0..{mat.matrixHeight - 1} at zoom {z}, got {y}")
-    return z, x % mat.matrixWidth, y
-
-
 def crs84_tile(
     world: World, z: int, x: int, y: int, cancel: threading.Event | None = None
 ) -> np.ndarray:

@@ -182,9 +182,12 @@ def plan_seed(world: World, bbox: Bbox, zooms: tuple[int, int], force: bool = Fa
     """Return the phases that generate what is missing from a bbox × zoom range.
 
     Raises:
-        SeedError: a zoom outside the world's range, or more than ``MAX_TILES`` tiles without
-            ``force``.
+        SeedError: an unreachable cache, a zoom outside the world's range, or more than
+            ``MAX_TILES`` tiles without ``force``.
     """
+    healthy = getattr(world.pyramid.store, "healthy", None)
+    if healthy is not None and not healthy():  # a seed into an unreachable cache is lost work
+        raise SeedError(f"the cache is not reachable: {world.pyramid.store!r}")
     lo, hi = zooms
     if lo < 0 or hi > world.max_zoom:
         raise SeedError(f"--zooms must lie in 0..{world.max_zoom} for {world.name}, got {lo}-{hi}")

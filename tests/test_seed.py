@@ -149,6 +149,23 @@ def test_a_memory_cache_is_refused_with_several_workers():
     seed.check_cache("memory", 1, remote=False)  # one local worker: allowed
 
 
+def test_an_unreachable_cache_is_refused(tiny_model):
+    import socket
+
+    from tileserver.redis_store import RedisStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    store = RedisStore(f"redis://127.0.0.1:{port}/0")
+    try:
+        world = World.load("earth", store=store, model=tiny_model)
+        with pytest.raises(SeedError, match="the cache is not reachable: RedisStore"):
+            plan_seed(world, parse_bbox(BBOX), ZOOMS)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

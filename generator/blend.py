@@ -44,13 +44,14 @@ def window_weight(geometry: Geometry, win: Window) -> np.ndarray:
 
 
 def blend(geometry: Geometry, z: int, rect: Rect, windows: dict[Window, np.ndarray]) -> np.ndarray:
-    """Return the (3, h, w) weighted mean of windows over a rect (rows inside the grid).
+    """Return the (C, h, w) weighted mean of windows over a rect (rows inside the grid).
 
-    Windows are placed with x wrapping; a window may touch the rect at more than one placement on
-    the smallest grids.
+    Windows are (C, W, W): pixels (C = 3) or a latent model's latents. They are placed with x
+    wrapping; a window may touch the rect at more than one placement on the smallest grids.
     """
     grid = (1 << z) * geometry.tile
-    acc = np.zeros((3, rect.h, rect.w), dtype=np.float32)
+    channels = next(iter(windows.values())).shape[0] if windows else 3
+    acc = np.zeros((channels, rect.h, rect.w), dtype=np.float32)
     wsum = np.zeros((rect.h, rect.w), dtype=np.float32)
     for win in sorted(windows, key=lambda w: (w.row, w.col)):
         wr = geometry.window_rect(win)

@@ -37,6 +37,32 @@ def _store(cache: str | None):
     return open_store(cache)
 
 
+_MODEL_HELP = (
+    "model for every level of every world: 'builtin', a model folder, a diffusers checkpoint "
+    "folder (SD, Text2Earth, SD x4 upscaler) or a hub id in the local Hugging Face cache"
+)
+
+
+def _runtime_options(f):
+    """Add ``--prompt``, ``--device`` and ``--dtype`` (text models, the GPU path) to a command."""
+    f = click.option(
+        "--dtype",
+        type=click.Choice(["float32", "float16", "bfloat16"]),
+        default="float32",
+        show_default=True,
+        help="diffusers models' dtype (part of the world's content hash)",
+    )(f)
+    f = click.option(
+        "--device",
+        default="cpu",
+        show_default=True,
+        help="cpu or cuda[:N] for diffusers models (windows of a level batched on cuda)",
+    )(f)
+    return click.option(
+        "--prompt", default=None, help="text prompt for every text-conditioned model"
+    )(f)
+
+
 @main.command()
 @click.option(
     "--config",
@@ -53,15 +79,24 @@ def _store(cache: str | None):
     show_default=True,
     help="cache directory (diskcache), redis://HOST:PORT/DB (shared by servers), or 'memory'",
 )
-@click.option("--model", default=None, help="model folder overriding every world's model")
+@click.option("--model", default=None, help=_MODEL_HELP)
 @click.option(
     "--access-log/--no-access-log",
     default=False,
     show_default=True,
     help="log every request (costs throughput on cached tiles)",
 )
+@_runtime_options
 def serve(
-    config_dir: Path | None, host: str, port: int, cache: str, model: str | None, access_log: bool
+    config_dir: Path | None,
+    host: str,
+    port: int,
+    cache: str,
+    model: str | None,
+    access_log: bool,
+    prompt: str | None,
+    device: str,
+    dtype: str,
 ) -> None:
     """Serve the worlds over HTTP (viewer at /)."""
     import uvicorn
@@ -69,7 +104,15 @@ def serve(
     from tileserver import Settings, create_app
     from tileserver.app import load_worlds
 
-    settings = Settings(config_dir=config_dir, cache=cache, model=model, load_in_background=True)
+    settings = Settings(
+        config_dir=config_dir,
+        cache=cache,
+        model=model,
+        load_in_background=True,
+        prompt=prompt,
+        device=device,
+        dtype=dtype,
+    )
     load_worlds(settings, _store("memory"))  # fail here, with one line, on a bad config or model
     store = _store(cache)  # and on a cache that cannot be used
     getattr(store, "close", lambda: None)()
@@ -77,10 +120,26 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
 
 
-def _load_world(name: str, cache: str | None, model: str | None, config_dir: Path | None):
+def _load_world(
+    name: str,
+    cache: str | None,
+    model: str | None,
+    config_dir: Path | None,
+    prompt: str | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+):
     from .world import World
 
-    return World.load(name, config_dir, store=_store(cache), model=model)
+    return World.load(
+        name,
+        config_dir,
+        store=_store(cache),
+        model=model,
+        prompt=prompt,
+        device=device,
+        dtype=dtype,
+    )
 
 
 @main.command()
@@ -96,9 +155,9 @@ def _load_world(name: str, cache: str | None, model: str | None, config_dir: Pat
 )
 @click.option("--cache", default=None, help="cache directory (default: none)")
 @click.option("--size", type=click.Choice(["256", "512"]), default="256", show_default=True)
-@click.option("--model", default=None, help="model folder (default: the world's)")
-@click.option("--prompt", default=None, help="text prompt (text-conditioned models only)")
+@click.option("--model", default=None, help=_MODEL_HELP)
 @click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
+@_runtime_options
 def render(
     world: str,
     addresses: tuple[str, ...],
@@ -108,16 +167,16 @@ def render(
     model: str | None,
     prompt: str | None,
     config_dir: Path | None,
+    device: str,
+    dtype: str,
 ) -> None:
     """Render tiles Z/X/Y of WORLD to PNG files."""
     from tileserver.formats import ImageFormat
 
     from .tiles import parse_address
 
-    if prompt is not None:
-        raise OrbisError("--prompt needs a text-conditioned model; the built-in model takes none")
     tiles = [parse_address(a) for a in addresses]
-    w = _load_world(world, cache, model, config_dir)
+    w = _load_world(world, cache, model, config_dir, prompt, device, dtype)
     scale = 2 if size == "512" else 1
     single = len(tiles) == 1 and out.suffix != ""
     fmt = ImageFormat.parse(out.suffix.lstrip(".")) if single else ImageFormat.png

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,7 @@ from .planner import Geometry, Rect, Window, plan
 from .resample import box_down2_np, up2
 from .samplers import sample_window
 from .singleflight import SingleFlight
+from .stages import LatentGeometry, Stage
 from .store import MemoryStore, Store, pack, unpack
 from .tiles import Tile
 
@@ -68,7 +70,7 @@ _model_locks: dict[int, threading.Lock] = {}
 _model_locks_guard = threading.Lock()
 
 
-def _model_lock(model: SuperResolutionModel) -> threading.Lock:
+def _model_lock(model: object) -> threading.Lock:
     # One evaluation at a time per model: torch already uses every core for one window.
     with _model_locks_guard:
         return _model_locks.setdefault(id(model), threading.Lock())
@@ -92,6 +94,8 @@ class Pyramid:
         geometry: Geometry,
         store: Store | None = None,
         steps: int | None = None,
+        stages: Sequence[Stage] = (),
+        batch: int = 1,
     ) -> None:
         self.prefix = key_prefix
         self.base = base
@@ -104,6 +108,15 @@ class Pyramid:
         self.steps = steps or model.info.num_inference_steps
         self.stats = Stats()
         self._flight = SingleFlight()
+        #: zoom ranges made by other models than ``model`` (``[[model.ranges]]``)
+        self.stages = tuple(stages)
+        #: windows of one level sampled together by latent models (1 on CPU: see docs/models.md)
+        self.batch = max(1, int(batch))
+        self._latent = {
+            i: LatentGeometry(st.model, geometry, seed)  # type: ignore[arg-type]
+            for i, st in enumerate(self.stages)
+            if st.latent
+        }
 
     # ---- keys and storage -------------------------------------------------------------
     def tile_key(self, t: Tile) -> str:
@@ -146,8 +159,24 @@ class Pyramid:
         v = self._get(self.window_key(w))
         if v is None:
             return None
+        st = self.stage_for(w.z)
+        if st is not None and st.latent:
+            geo = self._latent_geometry(st)
+            n = geo.latent.window
+            return np.frombuffer(v, dtype=np.float16).reshape(geo.channels, n, n)
         n = self.geometry.window
         return np.frombuffer(v, dtype=np.float16).reshape(3, n, n)
+
+    # ---- which model makes a level ------------------------------------------------------
+    def stage_for(self, z: int) -> Stage | None:
+        """Return the zoom range (model + settings) that makes level z; None → ``model``."""
+        for st in self.stages:
+            if st.zooms[0] <= z <= st.zooms[1]:
+                return st
+        return None
+
+    def _latent_geometry(self, st: Stage) -> LatentGeometry:
+        return self._latent[self.stages.index(st)]
 
     def is_cached(self, node: Tile | Window) -> bool:
         """Return True when a tile or window is in a cache (used by the planner)."""
@@ -201,6 +230,14 @@ class Pyramid:
         ``SingleFlight`` calls, so a cancelled request never fails another that shares them."""
         level_tiles, level_wins = plan(target, self.base_zoom, self.geometry, self.is_cached)
         for ts, ws in zip(level_tiles, level_wins, strict=True):
+            st = self.stage_for(ws[0].z) if ws else None
+            if st is not None and st.latent and self.batch > 1:
+                # batches of a fixed size (padded), so no window's floats depend on how many
+                # others happened to be pending (see docs/models.md)
+                todo = [w for w in ws if not self.is_cached(w)]
+                for i in range(0, len(todo), self.batch):
+                    _check(cancel)
+                    self._make_latent_windows(todo[i : i + self.batch], st)
             for w in ws:
                 _check(cancel)
                 self._window(w)
@@ -237,9 +274,10 @@ class Pyramid:
                 out[np.ix_(ri, ci)] = arr[np.ix_(ys[ri] % s, xs[ci] % s)]
         return out.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
 
-    def window_mpp(self, w: Window) -> float:
+    def window_mpp(self, w: Window, geometry: Geometry | None = None) -> float:
         """Return the ground resolution told to the model: at the window's centre latitude."""
-        lat = tiles.latitude_of_row(w.z, w.row * self.geometry.tile + self.geometry.window / 2)
+        g = geometry or self.geometry
+        lat = tiles.latitude_of_row(w.z, w.row * g.tile + g.window / 2)
         return tiles.equator_resolution(w.z) * math.cos(math.radians(lat))
 
     def _window(self, w: Window) -> np.ndarray:
@@ -249,16 +287,55 @@ class Pyramid:
         arr = self._load_window(w)
         if arr is not None:
             return arr
+        st = self.stage_for(w.z)
+        if st is not None and st.latent:
+            return self._make_latent_windows([w], st)[0]
+        model, steps = (st.model, st.steps) if st is not None else (self.model, self.steps)
         g = self.geometry
         parent = torch.from_numpy(self.read_region(w.z - 1, g.parent_rect(w)))[None]
         rect = g.window_rect(w)
         noise = torch.from_numpy(self.noise.crop(w.z, rect.y0, rect.x0, rect.h, rect.w))[None]
-        with _model_lock(self.model):
-            out = sample_window(self.model, up2(parent), noise, self.window_mpp(w), self.steps)
+        with _model_lock(model):
+            out = sample_window(model, up2(parent), noise, self.window_mpp(w), steps)  # type: ignore[arg-type]
         arr = out[0].numpy().astype(np.float16)
         self._put(self.window_key(w), arr.tobytes())
-        self.stats.add(model_evals=self.steps, windows_generated=1)
+        self.stats.add(model_evals=steps, windows_generated=1)
         return arr
+
+    def _make_latent_windows(self, ws: list[Window], st: Stage) -> list[np.ndarray]:
+        """Sample latent windows together (one batch, padded to ``batch`` when batching).
+
+        Each window gets its parent pixels, its latent noise crop and, for Text2Earth, the
+        level label of its centre's ground resolution; results are cached as float16 latents.
+        """
+        from .models.diffusers_backend import google_level
+        from .samplers.latent import model_evals, sample_latent_windows
+
+        geo = self._latent_geometry(st)
+        model = st.model
+        parents = [self.read_region(w.z - 1, geo.pixel.parent_rect(w)) for w in ws]
+        noise = [geo.window_noise(w) for w in ws]
+        levels = [google_level(self.window_mpp(w, geo.pixel)) for w in ws]
+        lowres = [geo.window_lowres_noise(w) for w in ws] if model.layout == "upscaler" else None
+        pad = self.batch - len(ws) if self.batch > 1 else 0
+        stack = lambda a: torch.from_numpy(np.stack(a + a[-1:] * pad))  # noqa: E731
+        with _model_lock(model):
+            lat = sample_latent_windows(
+                model,  # type: ignore[arg-type]
+                st.sampling,  # type: ignore[arg-type]
+                parent=stack(parents),
+                noise=stack(noise),
+                levels=levels + levels[-1:] * pad,
+                lowres_noise=stack(lowres) if lowres is not None else None,
+            )
+        out = []
+        for i, w in enumerate(ws):
+            arr = lat[i].numpy().astype(np.float16)
+            self._put(self.window_key(w), arr.tobytes())
+            out.append(arr)
+        evals = model_evals(model, st.sampling)  # type: ignore[arg-type]
+        self.stats.add(model_evals=evals * len(ws), windows_generated=len(ws))
+        return out
 
     def _make_tile(self, t: Tile) -> np.ndarray:
         arr = self._load_tile(t)
@@ -267,11 +344,15 @@ class Pyramid:
         g = self.geometry
         s = g.tile
         windows = {w: self._window(w) for w in g.windows_for_tile(t)}
-        grid = (1 << t.z) * s
-        y0, y1 = max(t.y * s - 2, 0), min((t.y + 1) * s + 2, grid)
-        region = blend(g, t.z, Rect(y0, t.x * s - 2, y1 - y0, s + 4), windows)
-        pad_top, pad_bottom = y0 - (t.y * s - 2), (t.y + 1) * s + 2 - y1
-        region = np.pad(region, ((0, 0), (pad_top, pad_bottom), (0, 0)), mode="edge")
+        st = self.stage_for(t.z)
+        if st is not None and st.latent:
+            region = self._decode_tile(t, st, windows)
+        else:
+            grid = (1 << t.z) * s
+            y0, y1 = max(t.y * s - 2, 0), min((t.y + 1) * s + 2, grid)
+            region = blend(g, t.z, Rect(y0, t.x * s - 2, y1 - y0, s + 4), windows)
+            pad_top, pad_bottom = y0 - (t.y * s - 2), (t.y + 1) * s + 2 - y1
+            region = np.pad(region, ((0, 0), (pad_top, pad_bottom), (0, 0)), mode="edge")
         parent = self.read_region(t.z - 1, g.correction_rect(t))
         out = parent_correct(region, parent)
         arr = np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
@@ -279,3 +360,17 @@ class Pyramid:
         self._save_tile(t, arr)
         self.stats.add(tiles_generated=1)
         return arr
+
+    def _decode_tile(self, t: Tile, st: Stage, windows: dict[Window, np.ndarray]) -> np.ndarray:
+        """Return (3, T+4, T+4) pixels of a latent tile and its 2-px border: its windows blended
+        in latent space over the tile and a context border, decoded, cropped."""
+        from .samplers.latent import decode_latents
+
+        geo = self._latent_geometry(st)
+        rect, pad_top, pad_bottom = geo.decode_rect(t.z, t.x, t.y)
+        lat = blend(geo.latent, t.z, rect, windows)
+        lat = np.pad(lat, ((0, 0), (pad_top, pad_bottom), (0, 0)), mode="edge")
+        with _model_lock(st.model):
+            px = decode_latents(st.model, torch.from_numpy(lat)[None])[0].numpy()  # type: ignore[arg-type]
+        c, s = geo.context * geo.factor, self.geometry.tile
+        return np.ascontiguousarray(px[:, c - 2 : c + s + 2, c - 2 : c + s + 2])

@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,29 +23,51 @@ from PIL import Image
 
 from . import tiles
 from .base import BaseLevel, BlueMarbleBase, ContinentsBase
-from .errors import InvalidTile, ModelLoadError
+from .errors import InvalidTile, ModelLoadError, OrbisError
 from .models.sr_model import SuperResolutionModel, default_model_path
 from .planner import Geometry
 from .pyramid import Pyramid
+from .stages import Stage
 from .store import Store
 from .world_config import WorldConfig, load_world_config
 
 if TYPE_CHECKING:
     from affine import Affine
 
+    from .models.diffusers_backend import DiffusersModel
+
+    AnyModel = SuperResolutionModel | DiffusersModel
+
 #: Version of the cascade code (planner, blend, correction, sampler loop). Bump it whenever a
 #: change alters tile bytes for the same config and model.
 CASCADE_VERSION = "1"
 
-_models: dict[str, SuperResolutionModel] = {}
+_models: dict[str, AnyModel] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(path: str, config_dir: Path | None = None) -> SuperResolutionModel:
-    """Load (once per process) the built-in model or a model folder.
+def load_model(
+    path: str,
+    config_dir: Path | None = None,
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> AnyModel:
+    """Load (once per process) the built-in model, a model folder or a cached hub id.
 
-    Relative paths are taken from the config folder's parent (the repository root).
+    A folder with ``model_index.json`` is a diffusers checkpoint (SD, Text2Earth, SD ×4
+    upscaler: :mod:`generator.models.diffusers_backend`); one with ``orbis_model.json`` is a
+    built-in-layout model. ``owner/name`` that is not a local path is a hub id, read from the
+    local Hugging Face cache only. Relative paths are taken from the config folder's parent (the
+    repository root). ``device``/``dtype`` apply to diffusers checkpoints (the built-in model
+    runs on the CPU in float32).
     """
+    from .models.diffusers_backend import (
+        is_diffusers_checkpoint,
+        load_diffusers_model,
+        looks_like_hub_id,
+    )
+
     if path == "builtin":
         resolved = default_model_path()
     else:
@@ -54,11 +77,106 @@ def load_model(path: str, config_dir: Path | None = None) -> SuperResolutionMode
         resolved = p
     key = str(resolved.resolve()) if resolved.exists() else str(resolved)
     with _models_lock:
+        if not resolved.exists() and looks_like_hub_id(path):
+            hub_key = f"hub:{path}|{device}|{dtype}"
+            if hub_key not in _models:
+                _models[hub_key] = load_diffusers_model(path, device=device, dtype=dtype)
+            return _models[hub_key]
+        if not resolved.exists():
+            raise ModelLoadError(f"model path {path!r} does not exist ({resolved})")
+        if is_diffusers_checkpoint(resolved):
+            key = f"{key}|{device}|{dtype}"
+            if key not in _models:
+                _models[key] = load_diffusers_model(resolved, device=device, dtype=dtype)
+            return _models[key]
         if key not in _models:
-            if not resolved.exists():
-                raise ModelLoadError(f"model path {path!r} does not exist ({resolved})")
             _models[key] = SuperResolutionModel.from_pretrained(resolved)
         return _models[key]
+
+
+def _layout_defaults(model: DiffusersModel) -> dict[str, float | int]:
+    # Text2Earth's README samples with guidance 4.0; SD's pipelines default to 7.5, the ×4
+    # upscaler's to 9.0. 20 DDIM steps: a tile server pays for every window.
+    guidance = {"text2earth": 4.0, "sd": 7.5, "upscaler": 9.0}[model.layout]
+    return {"steps": 20, "guidance_scale": guidance, "strength": 0.6, "noise_level": 20}
+
+
+def _sampling(model: DiffusersModel, keys: list[object], prompt: str | None, steps: int | None):
+    """Resolve a latent stage's settings: the range's key, then [model]'s, then the default."""
+    from .samplers.latent import LatentSampling
+
+    d = _layout_defaults(model)
+
+    def pick(name: str, default: object) -> object:
+        for k in keys:
+            v = getattr(k, name, None)
+            if v is not None:
+                return v
+        return default
+
+    sampling = LatentSampling(
+        prompt=prompt if prompt is not None else str(pick("prompt", "")),
+        negative_prompt=str(pick("negative_prompt", "")),
+        steps=int(steps or d["steps"]),
+        guidance_scale=float(pick("guidance_scale", d["guidance_scale"])),  # type: ignore[arg-type]
+        strength=float(pick("strength", d["strength"])),  # type: ignore[arg-type]
+        noise_level=int(pick("noise_level", d["noise_level"])),  # type: ignore[arg-type]
+    )
+    if model.layout == "upscaler" and sampling.noise_level > model.max_noise_level:
+        raise ModelLoadError(
+            f"noise_level {sampling.noise_level} exceeds the upscaler's max_noise_level "
+            f"{model.max_noise_level}"
+        )
+    return sampling
+
+
+def build_stages(
+    config: WorldConfig,
+    model: AnyModel,
+    config_dir: Path | None,
+    *,
+    prompt: str | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    override: bool = False,
+) -> tuple[Stage, ...]:
+    """Return the zoom ranges of a world made by other models than the default built-in path.
+
+    ``[[model.ranges]]`` first, then, when the default model is a diffusers checkpoint, a stage
+    for every other generated level. ``override`` (``--model``) drops the ranges: one model
+    makes every level. ``prompt`` (``--prompt``) replaces the prompt of every text model.
+
+    Raises:
+        ModelLoadError: a range's model cannot be loaded.
+        OrbisError: a prompt is given but no model of the world takes one.
+    """
+    stages: list[Stage] = []
+    if not override:
+        for r in config.model.ranges:
+            m = load_model(r.path, config_dir, device=device, dtype=dtype)
+            if isinstance(m, SuperResolutionModel):
+                stages.append(Stage(r.zooms, m, r.steps or m.info.num_inference_steps))
+            else:
+                stages.append(
+                    Stage(r.zooms, m, 0, _sampling(m, [r, config.model], prompt, r.steps))
+                )
+    if not isinstance(model, SuperResolutionModel):
+        zooms = (config.base.zoom + 1, max(config.max_zoom, 30))
+        sampling = _sampling(model, [config.model], prompt, config.model.steps)
+        stages.append(Stage(zooms, model, 0, sampling))
+    has_text_model = any(st.latent for st in stages)
+    if prompt is not None and not has_text_model:
+        raise OrbisError(
+            "--prompt needs a text-conditioned model (a diffusers checkpoint); "
+            "the built-in model takes none"
+        )
+    keys = [config.model, *config.model.ranges]
+    if not override and not has_text_model and any(k.prompt is not None for k in keys):
+        raise OrbisError(
+            "the world sets a prompt, but none of its models is text-conditioned "
+            "(the built-in model takes none)"
+        )
+    return tuple(stages)
 
 
 def make_base(config: WorldConfig) -> BaseLevel:
@@ -75,12 +193,16 @@ class World:
         self,
         name: str,
         config: WorldConfig,
-        model: SuperResolutionModel,
+        model: AnyModel,
         store: Store | None = None,
+        *,
+        stages: tuple[Stage, ...] = (),
+        batch: int = 1,
     ) -> None:
         self.name = name
         self.config = config
         self.model = model
+        self.stages = stages
         self.geometry = Geometry(config.tile_size, config.sampler.margin)
         self.pyramid = Pyramid(
             key_prefix=self.content_hash,
@@ -90,6 +212,8 @@ class World:
             geometry=self.geometry,
             store=store,
             steps=config.model.steps,
+            stages=stages,
+            batch=batch,
         )
 
     @classmethod
@@ -98,16 +222,32 @@ class World:
         name: str,
         config_dir: Path | str | None = None,
         store: Store | None = None,
-        model: SuperResolutionModel | str | None = None,
+        model: AnyModel | str | None = None,
+        *,
+        prompt: str | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch: int | None = None,
     ) -> World:
-        """Load a world by name from ``config_dir/worlds/NAME.toml`` (default: the repo's)."""
+        """Load a world by name from ``config_dir/worlds/NAME.toml`` (default: the repo's).
+
+        ``model`` (a path, hub id or loaded model) replaces every model of the world, zoom
+        ranges included; ``prompt`` replaces every text model's prompt. ``device``, ``dtype``
+        and ``batch`` (windows sampled together; default 1 on CPU, 4 on CUDA) are runtime knobs
+        of diffusers models; the dtype is part of the content hash, the others are not.
+        """
         cdir = Path(config_dir) if config_dir is not None else None
         config = load_world_config(name, cdir)
-        if isinstance(model, SuperResolutionModel):
+        if model is not None and not isinstance(model, str):
             m = model
         else:
-            m = load_model(model or config.model.path, cdir)
-        return cls(name, config, m, store)
+            m = load_model(model or config.model.path, cdir, device=device, dtype=dtype)
+        stages = build_stages(
+            config, m, cdir, prompt=prompt, device=device, dtype=dtype, override=model is not None
+        )
+        if batch is None:
+            batch = 1 if device == "cpu" else 4
+        return cls(name, config, m, store, stages=stages, batch=batch)
 
     @property
     def identity(self) -> dict[str, object]:
@@ -121,7 +261,29 @@ class World:
             "steps": c.model.steps or self.model.info.num_inference_steps,
             "sampler": c.sampler.model_dump(),
             "cascade": CASCADE_VERSION,
+        } | self._stages_identity()
+
+    def _stages_identity(self) -> dict[str, object]:
+        # Only worlds with other models than the built-in path get the key, so the content hash
+        # of a built-in world (and every cache key and ETag built on it) is what it was.
+        if not self.stages:
+            return {}
+        return {
+            "stages": [
+                {
+                    "zooms": list(st.zooms),
+                    "model": st.model.identity,
+                    "steps": st.steps,
+                    "sampling": asdict(st.sampling) if st.sampling is not None else None,
+                }
+                for st in self.stages
+            ]
         }
+
+    def model_for(self, z: int) -> AnyModel:
+        """Return the model that makes zoom z."""
+        st = self.pyramid.stage_for(z)
+        return st.model if st is not None else self.model
 
     @cached_property
     def content_hash(self) -> str:
@@ -198,4 +360,5 @@ class World:
 
     def beyond_training(self, z: int, y: int) -> bool:
         """Return True when the tile is finer than the model's trained range (extrapolated)."""
-        return z > self.config.base.zoom and self.model.beyond_training(self.resolution(z, y))
+        mpp = self.resolution(z, y)
+        return z > self.config.base.zoom and self.model_for(z).beyond_training(mpp)

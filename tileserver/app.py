@@ -33,7 +33,18 @@ log = logging.getLogger("orbis.server")
 def load_worlds(settings: Settings, store) -> dict[str, World]:
     """Load every configured world (errors name the file and key)."""
     names = settings.worlds or tuple(world_names(settings.config_dir))
-    return {n: World.load(n, settings.config_dir, store=store, model=settings.model) for n in names}
+    return {
+        n: World.load(
+            n,
+            settings.config_dir,
+            store=store,
+            model=settings.model,
+            prompt=settings.prompt,
+            device=settings.device,
+            dtype=settings.dtype,
+        )
+        for n in names
+    }
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

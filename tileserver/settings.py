@@ -23,6 +23,12 @@ class Settings:
     worlds: tuple[str, ...] | None = None
     #: model override for every world (path), e.g. from ``orbis serve --model``
     model: str | None = None
+    #: prompt of every text-conditioned model (``--prompt``; part of the content hash)
+    prompt: str | None = None
+    #: device and dtype of diffusers models (``--device``, ``--dtype``; the dtype is part of the
+    #: content hash: float16 moves pixels by more than rounding)
+    device: str = "cpu"
+    dtype: str = "float32"
     max_age: int = 3600
     #: in-process LRU of encoded tiles in front of the cache (bytes)
     hot_cache_bytes: int = 256 * 2**20

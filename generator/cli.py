@@ -280,6 +280,11 @@ def upscale(
     from .world import load_model
 
     m = load_model(model)
+    if getattr(m, "kind", None) == "diffusers":
+        raise OrbisError(
+            f"orbis upscale takes a built-in-layout model, not the diffusers checkpoint {model!r}; "
+            "diffusers models make tiles through a world (orbis render/serve --model)"
+        )
     for inp in inputs:
         try:
             with Image.open(inp) as im:

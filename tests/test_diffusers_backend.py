@@ -346,3 +346,23 @@ def test_tile_bytes_are_the_same_in_another_process(checkpoints, config_dir):
         "print(sha256(w.tile_array(5, 17, 10)))\n"
     )
     assert run_python(code, timeout=300).strip() == here
+
+
+def test_cli_upscale_refuses_a_diffusers_checkpoint(checkpoints, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(tmp_path / "in.png")
+    args = ["upscale", str(tmp_path / "in.png"), "--zoom", "6", "--model", str(checkpoints["sd"])]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "diffusers checkpoint" in result.stderr
+
+
+def test_server_settings_reach_the_worlds(checkpoints, config_dir):
+    from tileserver.app import load_worlds
+    from tileserver.settings import Settings
+
+    s = Settings(
+        config_dir=config_dir, model=str(checkpoints["sd"]), prompt="snow", worlds=("tiny",)
+    )
+    w = load_worlds(s, None)["tiny"]
+    assert w.stages[0].sampling.prompt == "snow" and w.model.layout == "sd"

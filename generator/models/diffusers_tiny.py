@@ -95,6 +95,9 @@ def save_tiny_checkpoint(path: str | Path, layout: Layout = "sd", seed: int = 0)
     """
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)

@@ -142,6 +142,7 @@ def main() -> None:
             "",
         ]
     lines += export_section(load("export"))
+    lines += fleet_section(load("fleet")) + seed_section(load("seed"))
     extra = ROOT / "docs" / "benchmarks-notes.md"
     if extra.exists():
         lines += [extra.read_text()]
@@ -195,6 +196,149 @@ def export_section(r: dict | None) -> list[str]:
         "assembling the region (the *region* column) plus deflate and overviews in GDAL.",
         "",
     ]
+    return lines
+
+
+
+def fleet_section(r: dict | None) -> list[str]:
+    """Two servers on one Redis (bench/fleet.py): B serves A's tiles without generating."""
+    if not r:
+        return []
+    b = r["b"]
+    lines = [
+        "## A fleet on one Redis",
+        "",
+        f"`.venv/bin/python bench/fleet.py` (model `{r['model']}`, {r['measured']}): two "
+        "`orbis serve` processes with `--cache redis://127.0.0.1:PORT/0` on one local "
+        "`redis-server`; each cold z6 tile is fetched from A (generated), then from B, then "
+        "from A again. One request each, over loopback.",
+        "",
+        "| tile | A, generated (ms) | B, from Redis (ms) | A again, in memory (ms) | same bytes |",
+        "|---|---|---|---|---|",
+    ]
+    for t in r["tiles"]:
+        lines.append(
+            f"| `{t['tile']}` | {1000 * t['a_generated_s']:.0f} | {1000 * t['b_from_redis_s']:.1f} "
+            f"| {1000 * t['a_hot_s']:.1f} | {'yes' if t['identical'] else 'NO'} |"
+        )
+    sizes = r.get("stored_bytes", {})
+    names = {"e": "encoded tile (PNG)", "t": "tile pixels (zlib)", "w": "window (float16)"}
+    lines += [
+        "",
+        f"Server B: **{b['tiles_generated']:.0f} tiles generated, {b['model_evals']:.0f} model "
+        f"evaluations**, {b['cache_hits']:.0f} cache hits. What the servers stored in Redis: "
+        + "; ".join(
+            f"{names.get(k, k)} {v['mean_bytes'] / 1024:.0f} KiB × {v['count']}"
+            for k, v in sorted(sizes.items())
+        )
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def seed_section(r: dict | None) -> list[str]:
+    """Seeding with 1, 2, 4 local Dask workers (bench/seed.py): rate, scaling, second run."""
+    if not r:
+        return []
+    lines = [
+        "## Seeding with local Dask workers",
+        "",
+        f"`.venv/bin/python {r['command']}` ({r['measured']}): `orbis seed`'s code on a new "
+        f"`LocalCluster` of single-threaded worker processes per run, {r['cpu_cores']} CPU "
+        "cores, a fresh diskcache folder each run. *Work* is the time from the cluster being up "
+        "to the end (worker start-up, i.e. importing torch, apart). Efficiency = "
+        "T1 / (N · TN).",
+        "",
+        "| model | workers | work (s) | start-up (s) | tiles | windows | windows/s | tiles/s "
+        "| speed-up | efficiency |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model in ("builtin", "tiny"):
+        m = r.get(model)
+        if not m:
+            continue
+        for n, v in m["runs"].items():
+            lines.append(
+                f"| {model} | {n} | {v['seconds_work']:.1f} | {v['cluster_start_seconds']:.1f} "
+                f"| {v['tiles_generated']} | {v['windows_generated']} "
+                f"| {v['windows_per_s']:.3f} | {v['tiles_per_s']:.2f} | {v['speedup']:.2f} "
+                f"| {100 * v['efficiency']:.0f} % |"
+            )
+    lines.append("")
+    for model in ("builtin", "tiny"):
+        m = r.get(model)
+        if m:
+            s2 = m["second_run"]
+            lines.append(
+                f"- Second run, `{model}`: plan of {s2['windows_planned']} windows, "
+                f"**{s2['windows_generated']} windows and {s2['tiles_generated']} tiles "
+                f"generated** ({s2['plan_seconds']:.1f} s to check the cache)."
+            )
+    first = next(iter(r.get("builtin", r.get("tiny", {})).get("runs", {}).values()), None)
+    if first:
+        lines.append(
+            f"- Every run sampled each planned window once ({first['windows_planned']} planned); "
+            f"{first['tiles_in_bbox']} tiles lie in the bbox, the rest are the cone's margin and "
+            "the base level that zoom 0 is the mean of."
+        )
+    lines += ["", f"Note: {r['note']}", ""]
+    return lines
+
+
+def diffusers_section(r: dict | None, gpu: dict | None) -> list[str]:
+    """Diffusers layouts (bench/diffusers_layouts.py) and GPU tiles/s (bench/gpu_text2earth.py)."""
+    lines: list[str] = []
+    if r:
+        lines += [
+            "## Diffusers checkpoints: SD, Text2Earth, SD ×4 upscaler",
+            "",
+            f"`.venv/bin/python bench/diffusers_layouts.py --steps {r['steps']}` "
+            f"({r['measured']}): tiny random checkpoints of each layout "
+            "(`generator/models/diffusers_tiny.py`, VAE factor 4) as the model of every level "
+            f"below `planet`'s base, prompt `{r['prompt']}`; *independent* = each tile one "
+            "latent window of exactly the tile from its parent's quadrant, its own noise, no "
+            "margins, blending or correction. Random weights make noise, not imagery: this "
+            "measures the mechanism (shared latent noise, latent blending, decoding with "
+            "context, parent correction), not a model.",
+            "",
+            "| layout | block | seam ratio orbis | seam ratio independent | strip ratio orbis "
+            "| strip ratio independent | min parent PSNR orbis (dB) "
+            "| min parent PSNR independent (dB) | windows | s (cold) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for layout in ("sd", "text2earth", "upscaler"):
+            v = r.get(layout)
+            if not v:
+                continue
+            o, i = v["orbis"], v["independent"]
+            lines.append(
+                f"| {layout} | {v['block']} | {o['seam_ratio']:.3f} | {i['seam_ratio']:.3f} "
+                f"| {o['strip_ratio']:.3f} | {i['strip_ratio']:.3f} | {o['parent_psnr_min']:.1f} "
+                f"| {i['parent_psnr_min']:.1f} | {v['stats']['windows_generated']} "
+                f"| {v['seconds_cold']:.0f} |"
+            )
+        lines.append("")
+    lines += ["### Text2Earth-sized model on a GPU", ""]
+    if gpu:
+        lines += [
+            f"`.venv/bin/python bench/gpu_text2earth.py --device cuda --dtype {gpu['dtype']} "
+            f"--batch {gpu['batch']}` ({gpu['measured']}, {gpu['device']}): "
+            f"**{gpu['tiles_per_s']:.2f} tiles/s** ({gpu['windows_per_s']:.2f} windows/s, "
+            f"{gpu['unet_evals_per_s']:.1f} UNet evaluations/s) over an 8×8 z5 block, parents "
+            "cached.",
+            "",
+        ]
+    else:
+        lines += [
+            "Not measured: no GPU was lent to the session that built this. "
+            "`bench/gpu_text2earth.py --device cuda --dtype float16` measures tiles/s of a "
+            "random-weight model with Text2Earth's configuration (SD-2 UNet with a timestep "
+            "class embedding, 868 M; OpenCLIP ViT-H text tower, 340 M; SD VAE, 84 M: 1.29 B in "
+            "all, `--count` prints them) through the whole orbis pipeline; without a CUDA "
+            "device it says so and exits 0.",
+            "",
+        ]
     return lines
 
 

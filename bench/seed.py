@@ -40,6 +40,7 @@ def one_run(spec: WorldSpec, bbox, zooms, workers: int) -> dict:
         plan, spec, workers=workers, progress=False, on_phase=lambda _: marks.append(time.time())
     )
     end = time.time()
+    load_1min = os.getloadavg()[0]  # other work on the machine skews the scaling
     work = end - marks[0] if marks else 0.0
     upper = sum(len(p.items) for p in plan.phases if p.kind == "tiles" and p.z <= 4)
     return {
@@ -57,6 +58,7 @@ def one_run(spec: WorldSpec, bbox, zooms, workers: int) -> dict:
         "tasks": report.tasks,
         "tiles_per_s": report.tiles_generated / work if work else 0.0,
         "windows_per_s": report.windows_generated / work if work else 0.0,
+        "load_average_1min_at_end": load_1min,
     }
 
 

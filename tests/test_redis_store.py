@@ -237,23 +237,28 @@ class _Refuser:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
+        self.sock.settimeout(0.05)  # closing a socket does not wake a blocked accept()
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self.accepted += 1
             conn.close()
 
     def close(self) -> None:
-        self.sock.close()
+        self._stop.set()
         self._thread.join(timeout=5)
+        self.sock.close()
 
 
 def test_the_breaker_costs_one_connection_attempt_per_second_not_per_key():

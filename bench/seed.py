@@ -23,8 +23,8 @@ from pathlib import Path
 from common import save
 
 from generator.models.sr_model import random_model
-from generator.region import parse_bbox
-from generator.seed import WorldSpec, load_world, parse_zooms, plan_seed, run_seed
+from generator.region import parse_bbox, parse_zooms
+from generator.seed import WorldSpec, load_world, plan_seed, run_seed
 
 
 def one_run(spec: WorldSpec, bbox, zooms, workers: int) -> dict:

@@ -373,8 +373,8 @@ def seed(
     """Generate WORLD's tiles over a bbox and zooms into a cache (Dask; resumable)."""
     import os
 
-    from .region import parse_bbox
-    from .seed import WorldSpec, check_cache, load_world, parse_zooms, plan_seed, run_seed
+    from .region import parse_bbox, parse_zooms
+    from .seed import WorldSpec, check_cache, load_world, plan_seed, run_seed
 
     box = parse_bbox(bbox)  # fail on bad arguments before loading anything
     zoom_range = parse_zooms(zooms)

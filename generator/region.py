@@ -57,6 +57,29 @@ class Bbox(NamedTuple):
     north: float
 
 
+def parse_zooms(text: str, max_zoom: int | None = None) -> range:
+    """Parse ``A-B`` or ``Z`` (a command's ``--zooms``) into a range of zooms.
+
+    Raises:
+        InvalidRegion: not one or two integers, A > B, or above ``max_zoom`` when given.
+    """
+    parts = text.strip().split("-")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) not in (1, 2):
+        raise InvalidRegion(f"zooms must be A-B or Z (integers), got {text!r}")
+    lo, hi = nums[0], nums[-1]
+    if lo > hi:
+        raise InvalidRegion(
+            f"zooms {text!r} must be increasing: the first zoom must not be above the second"
+        )
+    if max_zoom is not None and hi > max_zoom:
+        raise InvalidRegion(f"zooms {text!r} go above this world's maximum zoom {max_zoom}")
+    return range(lo, hi + 1)
+
+
 def parse_bbox(text: str) -> Bbox:
     """Parse ``W,S,E,N`` (degrees) into a checked :class:`Bbox`.
 

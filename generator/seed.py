@@ -45,7 +45,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -72,25 +72,6 @@ class SeedError(OrbisError):
 def format_bbox(bbox: Bbox) -> str:
     """Return ``W,S,E,N`` as a user would type it."""
     return ",".join(f"{v:g}" for v in bbox)
-
-
-def parse_zooms(text: str) -> tuple[int, int]:
-    """Parse ``A-B`` (or a single zoom ``A``) into (A, B).
-
-    Raises:
-        SeedError: not integers, negative, or A > B.
-    """
-    parts = text.strip().split("-")
-    try:
-        zs = [int(p) for p in parts]
-    except ValueError:
-        zs = []
-    if len(zs) not in (1, 2):
-        raise SeedError(f"--zooms must be A-B (two zooms) or one zoom, got {text!r}")
-    lo, hi = zs[0], zs[-1]
-    if lo > hi:
-        raise SeedError(f"--zooms must be increasing (A <= B), got {text!r}")
-    return lo, hi
 
 
 def _parts(bbox: Bbox) -> list[tuple[float, float, float, float]]:
@@ -178,7 +159,7 @@ class SeedPlan:
         )
 
 
-def plan_seed(world: World, bbox: Bbox, zooms: tuple[int, int], force: bool = False) -> SeedPlan:
+def plan_seed(world: World, bbox: Bbox, zooms: Sequence[int], force: bool = False) -> SeedPlan:
     """Return the phases that generate what is missing from a bbox × zoom range.
 
     Raises:
@@ -188,7 +169,7 @@ def plan_seed(world: World, bbox: Bbox, zooms: tuple[int, int], force: bool = Fa
     healthy = getattr(world.pyramid.store, "healthy", None)
     if healthy is not None and not healthy():  # a seed into an unreachable cache is lost work
         raise SeedError(f"the cache is not reachable: {world.pyramid.store!r}")
-    lo, hi = zooms
+    lo, hi = zooms[0], zooms[-1]  # (A, B) or range(A, B + 1)
     if lo < 0 or hi > world.max_zoom:
         raise SeedError(f"--zooms must lie in 0..{world.max_zoom} for {world.name}, got {lo}-{hi}")
     requested = {z: count_tiles(bbox, [z]) for z in range(lo, hi + 1)}
@@ -199,7 +180,7 @@ def plan_seed(world: World, bbox: Bbox, zooms: tuple[int, int], force: bool = Fa
             f"over the limit of {MAX_TILES:,} per command; narrow --bbox or --zooms or pass --force"
         )
     pyr, geo, base = world.pyramid, world.geometry, world.pyramid.base_zoom
-    plan = SeedPlan(world.name, bbox, zooms, pyr.steps, requested)
+    plan = SeedPlan(world.name, bbox, (lo, hi), pyr.steps, requested)
 
     # Levels generated from windows: walk the cone up from the deepest zoom (planner.plan's walk
     # for a set of targets), then emit it ancestors first.

@@ -10,35 +10,14 @@ from pathlib import Path
 from pmtiles.tile import zxy_to_tileid
 
 from .. import tiles
-from ..errors import ExportError, InvalidRegion
-from ..region import Bbox
+from ..errors import ExportError
+from ..region import Bbox, parse_zooms  # noqa: F401 - the one --zooms parser, re-exported
 
 #: tiles one MBTiles/PMTiles export may hold without ``--force`` (about 600 MB of PNG)
 MAX_ARCHIVE_TILES = 10_000
 #: source tiles one GeoTIFF may be made from without ``--force``: the image is assembled in
 #: memory, and 2,500 tiles are 164 Mpx (about 0.5 GB of RGB, twice that while resampling)
 MAX_GEOTIFF_TILES = 2_500
-
-
-def parse_zooms(text: str, max_zoom: int) -> range:
-    """Parse ``A-B`` or ``Z`` into a range of zooms within 0..max_zoom.
-
-    Raises:
-        InvalidRegion: not one or two integers, A > B, or outside the world's zooms.
-    """
-    parts = text.strip().split("-")
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) not in (1, 2):
-        raise InvalidRegion(f"zooms must be A-B or Z (integers), got {text!r}")
-    lo, hi = nums[0], nums[-1]
-    if lo > hi:
-        raise InvalidRegion(f"zooms {text!r}: the first zoom must not be above the second")
-    if hi > max_zoom:
-        raise InvalidRegion(f"zooms {text!r} go above this world's maximum zoom {max_zoom}")
-    return range(lo, hi + 1)
 
 
 def archive_tiles(bbox: Bbox, zooms: range) -> list[tiles.Tile]:

@@ -178,6 +178,26 @@ class Pyramid:
     def _latent_geometry(self, st: Stage) -> LatentGeometry:
         return self._latent[self.stages.index(st)]
 
+    def window(self, w: Window) -> np.ndarray:
+        """Return a window's raw samples, sampling it once (single flight) when not cached.
+
+        For callers that schedule windows themselves (``orbis seed`` partitions a level's
+        windows among workers so none is sampled twice).
+        """
+        return self._window(w)
+
+    def write_back(self, key: str) -> bool:
+        """Copy a value this process still holds in memory to the store; return True if it did.
+
+        A shared store (Redis, a diskcache folder) may evict or lose what this process cached;
+        seeding must fill the *shared* cache, so it writes such values back, not trusts them.
+        """
+        held = self._hot.get(key)
+        if unpack(held) is None:
+            return False
+        self.store.set(key, held)  # type: ignore[arg-type]
+        return True
+
     def is_cached(self, node: Tile | Window) -> bool:
         """Return True when a tile or window is in a cache (used by the planner)."""
         key = self.window_key(node) if isinstance(node, Window) else self.tile_key(node)

@@ -293,14 +293,12 @@ def run_block(spec: WorldSpec, kind: str, items: list[tuple[int, int, int]]) -> 
             key = pyr.window_key(node) if kind == "windows" else pyr.tile_key(node)
             if unpack(pyr.store.get(key)) is not None:
                 continue  # in the shared cache already
-            # The seed's job is the *shared* cache: a value this process still holds in its
-            # in-memory front cache (the shared copy was evicted or deleted) is written back
-            # instead of being trusted as "cached". Pyramid has no public API for either step.
-            held = pyr._hot.get(key)
-            if unpack(held) is not None:
-                pyr.store.set(key, held)  # type: ignore[arg-type]
-            elif kind == "windows":
-                pyr._window(node)  # type: ignore[arg-type]  # the single-flight entry
+            # the seed's job is the *shared* cache: what this process still holds in memory
+            # (the shared copy was evicted or deleted) is written back, not trusted as cached
+            if pyr.write_back(key):
+                continue
+            if kind == "windows":
+                pyr.window(node)  # type: ignore[arg-type]
             else:
                 world.tile_array(node.z, node.x, node.y)  # type: ignore[union-attr]
         after = pyr.stats.snapshot()

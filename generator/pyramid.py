@@ -335,7 +335,10 @@ class Pyramid:
         model = st.model
         parents = [self.read_region(w.z - 1, geo.pixel.parent_rect(w)) for w in ws]
         noise = [geo.window_noise(w) for w in ws]
-        levels = [google_level(self.window_mpp(w, geo.pixel)) for w in ws]
+        fixed = st.sampling.level  # type: ignore[union-attr]
+        levels = [
+            fixed if fixed is not None else google_level(self.window_mpp(w, geo.pixel)) for w in ws
+        ]
         lowres = [geo.window_lowres_noise(w) for w in ws] if model.layout == "upscaler" else None
         pad = self.batch - len(ws) if self.batch > 1 else 0
         stack = lambda a: torch.from_numpy(np.stack(a + a[-1:] * pad))  # noqa: E731

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -101,6 +102,21 @@ def _layout_defaults(model: DiffusersModel) -> dict[str, float | int]:
     return {"steps": 20, "guidance_scale": guidance, "strength": 0.6, "noise_level": 20}
 
 
+def split_level_prefix(prompt: str) -> tuple[int | None, str]:
+    """Split Text2Earth's ``"{L}_GOOGLE_LEVEL_{text}"`` into (L, text); (None, prompt) if absent.
+
+    Raises:
+        ModelLoadError: a level outside 0..18 (0 = none, 10..18 trained).
+    """
+    m = re.match(r"^\s*(\d+)_GOOGLE_LEVEL_(.*)$", prompt, re.DOTALL)
+    if m is None:
+        return None, prompt
+    level = int(m.group(1))
+    if level > 18:
+        raise ModelLoadError(f"Text2Earth level {level} in the prompt is not in 0..18")
+    return level, m.group(2)
+
+
 def _sampling(model: DiffusersModel, keys: list[object], prompt: str | None, steps: int | None):
     """Resolve a latent stage's settings: the range's key, then [model]'s, then the default."""
     from .samplers.latent import LatentSampling
@@ -114,8 +130,15 @@ def _sampling(model: DiffusersModel, keys: list[object], prompt: str | None, ste
                 return v
         return default
 
+    text = prompt if prompt is not None else str(pick("prompt", ""))
+    level = None
+    if model.layout == "text2earth":
+        # Text2Earth's own prompt syntax fixes the label for every zoom: honour it, as its
+        # pipeline does (the prefix is stripped from the text the encoder sees)
+        level, text = split_level_prefix(text)
     sampling = LatentSampling(
-        prompt=prompt if prompt is not None else str(pick("prompt", "")),
+        prompt=text,
+        level=level,
         negative_prompt=str(pick("negative_prompt", "")),
         steps=int(steps or d["steps"]),
         guidance_scale=float(pick("guidance_scale", d["guidance_scale"])),  # type: ignore[arg-type]

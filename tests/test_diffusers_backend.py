@@ -364,3 +364,22 @@ def test_server_settings_reach_the_worlds(checkpoints, config_dir):
     )
     w = load_worlds(s, None)["tiny"]
     assert w.stages[0].sampling.prompt == "snow" and w.model.layout == "sd"
+
+
+def test_text2earth_prompt_prefix_fixes_the_level(checkpoints, config_dir, monkeypatch):
+    import generator.samplers.latent as latent
+
+    seen: list[list[int]] = []
+    real = latent.sample_latent_windows
+
+    def spy(*args, **kw):
+        seen.append(list(kw["levels"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(latent, "sample_latent_windows", spy)
+    w = load(config_dir, checkpoints["text2earth"], prompt="15_GOOGLE_LEVEL_green forest")
+    assert w.stages[0].sampling.prompt == "green forest" and w.stages[0].sampling.level == 15
+    w.tile_array(3, 2, 2)
+    assert seen and all(levels == [15] for levels in seen)
+    with pytest.raises(ModelLoadError, match="level 19"):
+        load(config_dir, checkpoints["text2earth"], prompt="19_GOOGLE_LEVEL_x")

@@ -45,6 +45,9 @@ class LatentSampling:
     strength: float = 0.6
     #: noise level of the upscaler's low-res image (its class label)
     noise_level: int = 20
+    #: Text2Earth: a fixed resolution label (a prompt written "{L}_GOOGLE_LEVEL_{text}");
+    #: None → each window's label from its ground resolution
+    level: int | None = None
 
 
 def run_steps(steps: int, strength: float) -> int:

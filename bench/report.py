@@ -122,7 +122,18 @@ def main() -> None:
             f"`.venv/bin/python bench/load.py` (model `{load_r['model']}`, "
             f"{load_r['measured']}): wrk, 2 threads, 32 connections, 10 s, cycling over "
             "96 cached tiles; the bare Starlette app (`bench/bare_server.py`) returns the same "
-            "bytes from memory, in the same run, on the same 2 cores as the load generator.",
+            "bytes from memory, in the same run, on the same 2 cores as the load generator; "
+            "three alternating rounds each, median round shown"
+            + (
+                " (all rounds, requests/s: "
+                + "; ".join(
+                    f"{k.replace('_', ' ')} " + " / ".join(f"{v:.0f}" for v in vs)
+                    for k, vs in load_r["rounds_requests_per_s"].items()
+                )
+                + "). Both run on uvicorn with httptools and uvloop (dependencies of orbis)."
+                if "rounds_requests_per_s" in load_r
+                else "."
+            ),
             "",
             "| server | requests/s | p50 (ms) | p99 (ms) |",
             "|---|---|---|---|",
@@ -198,7 +209,6 @@ def export_section(r: dict | None) -> list[str]:
         "",
     ]
     return lines
-
 
 
 def fleet_section(r: dict | None) -> list[str]:

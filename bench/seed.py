@@ -119,10 +119,11 @@ def main() -> None:
             "note": (
                 "Each Dask worker is a single-threaded process (Dask sets OMP_NUM_THREADS=1), so "
                 f"{os.cpu_count()} cores cannot run more than {os.cpu_count()} workers at once: "
-                "4 workers on 2 cores cannot scale past 2, and the machine was shared with other "
-                "work. Work time starts when the cluster is up (worker start-up, i.e. importing "
-                "torch, is reported apart). z0 needs every base (z4) tile: the Blue Marble "
-                "level is made in full (256 tiles, no model); tiles below the base cost windows."
+                "4 workers on 2 cores cannot scale past 2; other work on the machine slows every "
+                "run (compare the runs' load averages). Work time starts when the cluster is "
+                "up (worker start-up, i.e. importing torch, is reported apart). z0 needs every "
+                "base (z4) tile: the Blue Marble level is made in full (256 tiles, no model); "
+                "tiles below the base cost windows."
             ),
             **results,
         },

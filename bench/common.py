@@ -68,3 +68,47 @@ def independent_tile(w: World, t, memo: dict) -> np.ndarray:
 
 
 __all__ = ["IMG", "RESULTS", "SuperResolutionModel", "independent_tile", "save", "world"]
+
+
+def measure_block(w: World, z: int, x0: int, y0: int, independent=independent_tile) -> dict:
+    """Seam, strip and parent figures of a 4×4 block of tiles, for orbis and for a baseline.
+
+    ``independent(world, tile, memo)`` makes the baseline's tiles (each alone from its parent).
+    Returns the figures plus the two 1024² mosaics (``mosaic``, ``independent_mosaic``), which
+    the caller may save and must drop before writing JSON.
+    """
+    from generator import metrics, tiles
+
+    t0 = time.perf_counter()
+    grid = [[w.tile_array(z, x0 + i, y0 + j) for i in range(4)] for j in range(4)]
+    secs = time.perf_counter() - t0
+    m = metrics.mosaic(grid)
+    memo: dict = {}
+    base = [
+        [independent(w, tiles.Tile(x0 + i, y0 + j, z), memo) for i in range(4)] for j in range(4)
+    ]
+    b = metrics.mosaic(base)
+    psnrs, base_psnrs = [], []
+    for pj in range(2):
+        for pi in range(2):
+            p = tiles.Tile(x0 // 2 + pi, y0 // 2 + pj, z - 1)
+            kids = m[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
+            psnrs.append(metrics.parent_psnr(w.pyramid.tile(p), kids))
+            bkids = b[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
+            base_psnrs.append(metrics.parent_psnr(independent(w, p, memo), bkids))
+    return {
+        "mosaic": m,
+        "independent_mosaic": b,
+        "orbis": {
+            "seam_ratio": metrics.seam_ratio(m),
+            "strip_ratio": metrics.strip_ratio(m),
+            "parent_psnr_min": min(psnrs),
+            "parent_psnr": psnrs,
+        },
+        "independent": {
+            "seam_ratio": metrics.seam_ratio(b),
+            "strip_ratio": metrics.strip_ratio(b),
+            "parent_psnr_min": min(base_psnrs),
+        },
+        "seconds_cold": secs,
+    }

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import ROOT, save
+from common import ROOT, measure_block, save
 
-from generator import metrics, tiles
+from generator import tiles
 from generator.models.diffusers_tiny import save_tiny_checkpoint
 from generator.samplers.latent import decode_latents, sample_latent_windows
 from generator.world import World
@@ -68,24 +67,8 @@ def run_layout(layout: str, tmp: Path, steps: int) -> dict:
         text.replace('path = "builtin"\n', f"steps = {steps}\n")
     )
     w = World.load("planet", cfg, model=str(ckpt), prompt=PROMPT)
-    t0 = time.perf_counter()
-    grid = [[w.tile_array(Z, X0 + i, Y0 + j) for i in range(4)] for j in range(4)]
-    secs = time.perf_counter() - t0
-    m = metrics.mosaic(grid)
-    memo: dict = {}
-    base = [
-        [independent_tile(w, tiles.Tile(X0 + i, Y0 + j, Z), memo) for i in range(4)]
-        for j in range(4)
-    ]
-    b = metrics.mosaic(base)
-    psnrs, base_psnrs = [], []
-    for pj in range(2):
-        for pi in range(2):
-            p = tiles.Tile(X0 // 2 + pi, Y0 // 2 + pj, Z - 1)
-            kids = m[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
-            psnrs.append(metrics.parent_psnr(w.pyramid.tile(p), kids))
-            bkids = b[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
-            base_psnrs.append(metrics.parent_psnr(independent_tile(w, p, memo), bkids))
+    r = measure_block(w, Z, X0, Y0, independent=independent_tile)
+    del r["mosaic"], r["independent_mosaic"]
     st = w.pyramid.stage_for(Z)
     geo = w.pyramid._latent_geometry(st)
     return {
@@ -94,18 +77,7 @@ def run_layout(layout: str, tmp: Path, steps: int) -> dict:
         "vae_factor": geo.factor,
         "latent_tile_margin_context": [geo.latent.tile, geo.latent.margin, geo.context],
         "sampling": st.sampling.__dict__,
-        "orbis": {
-            "seam_ratio": metrics.seam_ratio(m),
-            "strip_ratio": metrics.strip_ratio(m),
-            "parent_psnr_min": min(psnrs),
-            "parent_psnr": psnrs,
-        },
-        "independent": {
-            "seam_ratio": metrics.seam_ratio(b),
-            "strip_ratio": metrics.strip_ratio(b),
-            "parent_psnr_min": min(base_psnrs),
-        },
-        "seconds_cold": secs,
+        **r,
         "stats": w.pyramid.stats.snapshot(),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import morecantile
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -48,6 +49,23 @@ def test_crs84_tile(client):
     assert r.status_code == 200
     im = decode(r.content)
     assert im.size == (256, 256) and im.mode == "RGB"
+
+
+def test_crs84_tile_is_the_address_asked_for(client):
+    from tileserver.tms import crs84_tile
+
+    r = client.get("/tiles/earth/WorldCRS84Quad/1/2/0.png")
+    assert "WorldCRS84Quad-1-2-0@1" in r.headers["etag"]
+    world = client.app.state.worlds["earth"]
+    assert (np.asarray(decode(r.content)) == crs84_tile(world, 1, 2, 0)).all()
+
+
+def test_crs84_zoom_0_has_two_columns_and_x_wraps(client):
+    a = client.get("/tiles/earth/WorldCRS84Quad/0/1/0.png")
+    b = client.get("/tiles/earth/WorldCRS84Quad/0/3/0.png")
+    assert a.status_code == b.status_code == 200
+    assert a.content == b.content
+    assert client.get("/tiles/earth/WorldCRS84Quad/0/0/1.png").status_code == 400
 
 
 def test_crs84_tile_out_of_range(client):

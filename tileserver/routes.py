@@ -56,10 +56,11 @@ async def tile(request: Request) -> Response:
         extrapolated = world.beyond_training(z, y)
     else:
         matrix_set = tms_mod.get(tms_id)  # its zoom z samples Web Mercator at zoom z + 1
-        z, x, y = tiles.validate(addr.z, addr.x, addr.y, world.max_zoom - 1, grid=matrix_set)
+        t = tiles.validate(addr.z, addr.x, addr.y, world.max_zoom - 1, grid=matrix_set)
+        z, x, y = t.z, t.x, t.y
         if scale != 1:
             raise InvalidTile(f"@2x / tilesize=512 is served on WebMercatorQuad only, not {tms_id}")
-        mpp = tms_mod.get(tms_id).matrix(z).cellSize * 111319.49079327357
+        mpp = matrix_set.matrix(z).cellSize * 111319.49079327357
         extrapolated = world.model.beyond_training(mpp)
     grid = "" if tms_id == "WebMercatorQuad" else f"{tms_id}/"
     key = f"{world.content_hash}/e/{grid}{z}/{x}/{y}@{scale}.{addr.fmt.value}"

@@ -221,6 +221,7 @@ def render(
 @click.option("--cache", default=None, help="cache directory (default: none)")
 @click.option("--model", default=None, help="model folder (default: the world's)")
 @click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
+@_runtime_options
 def export(
     world: str,
     bbox: str,
@@ -232,6 +233,9 @@ def export(
     cache: str | None,
     model: str | None,
     config_dir: Path | None,
+    prompt: str | None,
+    device: str,
+    dtype: str,
 ) -> None:
     """Export a region of WORLD as MBTiles, PMTiles (--zooms) or a GeoTIFF (--resolution)."""
     from .errors import ExportError
@@ -245,7 +249,7 @@ def export(
         raise ExportError("a GeoTIFF export takes --resolution M_PER_PX, not --zooms")
     if kind != "geotiff" and (zooms is None or resolution is not None):
         raise ExportError(f"an {kind.upper()} export takes --zooms A-B, not --resolution")
-    w = _load_world(world, cache, model, config_dir)
+    w = _load_world(world, cache, model, config_dir, prompt, device, dtype)
     zoom_range = parse_zooms(zooms, w.max_zoom) if zooms is not None else None
     result = run(
         w, out, box, zooms=zoom_range, resolution=resolution, fmt=fmt, force=force, echo=click.echo
@@ -358,6 +362,7 @@ def train(out: Path, run_dir: Path, steps: int, minutes: float, batch: int) -> N
 @click.option("--model", default=None, help="model folder (default: the world's)")
 @click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@_runtime_options
 def seed(
     world: str,
     bbox: str,
@@ -369,6 +374,9 @@ def seed(
     model: str | None,
     config_dir: Path | None,
     progress: bool,
+    prompt: str | None,
+    device: str,
+    dtype: str,
 ) -> None:
     """Generate WORLD's tiles over a bbox and zooms into a cache (Dask; resumable)."""
     import os
@@ -379,7 +387,9 @@ def seed(
     box = parse_bbox(bbox)  # fail on bad arguments before loading anything
     zoom_range = parse_zooms(zooms)
     check_cache(cache, workers or os.cpu_count() or 1, scheduler is not None)
-    spec = WorldSpec(world, cache, model, str(config_dir) if config_dir else None)
+    spec = WorldSpec(
+        world, cache, model, str(config_dir) if config_dir else None, prompt, device, dtype
+    )
     w = load_world(spec)
     try:
         plan = plan_seed(w, box, zoom_range, force=force)  # from the cache's state

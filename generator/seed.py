@@ -253,6 +253,10 @@ class WorldSpec:
     cache: str | None
     model: str | None
     config_dir: str | None
+    #: text-conditioned models' prompt and the diffusers device/dtype (``--prompt`` …)
+    prompt: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
 
 
 _worlds: dict[WorldSpec, World] = {}
@@ -268,7 +272,15 @@ def load_world(spec: WorldSpec) -> World:
 
     store = open_store(spec.cache)
     try:
-        return World.load(spec.name, spec.config_dir, store=store, model=spec.model)
+        return World.load(
+            spec.name,
+            spec.config_dir,
+            store=store,
+            model=spec.model,
+            prompt=spec.prompt,
+            device=spec.device,
+            dtype=spec.dtype,
+        )
     except BaseException:
         getattr(store, "close", lambda: None)()
         raise

@@ -295,3 +295,18 @@ def test_subprocess_error_is_one_line(tmp_path):
     assert errors == [ln for ln in proc.stderr.splitlines() if ln.strip()], proc.stderr
     assert len(errors) == 1 and "unknown world 'mars'" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "earth", "--bbox", "5,45,6,46", "--zooms", "0", "-o", "{tmp}/x.mbtiles"],
+        ["seed", "earth", "--bbox", "5,45,6,46", "--zooms", "0", "--cache", "{tmp}/c"],
+    ],
+    ids=["export", "seed"],
+)
+def test_export_and_seed_pass_the_prompt_to_the_world(runner, model_dir, tmp_path, command):
+    # the built-in-layout model takes no prompt: the world refuses it, which shows it got there
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    result = run(runner, *args, "--model", model_dir, "--prompt", "a river delta")
+    assert_one_line_error(result, "--prompt needs a text-conditioned model")

@@ -46,3 +46,20 @@ def stop_process(proc, timeout: float = 15) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Parse Prometheus text exposition into {series: value}, series as written (labels too)."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def metric(text: str, series: str) -> float:
+    """Return one series of a Prometheus text exposition (fails the test when it is absent)."""
+    values = parse_metrics(text)
+    assert series in values, f"{series} not in /metrics"
+    return values[series]

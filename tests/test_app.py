@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from generator import tiles
 from generator.metrics import box_down2, psnr
 from generator.store import pack, unpack
-from tests.serving_helpers import decode, decode_array, save_tiny_model
+from tests.serving_helpers import decode, decode_array, parse_metrics, save_tiny_model
 from tileserver import Settings, create_app
 
 TILE = "/tiles/earth/3/4/2.png"
@@ -50,12 +50,7 @@ def metrics(client) -> dict[str, float]:
     r = client.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
-    out = {}
-    for line in r.text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+    return parse_metrics(r.text)
 
 
 def cache_key(app, z: int, x: int, y: int, scale: int = 1, fmt: str = "png") -> str:

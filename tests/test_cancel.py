@@ -20,7 +20,7 @@ from generator.errors import Cancelled
 from generator.store import MemoryStore
 from generator.tiles import Tile
 from generator.world import World
-from tests.serving_helpers import decode_array, save_tiny_model, stop_process
+from tests.serving_helpers import decode_array, metric, save_tiny_model, stop_process
 from tests.test_server_live import free_port, wait_for_health
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,13 +77,6 @@ def test_cancel_reaches_the_children_of_a_2x_tile(tiny_model):
     assert world.pyramid.stats.snapshot()["model_evals"] == 0
 
 
-def _metric(text: str, series: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{series} not in /metrics")
-
-
 @pytest.mark.slow
 def test_client_leaving_a_running_generation_stops_the_model(tmp_path):
     """A real uvicorn server: the client times out and closes its socket mid-generation."""
@@ -107,22 +100,22 @@ def test_client_leaving_a_running_generation_stops_the_model(tmp_path):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             text = httpx.get(base + "/metrics").text
-            if _metric(text, 'orbis_generations_dropped_total{stage="running"}') == 1:
+            if metric(text, 'orbis_generations_dropped_total{stage="running"}') == 1:
                 break
             time.sleep(0.1)
-        assert _metric(text, 'orbis_generations_dropped_total{stage="running"}') == 1
+        assert metric(text, 'orbis_generations_dropped_total{stage="running"}') == 1
         # the window under way finishes, then the model stops for good
         previous, deadline = -1.0, time.monotonic() + 60
         while time.monotonic() < deadline:
             text = httpx.get(base + "/metrics").text
-            if _metric(text, evals) == previous:
+            if metric(text, evals) == previous:
                 break
-            previous = _metric(text, evals)
+            previous = metric(text, evals)
             time.sleep(1.5)
         time.sleep(1.5)
         text = httpx.get(base + "/metrics").text
-        assert _metric(text, evals) == previous
-        assert _metric(text, "orbis_tiles_generated_total") == 0
+        assert metric(text, evals) == previous
+        assert metric(text, "orbis_tiles_generated_total") == 0
         from generator.models.sr_model import SuperResolutionModel
 
         world = World.load("earth", model=SuperResolutionModel.from_pretrained(model))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.serving_helpers import save_tiny_model
+from tests.serving_helpers import metric, save_tiny_model
 from tileserver import Settings, create_app
 
 TILE = "/tiles/earth/3/4/2.png"
@@ -47,14 +47,14 @@ def test_fast_hits_count_as_cache_hits_and_latency_of_the_tile_route(client):
     client.get(TILE)
     client.get(TILE)
     text = client.get("/metrics").text
-    before = _value(text, "orbis_cache_hits_total")
-    tile_count = _value(text, 'orbis_request_duration_seconds_count{route="tile"}')
+    before = metric(text, "orbis_cache_hits_total")
+    tile_count = metric(text, 'orbis_request_duration_seconds_count{route="tile"}')
     for _ in range(3):
         client.get(TILE)
     text = client.get("/metrics").text
     assert memo_hits(client) == 3
-    assert _value(text, "orbis_cache_hits_total") == before + 3
-    assert _value(text, 'orbis_request_duration_seconds_count{route="tile"}') == tile_count + 3
+    assert metric(text, "orbis_cache_hits_total") == before + 3
+    assert metric(text, 'orbis_request_duration_seconds_count{route="tile"}') == tile_count + 3
 
 
 def test_if_none_match_still_gives_304(client):
@@ -115,10 +115,3 @@ def test_errors_are_never_remembered(client):
         r = client.get("/tiles/earth/3/4/99.png")
         assert r.status_code == 400
     assert len(client.app.state.memo) == 0
-
-
-def _value(text: str, series: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{series} not in /metrics")

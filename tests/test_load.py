@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from tileserver import Settings, create_app
 from tileserver.flights import ClientGone, TileFlights
 
-from .serving_helpers import decode, save_tiny_model
+from .serving_helpers import decode, metric, save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,7 @@ def model_dir(tmp_path_factory):
 
 
 def counter(client, name: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"{name} not in /metrics")
+    return metric(client.get("/metrics").text, name)
 
 
 def test_thirty_concurrent_requests_generate_once(model_dir):

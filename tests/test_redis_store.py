@@ -28,7 +28,7 @@ from starlette.testclient import TestClient
 from generator.store import pack, unpack
 from generator.tiles import Tile
 from generator.world import World
-from tests.serving_helpers import decode, save_tiny_model, stop_process
+from tests.serving_helpers import decode, parse_metrics, save_tiny_model, stop_process
 from tileserver import Settings, create_app
 from tileserver.cache import CacheConfigError, open_store
 from tileserver.redis_store import RedisStore, parse_redis_url
@@ -323,12 +323,7 @@ def test_serving_goes_on_by_generating_while_redis_is_down(redis_server, raw, mo
 
 
 def _metrics(base: str) -> dict[str, float]:
-    out = {}
-    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+    return parse_metrics(httpx.get(f"{base}/metrics", timeout=10).text)
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:

@@ -110,14 +110,10 @@ class DiskStore:
 
 
 def cache_problem(store: Store) -> str | None:
-    """Return what is wrong with a store now, or None (stores without a probe are fine)."""
+    """Return what is wrong with a store now, or None (stores without ``problem()``, such as
+    the in-memory one, cannot break)."""
     probe = getattr(store, "problem", None)
-    if probe is not None:
-        return probe()
-    healthy = getattr(store, "healthy", None)
-    if healthy is not None and not healthy():
-        return f"{store!r} is unreachable"
-    return None
+    return probe() if probe is not None else None
 
 
 def open_store(spec: str | None, size_limit: int = 8 * 2**30) -> Store:

@@ -252,6 +252,10 @@ class RedisStore:
         self._succeeded()
         return True
 
+    def problem(self) -> str | None:
+        """Return what is wrong with the cache now (for ``/health``), or None when it works."""
+        return None if self.healthy() else f"Redis at {self.url.display} is unreachable"
+
     def close(self) -> None:
         """Close the connection pool's sockets."""
         self._client.close()

@@ -45,7 +45,7 @@ async def tile(request: Request) -> Response:
     """``/tiles/{world}[/{tms}]/{z}/{x}/{y}[@2x].{png|jpg|webp}[?tilesize=256|512]``."""
     p = request.path_params
     tms_id = p.get("tms", "WebMercatorQuad")
-    tms_mod.get(tms_id)  # an unknown grid is named before the address is parsed
+    matrix_set = tms_mod.get(tms_id)  # an unknown grid is named before the address is parsed
     addr = parse_tile(p["world"], p["z"], p["x"], p["y"])
     scale = parse_tilesize(request.query_params.get("tilesize"), addr.scale)
     world = _world(request, addr.world)
@@ -55,7 +55,7 @@ async def tile(request: Request) -> Response:
         mpp = world.resolution(z, y) / scale
         extrapolated = world.beyond_training(z, y)
     else:
-        matrix_set = tms_mod.get(tms_id)  # its zoom z samples Web Mercator at zoom z + 1
+        # zoom z of the grid samples Web Mercator at zoom z + 1
         t = tiles.validate(addr.z, addr.x, addr.y, world.max_zoom - 1, grid=matrix_set)
         z, x, y = t.z, t.x, t.y
         if scale != 1:

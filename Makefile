@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.orbis-installed
 
-.PHONY: install serve test lint train bench clean
+.PHONY: install serve test lint data train bench clean
 
 install: $(STAMP)
 
@@ -28,8 +28,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+data: install
+	$(BIN)/orbis data --out data/orbis-v2
+
+# builds data/orbis-v2 first when it is missing; resumes from runs/train when interrupted
 train: install
-	$(BIN)/orbis train --out generator/weights/orbis-sr-v1
+	$(BIN)/orbis train --data data/orbis-v2 --out generator/weights/orbis-sr-v2
 
 bench: install
 	$(BIN)/python bench/run_all.py

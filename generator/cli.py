@@ -309,9 +309,41 @@ def upscale(
 @main.command()
 @click.option(
     "--out",
+    type=click.Path(path_type=Path),
+    default=Path("data/orbis-v2"),
+    show_default=True,
+    help="folder for the scenes (PNG) and manifest.json",
+)
+@click.option(
+    "--wheel",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="a local deepforest wheel (default: fetched once with pip into data/wheels)",
+)
+def data(out: Path, wheel: Path | None) -> None:
+    """Build the training set from registry packages (Blue Marble, Sentinel-2, Landsat, NEON)."""
+    from .training.data import build
+
+    entries = build(out, wheel=wheel)
+    for e in entries:
+        click.echo(f"{e.split:8s} {e.mpp:>10.4g} m/px  {e.file}")
+    click.echo(f"wrote {out / 'manifest.json'} ({len(entries)} files)")
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=Path("data/orbis-v2"),
+    show_default=True,
+    help="a training set written by `orbis data` (built there first when missing)",
+)
+@click.option(
+    "--out",
     "out",
     type=click.Path(path_type=Path),
-    default=Path("generator/weights/orbis-sr-v1"),
+    default=Path("generator/weights/orbis-sr-v2"),
     show_default=True,
 )
 @click.option(
@@ -322,18 +354,54 @@ def upscale(
     show_default=True,
     help="checkpoints and log; an existing checkpoint is resumed",
 )
-@click.option("--steps", default=3000, show_default=True, type=click.IntRange(1))
-@click.option("--minutes", default=70.0, show_default=True, type=click.FloatRange(0.1))
+@click.option(
+    "--minutes",
+    default=50.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="time budget of the teacher phase",
+)
+@click.option(
+    "--distil-minutes",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="time budget of the one-step distillation phase",
+)
+@click.option("--steps", default=20000, show_default=True, type=click.IntRange(1))
+@click.option("--distil-steps", default=6000, show_default=True, type=click.IntRange(1))
 @click.option("--batch", default=16, show_default=True, type=click.IntRange(1))
-def train(out: Path, run_dir: Path, steps: int, minutes: float, batch: int) -> None:
-    """Train the built-in model on registry imagery (CPU, resumable)."""
+def train(
+    data_dir: Path,
+    out: Path,
+    run_dir: Path,
+    minutes: float,
+    distil_minutes: float,
+    steps: int,
+    distil_steps: int,
+    batch: int,
+) -> None:
+    """Train the built-in model (teacher, then one-step distillation; CPU, resumable)."""
+    from .training.data import MANIFEST, build
+    from .training.train import TrainConfig
     from .training.train import train as run
 
+    if not (data_dir / MANIFEST).is_file():
+        click.echo(f"building the training set in {data_dir}")
+        build(data_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     logging.getLogger("orbis.train").addHandler(handler)
-    run(out, run_dir=run_dir, steps=steps, minutes=minutes, batch=batch)
+    logging.getLogger("orbis.train").setLevel(logging.INFO)
+    cfg = TrainConfig(
+        teacher_minutes=minutes,
+        teacher_steps=steps,
+        distil_minutes=distil_minutes,
+        distil_steps=distil_steps,
+        batch=batch,
+    )
+    run(out, data_dir=data_dir, run_dir=run_dir, cfg=cfg)
     click.echo(f"saved {out}")
 
 

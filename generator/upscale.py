@@ -64,7 +64,7 @@ def upscale_array(
     field = NoiseField(seed)
     acc = np.zeros((3, sh, sw), dtype=np.float32)
     wsum = np.zeros((sh, sw), dtype=np.float32)
-    stride = 2 ** (len(model.unet.config.block_out_channels) - 1)
+    stride = model.stride
     hh, ww = min(win, sh) // stride * stride, min(win, sw) // stride * stride
     for y0 in _starts(sh, win, geometry.tile):
         for x0 in _starts(sw, win, geometry.tile):

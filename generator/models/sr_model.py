@@ -45,22 +45,29 @@ def build_unet(
     block_out_channels: tuple[int, ...] = (16, 32, 64, 128),
     layers_per_block: int = 1,
     add_attention: bool = True,
+    unshuffle: int = 1,
+    resolution_embedding: bool = True,
 ) -> UNet2DModel:
     """Return a fresh (random) UNet of the built-in layout.
 
-    ``add_attention`` keeps the mid-block self-attention (global context at 1/8 resolution); tiny
-    test models drop it, since at their shallow depth it would attend over every pixel.
+    ``add_attention`` keeps the mid-block self-attention (global context at the coarsest level);
+    tiny test models drop it, since at their shallow depth it would attend over every pixel.
+    ``unshuffle`` > 1 makes the UNet work on a space-to-depth view of the image (``s``×``s``
+    pixel blocks as channels): a lossless, free "latent" that divides the pixels a convolution
+    visits by s² (the model study, docs/model-study.md, chose s = 2 for v2).
+    ``resolution_embedding=False`` drops the m/px label (only for the study's ablation).
     """
     n = len(block_out_channels)
+    c = 3 * unshuffle * unshuffle
     return UNet2DModel(
         sample_size=64,
-        in_channels=6,
-        out_channels=3,
+        in_channels=2 * c,
+        out_channels=c,
         block_out_channels=block_out_channels,
         layers_per_block=layers_per_block,
         down_block_types=("DownBlock2D",) * n,
         up_block_types=("UpBlock2D",) * n,
-        class_embed_type="timestep",
+        class_embed_type="timestep" if resolution_embedding else None,
         norm_num_groups=8,
         add_attention=add_attention,
     )
@@ -88,6 +95,8 @@ class ModelInfo:
     num_inference_steps: int = 4
     #: finest and coarsest output resolutions seen in training (m/px)
     trained_mpp: tuple[float, float] = (10.0, 15000.0)
+    #: space-to-depth factor of the UNet's input and output (1: pixel space)
+    pixel_unshuffle: int = 1
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -110,6 +119,11 @@ class SuperResolutionModel:
                 h.update(v.detach().cpu().contiguous().numpy().tobytes())
             self._digest = h.hexdigest()[:12]
         return f"{self.info.model_id}@{self.info.version}+{self._digest}"
+
+    @property
+    def stride(self) -> int:
+        """Return the multiple (px) a window's height and width must be."""
+        return 2 ** (len(self.unet.config.block_out_channels) - 1) * self.info.pixel_unshuffle
 
     def beyond_training(self, mpp: float) -> bool:
         """Return True when a tile of this resolution is finer than anything trained on."""
@@ -161,9 +175,19 @@ class SuperResolutionModel:
         return cls(unet, scheduler, info)
 
 
+#: the shipped built-in model (``generator/weights/<name>``); v1 stays for comparison
+DEFAULT_MODEL = "orbis-sr-v1"  # flipped to v2 when its weights land
+PREVIOUS_MODEL = "orbis-sr-v1"
+
+
+def weights_path(name: str) -> Path:
+    """Return the folder of a shipped model's weights."""
+    return Path(__file__).resolve().parent.parent / "weights" / name
+
+
 def default_model_path() -> Path:
     """Return the folder of the shipped built-in model weights."""
-    return Path(__file__).resolve().parent.parent / "weights" / "orbis-sr-v1"
+    return weights_path(DEFAULT_MODEL)
 
 
 def random_model(

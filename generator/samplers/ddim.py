@@ -37,7 +37,7 @@ def sample_window(
     # 1. Check inputs
     if parent_up.shape != noise.shape:
         raise ValueError(f"parent {tuple(parent_up.shape)} and noise {tuple(noise.shape)} differ")
-    stride = 2 ** (len(model.unet.config.block_out_channels) - 1)
+    stride = model.stride
     if parent_up.shape[-1] % stride or parent_up.shape[-2] % stride:
         raise ValueError(f"window size {tuple(parent_up.shape[-2:])} is not a multiple of {stride}")
     steps = num_inference_steps or model.info.num_inference_steps
@@ -45,11 +45,25 @@ def sample_window(
     scheduler = DDIMScheduler.from_config(model.scheduler.config)
     scheduler.set_timesteps(steps)
     labels = resolution_label(torch.full((parent_up.shape[0],), float(mpp)))
-    # 3. Denoising loop over the residual
-    x = noise * scheduler.init_noise_sigma
+    if model.unet.config.class_embed_type is None:
+        labels = None
+    # 3. Denoising loop over the residual (space-to-depth when the model works on s×s blocks; a
+    #    permutation of pixels, so the noise stays standard normal and the loop is unchanged)
+    s = model.info.pixel_unshuffle
+    x = pixel_unshuffle(noise * scheduler.init_noise_sigma, s)
+    cond = pixel_unshuffle(parent_up, s)
     for t in scheduler.timesteps:
-        inp = torch.cat([x, parent_up], dim=1)
-        v = model.unet(inp, t, class_labels=labels).sample
+        v = model.unet(torch.cat([x, cond], dim=1), t, class_labels=labels).sample
         x = scheduler.step(v, t, x, eta=0.0).prev_sample
     # 4. Residual back to image space
-    return (parent_up + x * model.info.residual_scale).clamp(-1.0, 1.0)
+    return (parent_up + pixel_shuffle(x, s) * model.info.residual_scale).clamp(-1.0, 1.0)
+
+
+def pixel_unshuffle(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Return the space-to-depth view of ``x`` (identity for s = 1)."""
+    return torch.nn.functional.pixel_unshuffle(x, s) if s > 1 else x
+
+
+def pixel_shuffle(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Invert :func:`pixel_unshuffle`."""
+    return torch.nn.functional.pixel_shuffle(x, s) if s > 1 else x

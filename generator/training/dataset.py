@@ -3,7 +3,10 @@
 Each scene is turned into a box-downsampled pyramid (level k has resolution mpp·2^k); a pair is a
 child crop from level k and the matching parent crop from level k+1, so the model sees the same
 ×2 step at 10 m, 20 m, … and at 7.4 km, 15 km, …, each labelled with the child's m/px.
-Augmentation: flips and 90° rotations (the ground has no up), mild brightness/contrast jitter.
+Augmentation: flips and 90° rotations (the ground has no up), mild brightness/contrast and
+per-channel colour jitter, and — for a fraction of pairs — a parent made by another common
+downsampling kernel (bilinear, bicubic, Lanczos as PIL applies them) instead of the box mean, so the
+model does not depend on how a user's image was reduced (``orbis upscale`` takes any image).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..imagery import Scene, all_scenes
 from ..resample import box_down2_np
@@ -44,8 +48,20 @@ def pyramid_levels(scenes: list[Scene], crop: int) -> list[Level]:
 class PairSampler:
     """Draws random augmented (child, parent) crops, weighted to spread over scales."""
 
-    def __init__(self, scenes: list[Scene] | None = None, crop: int = 64, seed: int = 0) -> None:
+    #: PIL kernels for the parent of a pair, besides the box mean
+    KERNELS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS)
+
+    def __init__(
+        self,
+        scenes: list[Scene] | None = None,
+        crop: int = 64,
+        seed: int = 0,
+        other_kernels: float = 0.0,
+        jitter: float = 1.0,
+    ) -> None:
         self.crop = crop
+        self.other_kernels = other_kernels
+        self.jitter = jitter
         self.levels = pyramid_levels(scenes if scenes is not None else all_scenes("train"), crop)
         self.rng = np.random.default_rng(seed)
         # each scene equally likely, then each of its levels equally likely
@@ -70,11 +86,25 @@ class PairSampler:
             kid, par = np.rot90(kid, k), np.rot90(par, k)
             if self.rng.random() < 0.5:
                 kid, par = kid[:, ::-1], par[:, ::-1]
-            gain = float(self.rng.uniform(0.9, 1.1))
-            bias = float(self.rng.uniform(-0.03, 0.03))
-            kids.append(np.clip(kid * gain + bias, 0, 1))
-            pars.append(np.clip(par * gain + bias, 0, 1))
+            if self.rng.random() < self.other_kernels:
+                kernel = self.KERNELS[int(self.rng.integers(0, len(self.KERNELS)))]
+                par = _resize(kid, h, kernel)
+            j = self.jitter
+            gain = float(self.rng.uniform(1 - 0.1 * j, 1 + 0.1 * j))
+            tint = self.rng.uniform(1 - 0.03 * j, 1 + 0.03 * j, size=3).astype(np.float32)
+            bias = float(self.rng.uniform(-0.03 * j, 0.03 * j))
+            kids.append(np.clip(kid * gain * tint + bias, 0, 1))
+            pars.append(np.clip(par * gain * tint + bias, 0, 1))
             mpps.append(lv.mpp)
         kid_t = torch.from_numpy(np.stack(kids).transpose(0, 3, 1, 2).copy()) * 2 - 1
         par_t = torch.from_numpy(np.stack(pars).transpose(0, 3, 1, 2).copy()) * 2 - 1
         return kid_t.float(), par_t.float(), torch.tensor(mpps, dtype=torch.float32)
+
+
+def _resize(rgb: np.ndarray, size: int, kernel: Image.Resampling) -> np.ndarray:
+    """Resize a float RGB crop in [0, 1] to ``size``² with a PIL kernel (per channel, float)."""
+    chans = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., c])).resize((size, size), kernel))
+        for c in range(3)
+    ]
+    return np.stack(chans, axis=-1)

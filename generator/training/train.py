@@ -1,11 +1,22 @@
-"""Train the built-in model: one command, resumable checkpoints, a log, a progress bar.
+"""Train the built-in model: one command, two phases, resumable checkpoints, a log, a progress bar.
 
-``orbis train --out DIR [--steps N] [--minutes M] [--run runs/train]``
+``orbis train --data data/orbis-v2 --out DIR [--minutes M] [--distil-minutes D] [--run runs/train]``
 
-The loop is plain: draw pairs (``PairSampler``), noise the scaled residual with the stock
-scheduler's ``add_noise``, predict v, MSE, AdamW with cosine decay, an EMA copy of the weights.
-Every ``--checkpoint-every`` steps the run folder gets ``checkpoint.pt`` (model, EMA, optimiser,
-step, RNG state) written atomically, so a killed run resumes where it stopped. At the end the EMA
+1. **Teacher** (``phase="teacher"``): draw pairs (:class:`PairSampler`), noise the scaled residual
+   with the stock scheduler's ``add_noise``, predict v, MSE, AdamW with cosine decay, an EMA copy
+   of the weights. It is sampled with 4 DDIM steps.
+2. **Distillation** (``phase="distil"``): a student, initialised from the teacher's EMA weights,
+   learns to reach in *one* evaluation what the teacher's deterministic 4-step DDIM trajectory
+   reaches from the same noise and parent (knowledge distillation of the probability-flow ODE,
+   Luhman & Luhman 2021; progressive distillation's 4→1 in one stage). The student is evaluated at
+   the sampler's own first timestep and its loss is taken on the output of that one DDIM step, so
+   what is trained is exactly what ``sample_window(..., steps=1)`` computes. A small spectral
+   term (log radial power of the top octave against the real child) keeps the student from
+   regressing to the blurred mean of the teacher's outputs; it is generic, not tuned to a scene.
+
+Each phase writes ``checkpoint-<phase>.pt`` (model, EMA, optimiser, step, RNG states) atomically
+every ``checkpoint_every`` steps and when its time is up, so a killed run resumes where it stopped.
+A finished phase leaves ``<phase>-done.pt`` and is skipped on the next call. The student's EMA
 weights are saved with ``save_pretrained`` into ``--out``.
 """
 
@@ -17,12 +28,12 @@ import logging
 import math
 import os
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from ..imagery import all_scenes
 from ..models.sr_model import (
     ModelInfo,
     SuperResolutionModel,
@@ -31,9 +42,39 @@ from ..models.sr_model import (
     resolution_label,
 )
 from ..resample import up2
+from ..samplers.ddim import pixel_shuffle, pixel_unshuffle
+from . import data
 from .dataset import PairSampler
 
 log = logging.getLogger("orbis.train")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides the weights (saved beside them in ``orbis_model.json``)."""
+
+    channels: tuple[int, ...] = (32, 64, 128, 128)
+    unshuffle: int = 2
+    attention: bool = False  # the study: no measurable gain, 10 % slower
+    resolution_embedding: bool = True
+    crop: int = 64
+    batch: int = 16
+    lr: float = 1e-3
+    residual_scale: float = 0.1
+    teacher_minutes: float = 45.0
+    teacher_steps: int = 20000
+    distil_minutes: float = 25.0
+    distil_steps: int = 6000
+    distil_lr: float = 2e-4
+    teacher_sampling_steps: int = 4
+    student_steps: int = 1
+    spectral_weight: float = 0.1
+    other_kernels: float = 0.3
+    checkpoint_every: int = 200
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+    version: str = "2"
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
@@ -42,31 +83,121 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(
-    out: Path,
-    run_dir: Path = Path("runs/train"),
-    steps: int = 6000,
-    minutes: float = 55.0,
-    batch: int = 16,
-    crop: int = 64,
-    lr: float = 1e-3,
-    residual_scale: float = 0.1,
-    channels: tuple[int, ...] = (16, 32, 64, 128),
-    checkpoint_every: int = 200,
-    version: str = "1",
-    seed: int = 0,
-) -> Path:
-    """Train (or resume) and save the EMA model to ``out``; return ``out``."""
+def _lr(base: float, step: int, total: int, warmup: int = 100) -> float:
+    lr = base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    return lr * min(1.0, (step + 1) / warmup)
+
+
+def _coefficients(scheduler, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a = scheduler.alphas_cumprod[t].sqrt().view(-1, 1, 1, 1)
+    s = (1 - scheduler.alphas_cumprod[t]).sqrt().view(-1, 1, 1, 1)
+    return a, s
+
+
+def _labels(unet, mpp: torch.Tensor) -> torch.Tensor | None:
+    return resolution_label(mpp) if unet.config.class_embed_type is not None else None
+
+
+def _batch(sampler: PairSampler, cfg: TrainConfig, n: int | None = None):
+    """Return (target residual x0, condition, m/px, real child) in the UNet's (unshuffled) space."""
+    kid, par, mpp = sampler.sample(n or cfg.batch)
+    cond = up2(par)
+    x0 = (kid - cond) / cfg.residual_scale
+    return pixel_unshuffle(x0, cfg.unshuffle), pixel_unshuffle(cond, cfg.unshuffle), mpp, kid
+
+
+def diffusion_loss(unet, scheduler, x0, cond, mpp, gen: torch.Generator | None = None):
+    """Return the v-prediction MSE at uniformly drawn timesteps (the teacher's objective)."""
+    noise = torch.randn(x0.shape, generator=gen)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
+    xt = scheduler.add_noise(x0, noise, t)
+    a, s = _coefficients(scheduler, t)
+    pred = unet(torch.cat([xt, cond], 1), t, class_labels=_labels(unet, mpp)).sample
+    return torch.nn.functional.mse_loss(pred, a * noise - s * x0)
+
+
+def ddim_one_step(unet, scheduler, x: torch.Tensor, cond, mpp, t: int, t_prev: int):
+    """Return the DDIM (η = 0) update of ``x`` from ``t`` to ``t_prev`` (−1: the final step).
+
+    The same arithmetic as ``DDIMScheduler.step`` with v-prediction, written out so it is
+    differentiable and batched (the scheduler object is not). ``tests/test_training.py`` checks
+    the two agree.
+    """
+    ac = scheduler.alphas_cumprod
+    a_t = ac[t]
+    a_prev = ac[t_prev] if t_prev >= 0 else scheduler.final_alpha_cumprod
+    v = unet(torch.cat([x, cond], 1), t, class_labels=_labels(unet, mpp)).sample
+    x0 = a_t.sqrt() * x - (1 - a_t).sqrt() * v
+    eps = a_t.sqrt() * v + (1 - a_t).sqrt() * x
+    return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+
+
+def timesteps(scheduler, steps: int) -> list[int]:
+    """Return the sampler's timesteps for ``steps`` DDIM steps, then −1 (the end)."""
+    s = copy.deepcopy(scheduler)
+    s.set_timesteps(steps)
+    return [int(t) for t in s.timesteps] + [-1]
+
+
+@torch.no_grad()
+def teacher_sample(unet, scheduler, noise, cond, mpp, steps: int) -> torch.Tensor:
+    """Run the teacher's deterministic DDIM trajectory from ``noise`` (batched)."""
+    ts = timesteps(scheduler, steps)
+    x = noise * scheduler.init_noise_sigma
+    for t, t_prev in zip(ts[:-1], ts[1:], strict=True):
+        x = ddim_one_step(unet, scheduler, x, cond, mpp, t, t_prev)
+    return x
+
+
+def _log_power(img: torch.Tensor) -> torch.Tensor:
+    """Return log10 radially binned power of the top octave of each image's luma (B, bins)."""
+    lum = 0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]
+    h, w = lum.shape[-2:]
+    win = torch.outer(torch.hann_window(h, periodic=False), torch.hann_window(w, periodic=False))
+    f = torch.fft.fft2((lum - lum.mean((-2, -1), keepdim=True)) * win)
+    p = f.real**2 + f.imag**2
+    fy = torch.fft.fftfreq(h)[:, None]
+    fx = torch.fft.fftfreq(w)[None, :]
+    r = torch.sqrt(fx**2 + fy**2)
+    edges = torch.linspace(0.25, 0.5, 5)
+    bands = [
+        p[:, (r >= lo) & (r < hi)].mean(-1) for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    return torch.log10(torch.stack(bands, -1) + 1e-8)
+
+
+def spectral_loss(img: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Return mean |log10 P_img − log10 P_real| over the top octave (ARCHITECTURE §6's gap)."""
+    return (_log_power(img) - _log_power(real)).abs().mean()
+
+
+def _phase_done(run_dir: Path, phase: str) -> Path:
+    return run_dir / f"{phase}-done.pt"
+
+
+def _run_phase(
+    phase: str,
+    cfg: TrainConfig,
+    run_dir: Path,
+    unet,
+    step_fn,
+    sampler: PairSampler,
+    steps: int,
+    minutes: float,
+    lr: float,
+) -> tuple[torch.nn.Module, dict]:
+    """Train ``unet`` with ``step_fn(unet, batch) -> (loss, logs)``; resumable; return the EMA."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    unet = build_unet(channels)
+    done = _phase_done(run_dir, phase)
     ema = copy.deepcopy(unet).requires_grad_(False)
-    scheduler = build_scheduler()
+    if done.exists():
+        ck = torch.load(done, weights_only=False)
+        ema.load_state_dict(ck["ema"])
+        log.info("%s: already done (%d steps, %.1f min)", phase, ck["step"], ck["elapsed"] / 60)
+        return ema, {"steps": ck["step"], "minutes": ck["elapsed"] / 60}
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
-    sampler = PairSampler(all_scenes("train"), crop=crop, seed=seed)
-    holdout = PairSampler(all_scenes("holdout"), crop=crop, seed=seed + 1)
+    ckpt_path = run_dir / f"checkpoint-{phase}.pt"
     start, elapsed_before = 0, 0.0
-    ckpt_path = run_dir / "checkpoint.pt"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         unet.load_state_dict(ck["unet"])
@@ -75,27 +206,16 @@ def train(
         sampler.rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         start, elapsed_before = ck["step"], ck["elapsed"]
-        log.info("resumed from step %d (%.1f min already)", start, elapsed_before / 60)
-    alphas = scheduler.alphas_cumprod
+        log.info("%s: resumed from step %d (%.1f min already)", phase, start, elapsed_before / 60)
     t0 = time.time()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc="train", mininterval=5)
-    step = start
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc=phase, mininterval=5)
+    step, elapsed = start, elapsed_before
     for step in bar:
+        # the schedule runs over the expected number of steps in the time budget, not `steps`
+        horizon = min(steps, max(step + 1, int(step / max(elapsed, 1e-6) * minutes * 60)))
         for g in opt.param_groups:
-            g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-            if step < 100:
-                g["lr"] *= (step + 1) / 100
-        kid, par, mpp = sampler.sample(batch)
-        cond = up2(par)
-        x0 = (kid - cond) / residual_scale
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,))
-        xt = scheduler.add_noise(x0, noise, t)
-        a = alphas[t].sqrt().view(-1, 1, 1, 1)
-        s = (1 - alphas[t]).sqrt().view(-1, 1, 1, 1)
-        v = a * noise - s * x0
-        pred = unet(torch.cat([xt, cond], 1), t, class_labels=resolution_label(mpp)).sample
-        loss = torch.nn.functional.mse_loss(pred, v)
+            g["lr"] = _lr(lr, step, horizon if step > 200 else steps)
+        loss, logs = step_fn(unet)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -104,66 +224,152 @@ def train(
         with torch.no_grad():
             for pe, pu in zip(ema.parameters(), unet.parameters(), strict=True):
                 pe.lerp_(pu, 1 - decay)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
         elapsed = elapsed_before + time.time() - t0
         if (step + 1) % 50 == 0:
-            log.info(
-                "step %d loss %.4f lr %.2e %.1f min",
-                step + 1,
-                loss.item(),
-                opt.param_groups[0]["lr"],
-                elapsed / 60,
-            )
-        last = step + 1 == steps or elapsed > minutes * 60
-        if (step + 1) % checkpoint_every == 0 or last:
-            _save_atomic(
-                {
-                    "unet": unet.state_dict(),
-                    "ema": ema.state_dict(),
-                    "opt": opt.state_dict(),
-                    "rng": sampler.rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "step": step + 1,
-                    "elapsed": elapsed,
-                },
-                ckpt_path,
-            )
+            parts = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
+            lr_now = opt.param_groups[0]["lr"]
+            log.info("%s step %d %s lr %.2e %.1f min", phase, step + 1, parts, lr_now, elapsed / 60)
+        last = step + 1 >= steps or elapsed > minutes * 60
+        state = {
+            "unet": unet.state_dict(),
+            "ema": ema.state_dict(),
+            "opt": opt.state_dict(),
+            "rng": sampler.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "step": step + 1,
+            "elapsed": elapsed,
+        }
         if last:
+            _save_atomic({"ema": ema.state_dict(), "step": step + 1, "elapsed": elapsed}, done)
+            ckpt_path.unlink(missing_ok=True)
             break
-    val = _holdout_loss(ema, scheduler, holdout, residual_scale)
-    info = ModelInfo(
-        model_id="orbis-sr",
-        version=version,
-        residual_scale=residual_scale,
-        num_inference_steps=4,
-        trained_mpp=(10.0, 15000.0),
-        notes={
-            "steps": str(step + 1),
-            "train_minutes": f"{(elapsed_before + time.time() - t0) / 60:.1f}",
-            "holdout_v_mse": f"{val:.4f}",
-            "data": "Blue Marble NG (NASA, public domain); Sentinel-2 (Copernicus); "
-            "Landsat-8 (USGS)",
-        },
+        if (step + 1) % cfg.checkpoint_every == 0:
+            _save_atomic(state, ckpt_path)
+    return ema, {"steps": step + 1, "minutes": elapsed / 60}
+
+
+def train_teacher(cfg: TrainConfig, data_dir: Path, run_dir: Path):
+    """Phase 1: return (teacher EMA UNet, scheduler, summary)."""
+    torch.manual_seed(cfg.seed)
+    unet = build_unet(cfg.channels, 1, cfg.attention, cfg.unshuffle, cfg.resolution_embedding)
+    scheduler = build_scheduler()
+    sampler = PairSampler(
+        data.load(data_dir, "train"), crop=cfg.crop, seed=cfg.seed, other_kernels=cfg.other_kernels
     )
-    SuperResolutionModel(ema, scheduler, info).save_pretrained(out)
-    (run_dir / "summary.json").write_text(json.dumps(info.notes, indent=2))
-    log.info("saved %s (holdout v-MSE %.4f)", out, val)
-    return out
+
+    def step_fn(model):
+        x0, cond, mpp, _ = _batch(sampler, cfg)
+        loss = diffusion_loss(model, scheduler, x0, cond, mpp)
+        return loss, {"loss": loss.item()}
+
+    ema, summary = _run_phase(
+        "teacher",
+        cfg,
+        run_dir,
+        unet,
+        step_fn,
+        sampler,
+        cfg.teacher_steps,
+        cfg.teacher_minutes,
+        cfg.lr,
+    )
+    return ema, scheduler, summary
+
+
+def distil(cfg: TrainConfig, teacher, scheduler, data_dir: Path, run_dir: Path):
+    """Phase 2: return (one-step student EMA UNet, summary)."""
+    torch.manual_seed(cfg.seed + 1)
+    teacher = teacher.eval().requires_grad_(False)
+    student = copy.deepcopy(teacher).requires_grad_(True).train()
+    sampler = PairSampler(
+        data.load(data_dir, "train"),
+        crop=cfg.crop,
+        seed=cfg.seed + 1,
+        other_kernels=cfg.other_kernels,
+    )
+    ts = timesteps(scheduler, cfg.student_steps)
+
+    def step_fn(model):
+        x0, cond, mpp, kid = _batch(sampler, cfg)
+        noise = torch.randn_like(x0)
+        target = teacher_sample(teacher, scheduler, noise, cond, mpp, cfg.teacher_sampling_steps)
+        x = noise * scheduler.init_noise_sigma
+        for t, t_prev in zip(ts[:-1], ts[1:], strict=True):
+            x = ddim_one_step(model, scheduler, x, cond, mpp, t, t_prev)
+        mse = torch.nn.functional.mse_loss(x, target)
+        img = pixel_shuffle(cond + x * cfg.residual_scale, cfg.unshuffle)
+        spec = spectral_loss(img, kid)
+        return mse + cfg.spectral_weight * spec, {"mse": mse.item(), "spec": spec.item()}
+
+    ema, summary = _run_phase(
+        "distil",
+        cfg,
+        run_dir,
+        student,
+        step_fn,
+        sampler,
+        cfg.distil_steps,
+        cfg.distil_minutes,
+        cfg.distil_lr,
+    )
+    return ema, summary
 
 
 @torch.no_grad()
-def _holdout_loss(unet, scheduler, sampler: PairSampler, residual_scale: float) -> float:
+def holdout_loss(unet, scheduler, data_dir: Path, cfg: TrainConfig, batches: int = 8) -> float:
+    """Return the teacher objective on held-out pairs (fixed draws, all noise levels)."""
+    sampler = PairSampler(data.load(data_dir, "holdout"), crop=cfg.crop, seed=cfg.seed + 7)
     gen = torch.Generator().manual_seed(123)
-    losses = []
-    for _ in range(8):
-        kid, par, mpp = sampler.sample(16)
-        cond = up2(par)
-        x0 = (kid - cond) / residual_scale
-        noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, 1000, (x0.shape[0],), generator=gen)
-        xt = scheduler.add_noise(x0, noise, t)
-        a = scheduler.alphas_cumprod[t].sqrt().view(-1, 1, 1, 1)
-        s = (1 - scheduler.alphas_cumprod[t]).sqrt().view(-1, 1, 1, 1)
-        pred = unet(torch.cat([xt, cond], 1), t, class_labels=resolution_label(mpp)).sample
-        losses.append(torch.nn.functional.mse_loss(pred, a * noise - s * x0).item())
+    losses = [
+        diffusion_loss(unet, scheduler, *_batch(sampler, cfg, 16)[:3], gen=gen).item()
+        for _ in range(batches)
+    ]
     return sum(losses) / len(losses)
+
+
+def train(
+    out: Path,
+    data_dir: Path = Path("data/orbis-v2"),
+    run_dir: Path = Path("runs/train"),
+    cfg: TrainConfig | None = None,
+) -> Path:
+    """Train (or resume) both phases and save the one-step student to ``out``; return ``out``."""
+    cfg = cfg or TrainConfig()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    teacher, scheduler, t_sum = train_teacher(cfg, data_dir, run_dir)
+    val = holdout_loss(teacher, scheduler, data_dir, cfg)
+    log.info("teacher hold-out v-MSE %.4f", val)
+    teacher_info = _info(cfg, cfg.teacher_sampling_steps, {"holdout_v_mse": f"{val:.4f}"})
+    SuperResolutionModel(teacher, scheduler, teacher_info).save_pretrained(run_dir / "teacher")
+    student, d_sum = distil(cfg, teacher, scheduler, data_dir, run_dir)
+    notes = {
+        "teacher_steps": str(t_sum["steps"]),
+        "teacher_minutes": f"{t_sum['minutes']:.1f}",
+        "distil_steps": str(d_sum["steps"]),
+        "distil_minutes": f"{d_sum['minutes']:.1f}",
+        "teacher_holdout_v_mse": f"{val:.4f}",
+        "this_call_minutes": f"{(time.time() - t0) / 60:.1f}",
+        "dataset": f"orbis data v{data.version(data_dir)}",
+        "config": json.dumps({k: v for k, v in asdict(cfg).items() if k != "notes"}),
+    }
+    info = _info(cfg, cfg.student_steps, notes)
+    SuperResolutionModel(student.eval(), scheduler, info).save_pretrained(out)
+    (run_dir / "summary.json").write_text(json.dumps(notes, indent=2) + "\n")
+    log.info("saved %s", out)
+    return out
+
+
+def _info(cfg: TrainConfig, steps: int, notes: dict[str, str]) -> ModelInfo:
+    return ModelInfo(
+        model_id="orbis-sr",
+        version=cfg.version,
+        residual_scale=cfg.residual_scale,
+        num_inference_steps=steps,
+        trained_mpp=(0.1, 15000.0),
+        pixel_unshuffle=cfg.unshuffle,
+        notes={**cfg.notes, **notes},
+    )

@@ -11,11 +11,10 @@ and the same from the ×8-reduced crop (three chained steps), each 256 px.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import mercantile
 import numpy as np
-from common import IMG, world
+from common import IMG, ROOT, world
 from PIL import Image
 from quality import _bicubic, _down, image_sets
 
@@ -51,7 +50,7 @@ def compare(model: str) -> None:
     models = [load_model(str(weights_path(PREVIOUS_MODEL))), load_model(model)]
     picks = {"unseen aerial (SpaceNet)": [0, 2, 3], "held-out neon": [1], "held-out sentinel2": [2]}
     done = set()
-    for name, mpp, real, zoom, lat in image_sets(Path("data/orbis-v2")):
+    for name, mpp, real, zoom, lat in image_sets(ROOT / "data" / "orbis-v2"):
         if name not in picks or name in done:
             continue
         done.add(name)

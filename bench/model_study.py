@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import shutil
 import time
 from pathlib import Path
 
@@ -25,13 +26,19 @@ import torch
 from common import save
 
 VARIANTS = {
-    "pixel 16/32/64/128 + attn (v1 layout)": dict(channels=(16, 32, 64, 128), unshuffle=1),
-    "s2d×2 32/64/128/128 + attn": dict(channels=(32, 64, 128, 128), unshuffle=2),
-    "s2d×2 32/64/128/128, no attn": dict(channels=(32, 64, 128, 128), unshuffle=2, attention=False),
-    "s2d×2 32/64/128/128 + attn, no m/px embedding": dict(
-        channels=(32, 64, 128, 128), unshuffle=2, resolution_embedding=False
-    ),
-    "s2d×2 48/96/192/192 + attn": dict(channels=(48, 96, 192, 192), unshuffle=2),
+    "pixel 16/32/64/128 + attn (v1 layout)": {"channels": (16, 32, 64, 128), "unshuffle": 1},
+    "s2d×2 32/64/128/128 + attn": {"channels": (32, 64, 128, 128), "unshuffle": 2},
+    "s2d×2 32/64/128/128, no attn": {
+        "channels": (32, 64, 128, 128),
+        "unshuffle": 2,
+        "attention": False,
+    },
+    "s2d×2 32/64/128/128 + attn, no m/px embedding": {
+        "channels": (32, 64, 128, 128),
+        "unshuffle": 2,
+        "resolution_embedding": False,
+    },
+    "s2d×2 48/96/192/192 + attn": {"channels": (48, 96, 192, 192), "unshuffle": 2},
 }
 
 
@@ -39,18 +46,10 @@ def _variant(args: tuple[str, dict, float, str]) -> dict:
     name, kw, minutes, data_dir = args
     torch.set_num_threads(1)
     from generator.models.sr_model import build_unet
-    from generator.training.train import (
-        TrainConfig,
-        _batch,
-        diffusion_loss,
-        holdout_loss,
-        train_teacher,
-    )
+    from generator.training.train import TrainConfig, holdout_loss, train_teacher
 
     cfg = TrainConfig(teacher_minutes=minutes, teacher_steps=10**6, checkpoint_every=10**9, **kw)
     run = Path("runs/study") / name.replace("/", "-").replace(" ", "_")
-    import shutil
-
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
     teacher, scheduler, summary = train_teacher(cfg, Path(data_dir), run)
@@ -65,7 +64,6 @@ def _variant(args: tuple[str, dict, float, str]) -> dict:
         for _ in range(5):
             unet(x, 10, class_labels=labels)
         ms = (time.perf_counter() - t0) / 5 * 1000
-    del _batch, diffusion_loss
     return {
         "variant": name,
         "params_M": sum(p.numel() for p in unet.parameters()) / 1e6,

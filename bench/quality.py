@@ -1,6 +1,6 @@
 """Realism of the cascade on real imagery it never trained on (ARCHITECTURE §6, issue 4).
 
-    .venv/bin/python bench/quality.py [--models builtin,previous] [--data data/orbis-v2]
+    .venv/bin/python bench/quality.py [--model builtin] [--data data/orbis-v2]
 
 Two sets of real images R:
 
@@ -15,15 +15,17 @@ Two sets of real images R:
 
 For every crop R (256 px of unseen aerial, 128 px of held-out):
 
-* **one step**: P = box_down2(R); G = one cascade step of P (`orbis upscale`'s code path);
-  B = bicubic ×2 of P.
+* **one step**: P = box_down2(R) (and, for the unseen aerial set once more, P = PIL's bicubic
+  reduction, since a user's image may have been reduced either way); G = one cascade step of P
+  (`orbis upscale`'s code path); B = bicubic ×2 of P.
 * **three chained steps**: P8 = box_down8(R); G3 = three cascade steps (zoom z−2, z−1, z);
   B8 = bicubic ×8 of P8 — what a user sees zooming three levels past the real data.
 
 Reported per set, model and case: spectral gap and gradient distance of G against R, divided by
 bicubic's (lower is better; the issue asks ≤ 0.5 and ≤ 0.8), parent PSNR (box_down2(G) against
 P; min over crops) and colour shift (largest per-channel mean difference from R, 0–255; max).
-Models: the shipped one (``builtin``), the previous one (``previous``, orbis-sr v1), and bicubic.
+Models: the current one (``--model``, default the shipped one), the previous one (orbis-sr v1),
+and bicubic.
 Writes bench/results/quality.json.
 """
 
@@ -36,7 +38,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from common import save
+from common import ROOT, save
 from PIL import Image
 
 from generator import metrics, tiles
@@ -47,6 +49,8 @@ from generator.upscale import upscale_array
 from generator.world import load_model
 
 SOLARIS_WHEEL = "solaris==0.4.0"
+#: the same unseen aerial crops, reduced with PIL's bicubic instead of the box mean
+BICUBIC_REDUCED = "unseen aerial, bicubic-reduced input"
 #: SpaceNet clips in the solaris wheel: name → (file, native m/px, bands used)
 SPACENET = {
     "rotterdam-ms-1m": ("solaris/data/preproc_tutorial/ms1.tif", 1.0, (0, 1, 2)),
@@ -73,7 +77,7 @@ def _area_resize(rgb: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
 
 
-def unseen_aerial(cache: Path = Path("data/wheels")) -> dict[str, np.ndarray]:
+def unseen_aerial(cache: Path = ROOT / "data" / "wheels") -> dict[str, np.ndarray]:
     """Return SpaceNet's sample clips at 1 m/px as uint8 RGB (read from the solaris wheel)."""
     import rasterio
 
@@ -104,6 +108,13 @@ def _down(rgb: np.ndarray, times: int) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def _pil_down(rgb: np.ndarray, times: int) -> np.ndarray:
+    """Reduce by 2^times with PIL's (antialiased) bicubic, as many users' tools do."""
+    h, w = rgb.shape[:2]
+    size = (w >> times, h >> times)
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
+
+
 def _bicubic(p: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(Image.fromarray(p).resize(shape[1::-1], Image.Resampling.BICUBIC))
 
@@ -117,16 +128,20 @@ def zoom_lat(mpp: float) -> tuple[int, float]:
     return 1, 0.0
 
 
-def evaluate(model, real: list[np.ndarray], zoom: int, lat: float) -> dict[str, dict]:
-    """Return the one-step and three-step measures of one model (or bicubic when None)."""
+def evaluate(model, real: list[np.ndarray], zoom: int, lat: float, reduce=None) -> dict[str, dict]:
+    """Return the one-step and three-step measures of one model (or bicubic when None).
+
+    ``reduce(R, k)`` makes the input from the real crop (default: box mean, ×2^k).
+    """
+    reduce = reduce or _down
     rows: dict[str, dict[str, list[float]]] = {"one step": {}, "three steps": {}}
     for i, R in enumerate(real):
         for case, k in (("one step", 1), ("three steps", 3)):
-            P = _down(R, k)
+            P = reduce(R, k)
             B = _bicubic(P, R.shape)
             if model is None:
                 G = B
-                last_parent = _down(R, 1) if k == 3 else P
+                last_parent = reduce(R, 1) if k == 3 else P
             else:
                 G = P
                 for j in range(k):
@@ -157,6 +172,7 @@ def image_sets(data_dir: Path) -> list[tuple[str, float, list[np.ndarray], int, 
     sets = []
     aerial = [c for img in unseen_aerial().values() for c in crops(img, 256)]
     sets.append(("unseen aerial (SpaceNet)", 1.0, aerial, 17, 45.0))
+    sets.append((BICUBIC_REDUCED, 1.0, aerial, 17, 45.0))
     held = data.load(data_dir, "holdout")
     for prefix in ("neon", "sentinel2", "landsat8-15m"):
         for k in range(2):
@@ -175,15 +191,16 @@ def image_sets(data_dir: Path) -> list[tuple[str, float, list[np.ndarray], int, 
     return sets
 
 
-def run(models: list[str], data_dir: Path) -> dict:
-    loaded = {"bicubic": None}
-    for m in models:
-        path = str(weights_path(PREVIOUS_MODEL)) if m == "previous" else m
-        loaded[m] = load_model(path)
+def run(model: str, data_dir: Path) -> dict:
+    loaded = {
+        "bicubic": None,
+        "previous": load_model(str(weights_path(PREVIOUS_MODEL))),
+        "current": load_model(model),
+    }
     results = []
     for name, mpp, real, zoom, lat in image_sets(data_dir):
         for label, model in loaded.items():
-            res = evaluate(model, real, zoom, lat)
+            res = evaluate(model, real, zoom, lat, _pil_down if name == BICUBIC_REDUCED else None)
             row = {"set": name, "mpp": mpp, "zoom": zoom, "lat": round(lat, 2),
                    "crops": len(real), "model": label, **res}  # fmt: skip
             results.append(row)
@@ -202,7 +219,10 @@ def run(models: list[str], data_dir: Path) -> dict:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="builtin,previous")
-    ap.add_argument("--data", type=Path, default=Path("data/orbis-v2"))
+    ap.add_argument("--model", default="builtin", help="the current model (default: shipped)")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "orbis-v2")
     args = ap.parse_args()
-    print(save("quality", {"models": args.models, **run(args.models.split(","), args.data)}))
+    current = load_model(args.model).identity
+    previous = load_model(str(weights_path(PREVIOUS_MODEL))).identity
+    res = run(args.model, args.data)
+    print(save("quality", {"model": args.model, "current": current, "previous": previous, **res}))

@@ -356,14 +356,14 @@ def data(out: Path, wheel: Path | None) -> None:
 )
 @click.option(
     "--minutes",
-    default=50.0,
+    default=35.0,
     show_default=True,
     type=click.FloatRange(0.01),
     help="time budget of the teacher phase",
 )
 @click.option(
     "--distil-minutes",
-    default=30.0,
+    default=20.0,
     show_default=True,
     type=click.FloatRange(0.01),
     help="time budget of the one-step distillation phase",

@@ -176,7 +176,7 @@ class SuperResolutionModel:
 
 
 #: the shipped built-in model (``generator/weights/<name>``); v1 stays for comparison
-DEFAULT_MODEL = "orbis-sr-v1"  # flipped to v2 when its weights land
+DEFAULT_MODEL = "orbis-sr-v2"
 PREVIOUS_MODEL = "orbis-sr-v1"
 
 

@@ -61,9 +61,9 @@ class TrainConfig:
     batch: int = 16
     lr: float = 1e-3
     residual_scale: float = 0.1
-    teacher_minutes: float = 45.0
+    teacher_minutes: float = 35.0
     teacher_steps: int = 20000
-    distil_minutes: float = 25.0
+    distil_minutes: float = 20.0
     distil_steps: int = 6000
     distil_lr: float = 2e-4
     teacher_sampling_steps: int = 4

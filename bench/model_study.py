@@ -120,13 +120,9 @@ def _latent(args: tuple[float, str]) -> dict:
     R, A = to8(kid), to8(rec)
     psnr = float(np.mean([metrics.psnr(a, r) for a, r in zip(A, R, strict=True)]))
     gap = float(np.mean([metrics.spectral_gap(a, r) for a, r in zip(A, R, strict=True)]))
-    from PIL import Image
+    from quality import _bicubic, _down
 
-    def bicubic(r: np.ndarray) -> np.ndarray:
-        p = np.clip(np.rint(metrics.box_down2(r)), 0, 255).astype(np.uint8)
-        return np.asarray(Image.fromarray(p).resize(r.shape[1::-1], Image.Resampling.BICUBIC))
-
-    b_gap = float(np.mean([metrics.spectral_gap(bicubic(r), r) for r in R]))
+    b_gap = float(np.mean([metrics.spectral_gap(_bicubic(_down(r, 1), r.shape), r) for r in R]))
     return {"variant": "tiny latent AE ×4 (reconstruction only)", "steps": steps,
             "recon_psnr_db": psnr, "recon_spectral_gap": gap,
             "bicubic_x2_spectral_gap_same_crops": b_gap}  # fmt: skip

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from .errors import ImageInputError, OrbisError
+from .training.config import TrainConfig
+
+#: defaults of `orbis train` (one place: the training configuration)
+_TRAIN = TrainConfig()
 
 
 class _OrbisGroup(click.Group):
@@ -356,21 +361,23 @@ def data(out: Path, wheel: Path | None) -> None:
 )
 @click.option(
     "--minutes",
-    default=35.0,
+    default=_TRAIN.teacher_minutes,
     show_default=True,
     type=click.FloatRange(0.01),
     help="time budget of the teacher phase",
 )
 @click.option(
     "--distil-minutes",
-    default=20.0,
+    default=_TRAIN.distil_minutes,
     show_default=True,
     type=click.FloatRange(0.01),
     help="time budget of the one-step distillation phase",
 )
-@click.option("--steps", default=20000, show_default=True, type=click.IntRange(1))
-@click.option("--distil-steps", default=6000, show_default=True, type=click.IntRange(1))
-@click.option("--batch", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--steps", default=_TRAIN.teacher_steps, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--distil-steps", default=_TRAIN.distil_steps, show_default=True, type=click.IntRange(1)
+)
+@click.option("--batch", default=_TRAIN.batch, show_default=True, type=click.IntRange(1))
 def train(
     data_dir: Path,
     out: Path,
@@ -383,7 +390,6 @@ def train(
 ) -> None:
     """Train the built-in model (teacher, then one-step distillation; CPU, resumable)."""
     from .training.data import MANIFEST, build
-    from .training.train import TrainConfig
     from .training.train import train as run
 
     if not (data_dir / MANIFEST).is_file():
@@ -394,7 +400,8 @@ def train(
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     logging.getLogger("orbis.train").addHandler(handler)
     logging.getLogger("orbis.train").setLevel(logging.INFO)
-    cfg = TrainConfig(
+    cfg = replace(
+        _TRAIN,
         teacher_minutes=minutes,
         teacher_steps=steps,
         distil_minutes=distil_minutes,

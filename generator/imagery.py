@@ -126,7 +126,11 @@ def split(scene: Scene, part: str) -> Scene:
     raise ValueError(f"split must be 'train' or 'holdout', got {part!r}")
 
 
+def scenes() -> list[Scene]:
+    """Return every scene of the installed packages, whole."""
+    return [blue_marble_scene(), sentinel2(), landsat8_30m(), landsat8_15m()]
+
+
 def all_scenes(part: str = "train") -> list[Scene]:
     """Return every training source, split as asked."""
-    scenes = [blue_marble_scene(), sentinel2(), landsat8_30m(), landsat8_15m()]
-    return [split(s, part) for s in scenes]
+    return [split(s, part) for s in scenes()]

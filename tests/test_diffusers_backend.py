@@ -163,7 +163,9 @@ def test_text2earth_level_follows_the_zoom(checkpoints, config_dir):
     assert levels == [11, 12, 13, 14]
 
 
-def test_text2earth_pyramid_passes_the_level(checkpoints, config_dir, monkeypatch):
+@pytest.fixture
+def seen_levels(monkeypatch) -> list[list[int]]:
+    """Record the Text2Earth levels every latent sampling call receives."""
     import generator.samplers.latent as latent
 
     seen: list[list[int]] = []
@@ -174,6 +176,11 @@ def test_text2earth_pyramid_passes_the_level(checkpoints, config_dir, monkeypatc
         return real(*args, **kw)
 
     monkeypatch.setattr(latent, "sample_latent_windows", spy)
+    return seen
+
+
+def test_text2earth_pyramid_passes_the_level(checkpoints, config_dir, seen_levels):
+    seen = seen_levels
     w = load(config_dir, checkpoints["text2earth"])
     w.tile_array(3, 2, 2)
     assert seen and all(levels == [10] for levels in seen)  # z3 is ~17 km/px: clamped to 10
@@ -366,17 +373,8 @@ def test_server_settings_reach_the_worlds(checkpoints, config_dir):
     assert w.stages[0].sampling.prompt == "snow" and w.model.layout == "sd"
 
 
-def test_text2earth_prompt_prefix_fixes_the_level(checkpoints, config_dir, monkeypatch):
-    import generator.samplers.latent as latent
-
-    seen: list[list[int]] = []
-    real = latent.sample_latent_windows
-
-    def spy(*args, **kw):
-        seen.append(list(kw["levels"]))
-        return real(*args, **kw)
-
-    monkeypatch.setattr(latent, "sample_latent_windows", spy)
+def test_text2earth_prompt_prefix_fixes_the_level(checkpoints, config_dir, seen_levels):
+    seen = seen_levels
     w = load(config_dir, checkpoints["text2earth"], prompt="15_GOOGLE_LEVEL_green forest")
     assert w.stages[0].sampling.prompt == "green forest" and w.stages[0].sampling.level == 15
     w.tile_array(3, 2, 2)

@@ -41,6 +41,11 @@ def resolution_label(mpp: float | torch.Tensor) -> torch.Tensor:
     return 40.0 * (torch.log2(m) + 4.0)
 
 
+def class_labels(unet: UNet2DModel, mpp: float | torch.Tensor) -> torch.Tensor | None:
+    """Return the UNet's class labels for ``mpp``, or None for a UNet without the embedding."""
+    return resolution_label(mpp) if unet.config.class_embed_type is not None else None
+
+
 def build_unet(
     block_out_channels: tuple[int, ...] = (16, 32, 64, 128),
     layers_per_block: int = 1,

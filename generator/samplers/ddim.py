@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from diffusers import DDIMScheduler
 
-from ..models.sr_model import SuperResolutionModel, resolution_label
+from ..models.sr_model import SuperResolutionModel, class_labels
 
 
 @torch.inference_mode()
@@ -44,9 +44,7 @@ def sample_window(
     # 2. Prepare the scheduler and the resolution label
     scheduler = DDIMScheduler.from_config(model.scheduler.config)
     scheduler.set_timesteps(steps)
-    labels = resolution_label(torch.full((parent_up.shape[0],), float(mpp)))
-    if model.unet.config.class_embed_type is None:
-        labels = None
+    labels = class_labels(model.unet, torch.full((parent_up.shape[0],), float(mpp)))
     # 3. Denoising loop over the residual (space-to-depth when the model works on s×s blocks; a
     #    permutation of pixels, so the noise stays standard normal and the loop is unchanged)
     s = model.info.pixel_unshuffle

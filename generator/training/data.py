@@ -85,15 +85,16 @@ def fetch_wheel(spec: str, cache: Path, legacy_metadata: bool = False) -> Path:
     0.4.0's requirement strings), through pip's legacy resolver; nothing is installed either way.
     """
     cache.mkdir(parents=True, exist_ok=True)
-    name = spec.split("==")[0].replace("-", "_")
-    found = sorted(cache.glob(f"{name}-*.whl"))
+    name, _, version = spec.partition("==")
+    pattern = f"{name.replace('-', '_')}-{version or '*'}-*.whl"
+    found = sorted(cache.glob(pattern))
     if found:
         return found[-1]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache), spec]
     if legacy_metadata:
         cmd.append("--use-deprecated=legacy-resolver")
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(cache.glob(f"{name}-*.whl"))
+    found = sorted(cache.glob(pattern))
     if proc.returncode != 0 or not found:
         last = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
         raise DataError(f"cannot download {spec}: {last}")
@@ -116,18 +117,12 @@ def neon_images(wheel: Path) -> dict[str, np.ndarray]:
 def _split(name: str, rgb: np.ndarray) -> dict[str, np.ndarray]:
     if name in HOLDOUT_IMAGES:
         return {"holdout": rgb}
-    cut = int(round(rgb.shape[1] * (1 - HOLDOUT_FRACTION)))
-    return {"train": rgb[:, :cut], "holdout": rgb[:, cut:]}
+    scene = imagery.Scene(name, rgb, 0.0)
+    return {part: imagery.split(scene, part).rgb for part in ("train", "holdout")}
 
 
 def _satellite() -> list[tuple[str, np.ndarray, float]]:
-    scenes = [
-        imagery.blue_marble_scene(),
-        imagery.sentinel2(),
-        imagery.landsat8_30m(),
-        imagery.landsat8_15m(),
-    ]
-    return [(s.name, np.rint(s.rgb * 255).astype(np.uint8), s.mpp) for s in scenes]
+    return [(s.name, np.rint(s.rgb * 255).astype(np.uint8), s.mpp) for s in imagery.scenes()]
 
 
 def build(out: Path, wheel: Path | None = None, cache: Path = Path("data/wheels")) -> list[Entry]:

@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -39,42 +39,15 @@ from ..models.sr_model import (
     SuperResolutionModel,
     build_scheduler,
     build_unet,
-    resolution_label,
+    class_labels,
 )
 from ..resample import up2
 from ..samplers.ddim import pixel_shuffle, pixel_unshuffle
 from . import data
+from .config import TrainConfig
 from .dataset import PairSampler
 
 log = logging.getLogger("orbis.train")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides the weights (saved beside them in ``orbis_model.json``)."""
-
-    channels: tuple[int, ...] = (32, 64, 128, 128)
-    unshuffle: int = 2
-    attention: bool = False  # the study: no measurable gain, 10 % slower
-    resolution_embedding: bool = True
-    crop: int = 64
-    batch: int = 16
-    lr: float = 1e-3
-    residual_scale: float = 0.1
-    teacher_minutes: float = 35.0
-    teacher_steps: int = 20000
-    distil_minutes: float = 20.0
-    distil_steps: int = 6000
-    distil_lr: float = 2e-4
-    teacher_sampling_steps: int = 4
-    student_steps: int = 1
-    spectral_weight: float = 0.1
-    other_kernels: float = 0.3
-    checkpoint_every: int = 200
-    seed: int = 0
-    threads: int = 0  # 0: torch's default
-    version: str = "2"
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
@@ -94,10 +67,6 @@ def _coefficients(scheduler, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return a, s
 
 
-def _labels(unet, mpp: torch.Tensor) -> torch.Tensor | None:
-    return resolution_label(mpp) if unet.config.class_embed_type is not None else None
-
-
 def _batch(sampler: PairSampler, cfg: TrainConfig, n: int | None = None):
     """Return (target residual x0, condition, m/px, real child) in the UNet's (unshuffled) space."""
     kid, par, mpp = sampler.sample(n or cfg.batch)
@@ -112,7 +81,7 @@ def diffusion_loss(unet, scheduler, x0, cond, mpp, gen: torch.Generator | None =
     t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
     xt = scheduler.add_noise(x0, noise, t)
     a, s = _coefficients(scheduler, t)
-    pred = unet(torch.cat([xt, cond], 1), t, class_labels=_labels(unet, mpp)).sample
+    pred = unet(torch.cat([xt, cond], 1), t, class_labels=class_labels(unet, mpp)).sample
     return torch.nn.functional.mse_loss(pred, a * noise - s * x0)
 
 
@@ -126,7 +95,7 @@ def ddim_one_step(unet, scheduler, x: torch.Tensor, cond, mpp, t: int, t_prev: i
     ac = scheduler.alphas_cumprod
     a_t = ac[t]
     a_prev = ac[t_prev] if t_prev >= 0 else scheduler.final_alpha_cumprod
-    v = unet(torch.cat([x, cond], 1), t, class_labels=_labels(unet, mpp)).sample
+    v = unet(torch.cat([x, cond], 1), t, class_labels=class_labels(unet, mpp)).sample
     x0 = a_t.sqrt() * x - (1 - a_t).sqrt() * v
     eps = a_t.sqrt() * v + (1 - a_t).sqrt() * x
     return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
@@ -231,20 +200,20 @@ def _run_phase(
             lr_now = opt.param_groups[0]["lr"]
             log.info("%s step %d %s lr %.2e %.1f min", phase, step + 1, parts, lr_now, elapsed / 60)
         last = step + 1 >= steps or elapsed > minutes * 60
-        state = {
-            "unet": unet.state_dict(),
-            "ema": ema.state_dict(),
-            "opt": opt.state_dict(),
-            "rng": sampler.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "step": step + 1,
-            "elapsed": elapsed,
-        }
         if last:
             _save_atomic({"ema": ema.state_dict(), "step": step + 1, "elapsed": elapsed}, done)
             ckpt_path.unlink(missing_ok=True)
             break
         if (step + 1) % cfg.checkpoint_every == 0:
+            state = {
+                "unet": unet.state_dict(),
+                "ema": ema.state_dict(),
+                "opt": opt.state_dict(),
+                "rng": sampler.rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "step": step + 1,
+                "elapsed": elapsed,
+            }
             _save_atomic(state, ckpt_path)
     return ema, {"steps": step + 1, "minutes": elapsed / 60}
 

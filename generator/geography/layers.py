@@ -1,0 +1,136 @@
+"""The geography of a world as named layers: what each is, and one place that evaluates them.
+
+:class:`Geography` wraps a :class:`~.source.GeographySource` (``earth`` or ``planet``) and gives
+every consumer — the pyramid's parent edit, the HTTP layer routes, ``World.layer`` and exports —
+the same values: a layer tile is ``window(name, z, tile_rect)``, cached in-process (layers are
+pure functions, so a cache can only save time). ``water`` merges the source's ocean/lake kinds
+with its rivers (kind ``RIVER`` where river coverage ≥ 0.5 on land).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..planner import Rect
+from . import classes
+from .grid import tile_rect
+from .source import GeographySource
+
+#: Version of the layer code shared by every source; bump when a change alters layer values.
+GEOGRAPHY_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a layer holds."""
+
+    name: str
+    dtype: str
+    units: str
+    description: str
+
+
+LAYERS: dict[str, LayerInfo] = {
+    info.name: info
+    for info in (
+        LayerInfo("water", "uint8", "class", "land 0, ocean 1, lake 2, river 3"),
+        LayerInfo(
+            "distance", "float32", "m", "signed ground distance to the shore (+ water, − land)"
+        ),
+        LayerInfo("rivers", "float32", "fraction", "river water coverage of the pixel, 0..1"),
+        LayerInfo("elevation", "float32", "m", "height above sea level (negative below it)"),
+        LayerInfo("landcover", "uint8", "class", "land-cover class id (see the legend)"),
+    )
+}
+
+
+class UnknownLayer(KeyError):
+    """A layer name that the geography does not have."""
+
+
+class Geography:
+    """The layers of one world: ``window(name, z, rect)`` and ``tile(name, z, x, y)``."""
+
+    def __init__(self, kind: str, source: GeographySource, *, cache_items: int = 512) -> None:
+        self.kind = kind
+        self.source = source
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._cache_items = cache_items
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> dict[str, object]:
+        """Return everything that decides layer values (part of the world's content hash)."""
+        return {"kind": self.kind, "version": GEOGRAPHY_VERSION, "source": self.source.identity}
+
+    @property
+    def digest(self) -> str:
+        """Return a short hash of :attr:`identity` (layer ETags and cache keys)."""
+        blob = json.dumps(self.identity, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        """Return the layer names."""
+        return tuple(LAYERS)
+
+    def window(self, name: str, z: int, rect: Rect) -> np.ndarray:
+        """Return layer ``name`` on a pixel rect of zoom z (read-only array, see :data:`LAYERS`).
+
+        Raises:
+            UnknownLayer: no such layer.
+        """
+        if name not in LAYERS:
+            raise UnknownLayer(f"unknown layer {name!r}; layers: {', '.join(LAYERS)}")
+        key = (name, z, tuple(rect))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        arr = self._compute(name, z, rect)
+        arr.setflags(write=False)
+        with self._lock:
+            self._cache[key] = arr
+            while len(self._cache) > self._cache_items:
+                self._cache.popitem(last=False)
+        return arr
+
+    def tile(self, name: str, z: int, x: int, y: int, size: int = 256) -> np.ndarray:
+        """Return layer ``name`` of tile (z, x, y): (size, size)."""
+        return self.window(name, z, tile_rect(z, x, y, size))
+
+    def _compute(self, name: str, z: int, rect: Rect) -> np.ndarray:
+        src = self.source
+        if name == "water":
+            kind, _ = src.water(z, rect)
+            river = self.window("rivers", z, rect)
+            out = kind.astype(np.uint8, copy=True)
+            out[(river >= 0.5) & (kind == classes.LAND)] = classes.RIVER
+            return out
+        if name == "distance":
+            return np.asarray(src.water(z, rect)[1], np.float32)
+        if name == "rivers":
+            return np.asarray(src.rivers(z, rect), np.float32)
+        if name == "elevation":
+            return np.asarray(src.elevation(z, rect), np.float32)
+        return np.asarray(src.landcover(z, rect), np.uint8)
+
+
+def make_geography(kind: str, seed: int, *, base_zoom: int = 4) -> Geography:
+    """Return the geography a world config names (``earth`` or ``planet``)."""
+    if kind == "earth":
+        from .earth import EarthGeography
+
+        return Geography(kind, EarthGeography(seed))
+    if kind == "planet":
+        from .planet import PlanetGeography
+
+        return Geography(kind, PlanetGeography(seed, base_zoom=base_zoom))
+    raise ValueError(f"unknown geography kind {kind!r}; kinds: earth, planet")

@@ -24,6 +24,10 @@ class UnknownWorld(OrbisError):
     """No world config of that name."""
 
 
+class UnknownLayer(OrbisError):
+    """A geography layer that the world does not have; the message lists those it has."""
+
+
 class WorldConfigError(OrbisError):
     """A world TOML that cannot be used; names the file, the key and the problem."""
 

@@ -251,32 +251,43 @@ def assemble(
     *,
     mapper: Mapper = map,
     progress: Callable[[int], object] | None = None,
+    resampling: str = "average",
 ) -> np.ndarray:
-    """Fetch the plan's tiles and return the (height, width, 3) uint8 image.
+    """Fetch the plan's tiles and return the mosaic cut and resampled to the plan.
 
-    ``fetch(z, x, y)`` returns one tile (256, 256, 3) uint8; ``mapper`` (e.g. a thread pool's
-    ``map``) may fetch several at once and must keep the order; ``progress(n)`` is told of each
-    tile done.
+    ``fetch(z, x, y)`` returns one tile: (256, 256, 3) uint8 imagery, or a (256, 256) layer of
+    any dtype; every tile must have the first one's shape and dtype. ``mapper`` (e.g. a thread
+    pool's ``map``) may fetch several at once and must keep the order; ``progress(n)`` is told of
+    each tile done. ``resampling`` is ``average`` (exact area means; uint8 rounded, floats kept)
+    or ``nearest`` (the source pixel under each output centre: for class layers).
     """
     size = tiles.TILE_SIZE
     (c0, c1), (r0, r1) = plan.cols, plan.rows
-    mosaic = np.empty(((r1 - r0 + 1) * size, (c1 - c0 + 1) * size, 3), dtype=np.uint8)
     ncols = c1 - c0 + 1
     order = list(plan.tiles())
+    mosaic: np.ndarray | None = None
 
     def one(t: tiles.Tile) -> np.ndarray:
         return fetch(t.z, t.x, t.y)
 
     for i, arr in enumerate(mapper(one, order)):
-        if arr.shape != (size, size, 3) or arr.dtype != np.uint8:
+        if mosaic is None:
+            if arr.shape[:2] != (size, size):
+                t = order[i]
+                raise InvalidRegion(f"tile {t.z}/{t.x}/{t.y} is {arr.shape}, not {size}×{size}")
+            shape = ((r1 - r0 + 1) * size, ncols * size, *arr.shape[2:])
+            mosaic = np.empty(shape, dtype=arr.dtype)
+        expected = (size, size, *mosaic.shape[2:])
+        if arr.shape != expected or arr.dtype != mosaic.dtype:
             t = order[i]
             raise InvalidRegion(
-                f"tile {t.z}/{t.x}/{t.y} is {arr.shape} {arr.dtype}, not ({size}, {size}, 3) uint8"
+                f"tile {t.z}/{t.x}/{t.y} is {arr.shape} {arr.dtype}, not {expected} {mosaic.dtype}"
             )
         r, c = divmod(i, ncols)
         mosaic[r * size : (r + 1) * size, c * size : (c + 1) * size] = arr
         if progress is not None:
             progress(1)
+    assert mosaic is not None  # a plan has at least one tile
 
     x0, y0, x1, y1 = plan.source_box
     ox, oy = c0 * size, r0 * size
@@ -284,14 +295,24 @@ def assemble(
     if plan.exact:
         bx, by = int(box[0]), int(box[1])
         return mosaic[by : by + plan.height, bx : bx + plan.width].copy()
+    if resampling == "nearest":
+        ys = box[1] + (np.arange(plan.height) + 0.5) * (box[3] - box[1]) / plan.height
+        xs = box[0] + (np.arange(plan.width) + 0.5) * (box[2] - box[0]) / plan.width
+        yi = np.clip(np.floor(ys).astype(np.int64), 0, mosaic.shape[0] - 1)
+        xi = np.clip(np.floor(xs).astype(np.int64), 0, mosaic.shape[1] - 1)
+        return mosaic[np.ix_(yi, xi)].copy()
     wy = area_weights(box[1], box[3], plan.height, mosaic.shape[0])
     wx = area_weights(box[0], box[2], plan.width, mosaic.shape[1])
-    out = np.empty((plan.height, plan.width, 3), dtype=np.uint8)
-    for c in range(3):
-        band = wy @ mosaic[:, :, c].astype(np.float32)  # (H, W_in)
-        band = (wx @ band.T).T  # (H, W)
-        out[:, :, c] = np.clip(np.rint(band), 0, 255)
-    return out
+    bands = mosaic[..., None] if mosaic.ndim == 2 else mosaic
+    out = np.empty((plan.height, plan.width, bands.shape[2]), dtype=np.float32)
+    for c in range(bands.shape[2]):
+        band = wy @ bands[:, :, c].astype(np.float32)  # (H, W_in)
+        out[:, :, c] = (wx @ band.T).T  # (H, W)
+    if mosaic.ndim == 2:
+        out = out[:, :, 0]
+    if mosaic.dtype == np.uint8:
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out.astype(mosaic.dtype)
 
 
 def area_weights(start: float, stop: float, n_out: int, n_in: int) -> sparse.csr_array:
@@ -328,14 +349,17 @@ def region(
     *,
     mapper: Mapper = map,
     progress: Callable[[int], object] | None = None,
+    resampling: str = "average",
 ) -> tuple[np.ndarray, Affine]:
     """Return (image, transform) of ``bbox`` at ``resolution`` from tiles given by ``fetch``.
 
-    The image is (H, W, 3) uint8; the transform maps (col, row) to EPSG:3857 metres of the
-    pixel's top-left corner (rasterio's and GDAL's convention).
+    The image is (H, W, 3) uint8 for imagery, (H, W) for a layer; the transform maps
+    (col, row) to EPSG:3857 metres of the pixel's top-left corner (rasterio's and GDAL's
+    convention). ``resampling``: see :func:`assemble`.
     """
     plan = plan_region(bbox, resolution, max_zoom)
-    return assemble(plan, fetch, mapper=mapper, progress=progress), plan.transform
+    image = assemble(plan, fetch, mapper=mapper, progress=progress, resampling=resampling)
+    return image, plan.transform
 
 
 def tile_bounds_bbox(z: int, x: int, y: int) -> Bbox:

@@ -24,7 +24,8 @@ from PIL import Image
 
 from . import tiles
 from .base import BaseLevel, BlueMarbleBase, ContinentsBase
-from .errors import InvalidTile, ModelLoadError, OrbisError
+from .errors import InvalidTile, ModelLoadError, OrbisError, UnknownLayer
+from .geography import LAYERS, Geography, make_geography
 from .models.sr_model import SuperResolutionModel, default_model_path
 from .planner import Geometry
 from .pyramid import Pyramid
@@ -272,6 +273,33 @@ class World:
             batch = 1 if device == "cpu" else 4
         return cls(name, config, m, store, stages=stages, batch=batch)
 
+    @cached_property
+    def geography(self) -> Geography | None:
+        """Return the world's geography (water, rivers, elevation, land cover), or None.
+
+        Built on first use; its data indices are built once per machine (see
+        :mod:`generator.geography`).
+        """
+        kind = self.config.geography_kind
+        if kind == "none":
+            return None
+        return make_geography(kind, self.config.seed, base_zoom=self.config.base.zoom)
+
+    def layer(self, name: str, z: int, x: int, y: int) -> np.ndarray:
+        """Return geography layer ``name`` of tile (z, x, y) as a (256, 256) array.
+
+        ``water`` and ``landcover`` are uint8 class ids, ``elevation`` and ``distance`` float32
+        metres, ``rivers`` float32 coverage (see :data:`generator.geography.LAYERS`).
+
+        Raises:
+            InvalidTile: a bad address.
+            UnknownLayer: no such layer, or the world has no geography.
+        """
+        t = self.address(z, x, y)
+        if self.geography is None:
+            raise UnknownLayer(f"world {self.name!r} has no geography layers ([geography] none)")
+        return self.geography.tile(name, t.z, t.x, t.y, self.config.tile_size)
+
     @property
     def identity(self) -> dict[str, object]:
         """Return everything that decides tile bytes."""
@@ -284,7 +312,13 @@ class World:
             "steps": c.model.steps or self.model.info.num_inference_steps,
             "sampler": c.sampler.model_dump(),
             "cascade": CASCADE_VERSION,
-        } | self._stages_identity()
+        } | self._stages_identity() | self._geography_identity()
+
+    def _geography_identity(self) -> dict[str, object]:
+        # the layers decide the imagery (it follows the water layer) and the layer tiles' bytes
+        if self.geography is None:
+            return {}
+        return {"geography": self.geography.identity, "follow": self.config.geography.follow}
 
     def _stages_identity(self) -> dict[str, object]:
         # Only worlds with other models than the built-in path get the key, so the content hash
@@ -361,8 +395,9 @@ class World:
         bbox: Iterable[float],
         resolution: float,
         *,
+        layers: Iterable[str] | None = None,
         progress: Callable[[int], object] | None = None,
-    ) -> tuple[np.ndarray, Affine]:
+    ) -> tuple[np.ndarray, Affine] | tuple[dict[str, np.ndarray], Affine]:
         """Return the image of a lon/lat box at ``resolution`` ground m/px, and its transform.
 
         ``bbox`` is (W, S, E, N) in degrees (``W > E`` crosses the antimeridian). The image is
@@ -370,12 +405,42 @@ class World:
         pixel's top-left corner, as rasterio and GDAL expect. Tiles come from the finest zoom not
         coarser than asked and are box-filtered down (see :mod:`generator.region`).
 
+        With ``layers`` (names of :data:`~generator.geography.LAYERS`, and ``imagery`` for the
+        pixels) it returns ``({name: array}, transform)``, every array on the same grid: float
+        layers area-averaged, class layers (``water``, ``landcover``) by nearest pixel.
+
         Raises:
             InvalidRegion: a bad box or resolution, or one finer than :attr:`max_zoom`.
+            UnknownLayer: a layer that the world does not have.
         """
         from .region import region
 
-        return region(self.tile_array, bbox, resolution, self.max_zoom, progress=progress)
+        if layers is None:
+            return region(self.tile_array, bbox, resolution, self.max_zoom, progress=progress)
+        names = list(layers)
+        for name in names:
+            if name != "imagery" and (self.geography is None or name not in LAYERS):
+                have = ", ".join(["imagery", *(LAYERS if self.geography is not None else ())])
+                raise UnknownLayer(f"unknown layer {name!r}; layers: {have}")
+        out: dict[str, np.ndarray] = {}
+        transform = None
+        for name in names:
+            if name == "imagery":
+                out[name], transform = region(
+                    self.tile_array, bbox, resolution, self.max_zoom, progress=progress
+                )
+                continue
+            nearest = LAYERS[name].dtype == "uint8"
+            out[name], transform = region(
+                lambda z, x, y, name=name: self.layer(name, z, x, y),
+                bbox,
+                resolution,
+                self.max_zoom,
+                progress=progress,
+                resampling="nearest" if nearest else "average",
+            )
+        assert transform is not None
+        return out, transform
 
     def resolution(self, z: int, y: int) -> float:
         """Return the ground resolution (m/px) of tile row y at zoom z."""

@@ -103,6 +103,22 @@ class SamplerConfig(_Strict):
     )
 
 
+class GeographyConfig(_Strict):
+    """Which geography lies beneath the pixels (``[geography]``); unset → from the base.
+
+    ``earth`` (real shores, rivers, relief, climate) goes with the Blue Marble base, ``planet``
+    (procedural, from the continent map's own fields) with the continents base; ``none`` turns
+    the layers off (the imagery then follows only its parent, as before the geography existed).
+    """
+
+    kind: Literal["earth", "planet", "none"] | None = Field(
+        None, description="earth, planet or none; default: earth for bluemarble, planet otherwise"
+    )
+    follow: bool = Field(
+        True, description="make the imagery follow the water layer (coasts, lakes, rivers)"
+    )
+
+
 class WorldConfig(_Strict):
     """One world."""
 
@@ -115,6 +131,14 @@ class WorldConfig(_Strict):
     base: BaseConfig
     model: ModelConfig = ModelConfig()
     sampler: SamplerConfig = SamplerConfig()
+    geography: GeographyConfig = GeographyConfig()
+
+    @property
+    def geography_kind(self) -> str:
+        """Return the geography this world has: the config's, else the one its base implies."""
+        if self.geography.kind is not None:
+            return self.geography.kind
+        return "earth" if self.base.kind == "bluemarble" else "planet"
 
     @model_validator(mode="after")
     def _check(self) -> WorldConfig:

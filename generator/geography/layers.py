@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UnknownLayer
 from ..planner import Rect
 from . import classes
 from .grid import tile_rect
@@ -48,10 +49,6 @@ LAYERS: dict[str, LayerInfo] = {
         LayerInfo("landcover", "uint8", "class", "land-cover class id (see the legend)"),
     )
 }
-
-
-class UnknownLayer(KeyError):
-    """A layer name that the geography does not have."""
 
 
 class Geography:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import scipy.fft
@@ -96,6 +96,17 @@ _ROCK = np.array([110, 100, 85], np.float32)
 _ICE = np.array([245, 247, 250], np.float32)
 
 
+class ContinentsFields(NamedTuple):
+    """The float fields of a continent map on the base zoom's pixel grid (N×N, float32)."""
+
+    #: normalised height; sea where < 0
+    height: np.ndarray
+    #: moisture as the palette sees it (moisture + detail)
+    moisture: np.ndarray
+    #: |latitude| in degrees of each row, (N, 1)
+    alat: np.ndarray
+
+
 class ContinentsBase:
     """A seeded continent map, made once for the whole base level and cut into tiles."""
 
@@ -108,6 +119,8 @@ class ContinentsBase:
         self.tile_size = tile_size
         self._lock = threading.Lock()
         self._image: np.ndarray | None = None
+        self._fields: ContinentsFields | None = None
+        self._fields_lock = threading.Lock()
 
     def _fractal(self, channel_noise: np.ndarray, beta: float) -> np.ndarray:
         n = channel_noise.shape[0]
@@ -128,7 +141,18 @@ class ContinentsBase:
                 self._image = self._make()
             return self._image
 
-    def _make(self) -> np.ndarray:
+    def fields(self) -> ContinentsFields:
+        """Return the float fields the palette colours (computed once, shared with the image).
+
+        The ``planet`` geography reads them so that its coasts, ice and deserts are the ones
+        this base level shows (sea where ``height < 0``).
+        """
+        with self._fields_lock:
+            if self._fields is None:
+                self._fields = self._make_fields()
+            return self._fields
+
+    def _make_fields(self) -> ContinentsFields:
         n = (1 << self.zoom) * self.tile_size
         noise = NoiseField(self.seed).crop(self.NOISE_Z + self.zoom, 0, 0, n, n, channels=3)
         clear_block_cache()
@@ -140,7 +164,11 @@ class ContinentsBase:
         )
         alat = np.abs(np.asarray(lat, np.float32))[:, None]
         height = elev + 0.1 * detail - 0.25  # ≈ 40 % land
-        rgb = self._colour(height, moist + 0.2 * detail, alat)
+        return ContinentsFields(height, moist + 0.2 * detail, alat)
+
+    def _make(self) -> np.ndarray:
+        f = self.fields()
+        rgb = self._colour(f.height, f.moisture, f.alat)
         return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
     @staticmethod

@@ -28,6 +28,7 @@ from . import tiles
 from .base import BaseLevel
 from .blend import blend, parent_correct
 from .errors import Cancelled, InvalidTile
+from .follow import PARENT_MARGIN, WaterFollower, pad_parent
 from .models.sr_model import SuperResolutionModel
 from .noise import NoiseField
 from .planner import Geometry, Rect, Window, plan
@@ -96,8 +97,11 @@ class Pyramid:
         steps: int | None = None,
         stages: Sequence[Stage] = (),
         batch: int = 1,
+        follower: WaterFollower | None = None,
     ) -> None:
         self.prefix = key_prefix
+        #: edits the imagery of every generated level toward the geography's water layer
+        self.follower = follower
         self.base = base
         self.base_zoom = base.zoom
         self.model = model
@@ -312,11 +316,15 @@ class Pyramid:
             return self._make_latent_windows([w], st)[0]
         model, steps = (st.model, st.steps) if st is not None else (self.model, self.steps)
         g = self.geometry
-        parent = torch.from_numpy(self.read_region(w.z - 1, g.parent_rect(w)))[None]
+        parent_np = self.read_region(w.z - 1, g.parent_rect(w))
         rect = g.window_rect(w)
+        cond = up2(torch.from_numpy(parent_np)[None])
+        if self.follower is not None:
+            edited = self.follower.edit(w.z, rect, cond[0].numpy(), pad_parent(parent_np))
+            cond = torch.from_numpy(edited)[None]
         noise = torch.from_numpy(self.noise.crop(w.z, rect.y0, rect.x0, rect.h, rect.w))[None]
         with _model_lock(model):
-            out = sample_window(model, up2(parent), noise, self.window_mpp(w), steps)  # type: ignore[arg-type]
+            out = sample_window(model, cond, noise, self.window_mpp(w), steps)  # type: ignore[arg-type]
         arr = out[0].numpy().astype(np.float16)
         self._put(self.window_key(w), arr.tobytes())
         self.stats.add(model_evals=steps, windows_generated=1)
@@ -378,6 +386,11 @@ class Pyramid:
             region = np.pad(region, ((0, 0), (pad_top, pad_bottom), (0, 0)), mode="edge")
         parent = self.read_region(t.z - 1, g.correction_rect(t))
         out = parent_correct(region, parent)
+        if self.follower is not None:
+            m, half = PARENT_MARGIN, s // 2
+            around = Rect(t.y * half - m, t.x * half - m, half + 2 * m, half + 2 * m)
+            tile_rect = Rect(t.y * s, t.x * s, s, s)
+            out = self.follower.edit(t.z, tile_rect, out, self.read_region(t.z - 1, around))
         arr = np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         arr = np.ascontiguousarray(arr)
         self._save_tile(t, arr)

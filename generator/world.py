@@ -25,6 +25,7 @@ from PIL import Image
 from . import tiles
 from .base import BaseLevel, BlueMarbleBase, ContinentsBase
 from .errors import InvalidTile, ModelLoadError, OrbisError, UnknownLayer
+from .follow import WaterFollower
 from .geography import LAYERS, Geography, make_geography
 from .models.sr_model import SuperResolutionModel, default_model_path
 from .planner import Geometry
@@ -238,7 +239,13 @@ class World:
             steps=config.model.steps,
             stages=stages,
             batch=batch,
+            follower=self._follower(),
         )
+
+    def _follower(self) -> WaterFollower | None:
+        if self.geography is None or not self.config.geography.follow:
+            return None
+        return WaterFollower(self.geography, self.config.tile_size)
 
     @classmethod
     def load(

@@ -1,0 +1,139 @@
+"""Make the imagery follow the geography's water: coasts, lakes and rivers as the layer draws them.
+
+A ×2 cascade from Blue Marble (7.4 km/px) cannot invent a 1 km lake or a 200 m river: the parent
+never shows it, so the model never draws it. This module edits pixels toward the water layer at
+the level being made, at two places of the cascade (ARCHITECTURE §9):
+
+* **before a window is sampled**: the ×2-upsampled parent (the model's conditioning) is edited,
+  so the model renders water texture where water is and land texture where land is;
+* **after the parent correction** of a tile: the same edit again, so the low-frequency replace
+  toward the parent (which knew only the coarser mask) cannot undo a shore the finer level
+  resolves.
+
+The edit is soft and local. Each pixel has a water coverage ``cov`` (the shore's signed distance
+anti-aliased over one pixel, or the river coverage) and a *waterness* ``w(px)`` from the colour
+rule calibrated on Blue Marble (:func:`waterness`). Inside water, pixels that look like land are
+pulled toward the local water colour (by ``1 − w``); on land, pixels that look like water are
+pulled toward the local land colour (by ``w``); pixels that already agree are left to the model.
+Local colours are normalised convolutions of the agreeing pixels of the *parent level* around the
+tile (falling back smoothly to Blue Marble's mean ocean and land colours), so they are a pure
+function of the parent level near each pixel: two tiles computing the same pixel get the same
+colour and no seam appears at tile edges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+
+from .geography import Geography
+from .geography.grid import ground_mpp
+from .planner import Rect
+from .resample import up2
+
+#: Blue Marble's mean open-ocean and land colours (0–255), the fallbacks of the local colours.
+OCEAN_RGB = np.array([10, 26, 60], np.float32)
+LAND_RGB = np.array([70, 75, 45], np.float32)
+#: Rivers and small lakes are shallower and greener than the open sea.
+RIVER_RGB = np.array([40, 62, 70], np.float32)
+#: σ of the local-colour blur, in parent pixels (its 4σ support must fit the parent margin).
+SIGMA = 4.0
+#: Parent pixels read around a tile for its local colours (≥ 4σ).
+PARENT_MARGIN = 16
+
+
+def waterness(rgb: np.ndarray) -> np.ndarray:
+    """Return how much each pixel looks like water, 0..1, from its colour (0–255, (3, h, w)).
+
+    Calibrated on Blue Marble against the GSHHS water layer at its own resolution (bench
+    ``bench/follow.py``): water is dark and blue-dominant; dark forest has B < R, ice and cloud
+    are bright and grey, desert is red-dominant.
+    """
+    r, g, b = rgb[0], rgb[1], rgb[2]
+    lum = 0.299 * r + 0.587 * g + 0.114 * b
+    blue = np.clip((b - r - 8.0) / 10.0, 0.0, 1.0)
+    not_green = np.clip((b - 0.8 * g + 4.0) / 8.0, 0.0, 1.0)
+    dark = np.clip((150.0 - lum) / 30.0, 0.0, 1.0)
+    return blue * not_green * dark
+
+
+def is_water(rgb: np.ndarray) -> np.ndarray:
+    """Return the water mask a user's classifier of the imagery would give (waterness ≥ 0.5)."""
+    return waterness(rgb) >= 0.5
+
+
+def _to255(img: np.ndarray) -> np.ndarray:
+    return (img + 1.0) * 127.5
+
+
+def _local_colour(parent255: np.ndarray, weight: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Normalised convolution: the mean colour of the weighted parent pixels near each pixel,
+    blending smoothly into ``fallback`` where there are none."""
+    eps = 0.05
+    wsum = gaussian_filter(weight, SIGMA, mode="nearest", truncate=4.0)
+    out = np.empty_like(parent255)
+    for c in range(3):
+        acc = gaussian_filter(parent255[c] * weight, SIGMA, mode="nearest", truncate=4.0)
+        out[c] = (acc + eps * fallback[c]) / (wsum + eps)
+    return out
+
+
+class WaterFollower:
+    """Edits imagery of a zoom level toward the geography's water layer there."""
+
+    def __init__(self, geography: Geography, tile_size: int = 256) -> None:
+        self.geography = geography
+        self.tile_size = tile_size
+
+    def coverage(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
+        """Return (water coverage 0..1, river share 0..1) of each pixel of a rect at zoom z."""
+        dist = self.geography.window("distance", z, rect)
+        rivers = self.geography.window("rivers", z, rect)
+        mpp = ground_mpp(z, rect).astype(np.float32)[:, None]
+        shore = np.clip(0.5 + dist / mpp, 0.0, 1.0)
+        cov = np.maximum(shore, rivers)
+        river = np.clip(rivers - shore, 0.0, 1.0)
+        river_share = np.where(cov > 0, river / np.maximum(cov, 1e-6), 0.0)
+        return cov.astype(np.float32), river_share.astype(np.float32)
+
+    def edit(self, z: int, rect: Rect, img: np.ndarray, parent: np.ndarray) -> np.ndarray:
+        """Return ``img`` ((3, h, w) in [-1, 1], pixels of ``rect`` at zoom z) edited to follow
+        the water layer; ``parent`` ((3, h/2 + 2m, w/2 + 2m), m = :data:`PARENT_MARGIN`) is the
+        parent level under the rect with that margin, the source of the local colours."""
+        cov, river_share = self.coverage(z, rect)
+        px = _to255(img.astype(np.float32))
+        par = _to255(parent.astype(np.float32))
+        wpar = waterness(par)
+        water_c = _local_colour(par, wpar, OCEAN_RGB)
+        land_c = _local_colour(par, 1.0 - wpar, LAND_RGB)
+        m = (parent.shape[1] - rect.h // 2) // 2
+        water_c = _up_crop(water_c, m, rect.h, rect.w)
+        land_c = _up_crop(land_c, m, rect.h, rect.w)
+        # a local "water" colour that does not read as water (a coast of dark forest) or a
+        # "land" colour that does is replaced by the fallback, so the edit always agrees with
+        # the classifier of :func:`is_water`
+        water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None, None])
+        land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None, None])
+        water_c = water_c + (RIVER_RGB[:, None, None] - water_c) * river_share[None]
+        w = waterness(px)[None]
+        to_water = px + (water_c - px) * (1.0 - w)
+        to_land = px + (land_c - px) * w
+        out = cov[None] * to_water + (1.0 - cov[None]) * to_land
+        return (out / 127.5 - 1.0).astype(np.float32)
+
+
+def _up_crop(a: np.ndarray, m: int, h: int, w: int) -> np.ndarray:
+    """Return the cascade's bilinear ×2 (:func:`~generator.resample.up2`) of the parent-level
+    field ``a`` cropped to the rect (margin ``m`` ≥ 1 parent px): one extra parent pixel each
+    side, so every output pixel is interpolated from its true neighbours, as a neighbour tile
+    would do it."""
+    crop = a[:, m - 1 : m + h // 2 + 1, m - 1 : m + w // 2 + 1]
+    up = up2(torch.from_numpy(np.ascontiguousarray(crop))[None])[0].numpy()
+    return up[:, 2 : 2 + h, 2 : 2 + w]
+
+
+def pad_parent(parent: np.ndarray, margin: int = PARENT_MARGIN) -> np.ndarray:
+    """Return a (3, h, w) parent region padded by ``margin`` (edge values): for windows, whose
+    edit only conditions the model (their outputs are blended, so their edges never show)."""
+    return np.pad(parent, ((0, 0), (margin, margin), (margin, margin)), mode="edge")

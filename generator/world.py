@@ -311,15 +311,19 @@ class World:
     def identity(self) -> dict[str, object]:
         """Return everything that decides tile bytes."""
         c = self.config
-        return {
-            "seed": c.seed,
-            "tile_size": c.tile_size,
-            "base": c.base.model_dump(),
-            "model": self.model.identity,
-            "steps": c.model.steps or self.model.info.num_inference_steps,
-            "sampler": c.sampler.model_dump(),
-            "cascade": CASCADE_VERSION,
-        } | self._stages_identity() | self._geography_identity()
+        return (
+            {
+                "seed": c.seed,
+                "tile_size": c.tile_size,
+                "base": c.base.model_dump(),
+                "model": self.model.identity,
+                "steps": c.model.steps or self.model.info.num_inference_steps,
+                "sampler": c.sampler.model_dump(),
+                "cascade": CASCADE_VERSION,
+            }
+            | self._stages_identity()
+            | self._geography_identity()
+        )
 
     def _geography_identity(self) -> dict[str, object]:
         # the layers decide the imagery (it follows the water layer) and the layer tiles' bytes

@@ -106,7 +106,9 @@ def test_edit_is_seamless_across_tiles(follower):
     par = _land_image(128 + 2 * m, 256 + 2 * m, 4)
     par[:, 40:90, 60:200] = np.array([20, 40, 90], np.float32)[:, None, None] / 127.5 - 1
     both = follower.edit(z, Rect(t.y * 256, t.x * 256, 256, 512), img, par.copy())
-    left = follower.edit(z, Rect(t.y * 256, t.x * 256, 256, 256), img[:, :, :256], par[:, :, : 128 + 2 * m])
+    left = follower.edit(
+        z, Rect(t.y * 256, t.x * 256, 256, 256), img[:, :, :256], par[:, :, : 128 + 2 * m]
+    )
     right = follower.edit(
         z, Rect(t.y * 256, t.x * 256 + 256, 256, 256), img[:, :, 256:], par[:, :, 128:]
     )

@@ -71,6 +71,18 @@ class Metrics:
             "orbis_tiles_generated", "tiles rendered and encoded (cache misses)", registry=r
         )
         self.cache_hits = Counter("orbis_cache_hits", "tiles served from the cache", registry=r)
+        self.layer_tiles_generated = Counter(
+            "orbis_layer_tiles_generated",
+            "geography layer tiles computed and encoded (cache misses)",
+            ["layer"],
+            registry=r,
+        )
+        self.layer_cache_hits = Counter(
+            "orbis_layer_cache_hits",
+            "geography layer tiles served from the cache",
+            ["layer"],
+            registry=r,
+        )
         self.latency = Histogram(
             "orbis_request_duration_seconds",
             "HTTP request latency by route",

@@ -86,6 +86,31 @@ _TILE_PARAMS = [
 ]
 
 
+_LAYER_PARAM = {
+    "name": "layer",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": ["elevation", "landcover", "water"]},
+    "description": "geography layer (a world with [geography] kind = none has none: 404)",
+}
+_ENCODING_PARAM = {
+    "name": "encoding",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["terrarium", "mapbox"]},
+    "description": "elevation only (400 on other layers): Terrarium (default) or Terrain-RGB",
+}
+_LAYER_PNG = {
+    "description": "the layer tile: RGB (elevation) or paletted (class layers) PNG",
+    "headers": {
+        "ETag": {"schema": {"type": "string"}, "description": "strong; bytes depend only on it"},
+        "X-Orbis-Encoding": {"schema": {"type": "string"}},
+        "X-Orbis-World-Version": {"schema": {"type": "string"}},
+    },
+    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
 def _json(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {}}}}
 
@@ -142,6 +167,41 @@ def document(worlds: dict[str, int] | None = None) -> dict[str, Any]:
                     "responses": tile_responses,
                 }
             },
+            "/tiles/{world}/layers/{layer}/{z}/{x}/{y}": {
+                "get": {
+                    "summary": "a geography layer tile (elevation, land cover, water)",
+                    "operationId": "layer_tile",
+                    "parameters": [
+                        world_param,
+                        _LAYER_PARAM,
+                        z_param,
+                        tile_params[2],
+                        _path_param("y", "row: Y.png", r"^[0-9]+\.png$"),
+                        _ENCODING_PARAM,
+                        tile_params[5],
+                    ],
+                    "responses": {
+                        "200": _LAYER_PNG,
+                        "304": {"description": "not modified"},
+                        "400": _ERROR,
+                        "404": _ERROR,
+                        "503": _503,
+                    },
+                }
+            },
+            "/tiles/{world}/layers/{layer}/tilejson.json": {
+                "get": {
+                    "summary": "TileJSON 3.0.0 of a geography layer (legend of class layers)",
+                    "operationId": "layer_tilejson",
+                    "parameters": [world_param, _LAYER_PARAM, _ENCODING_PARAM],
+                    "responses": {
+                        "200": _json("TileJSON"),
+                        "400": _ERROR,
+                        "404": _ERROR,
+                        "503": _503,
+                    },
+                }
+            },
             "/tiles/{world}/tilejson.json": {
                 "get": {
                     "summary": "TileJSON 3.0.0",
@@ -178,6 +238,13 @@ def document(worlds: dict[str, int] | None = None) -> dict[str, Any]:
                         }
                     ],
                     "responses": {"200": _json("OGC TileMatrixSet"), "400": _ERROR},
+                }
+            },
+            "/3d": {
+                "get": {
+                    "summary": "the MapLibre 3D view (HTML)",
+                    "operationId": "terrain_viewer",
+                    "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
                 }
             },
             "/worlds": {

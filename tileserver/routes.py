@@ -16,6 +16,7 @@ from generator.errors import InvalidTile, UnknownWorld
 from generator.store import pack, unpack
 from generator.world import World
 
+from . import layers as layers_mod
 from . import tms as tms_mod
 from . import wmts
 from .cache import cache_problem
@@ -168,6 +169,7 @@ def _world_info(request: Request, name: str, world: World) -> dict[str, object]:
         "model": world.model.identity,
         "trained_mpp": list(world.model.info.trained_mpp),
         "tile_url": f"{root}/tiles/{name}/{{z}}/{{x}}/{{y}}.png",
+        "layers": layers_mod.world_layers(root, name, world),
     }
 
 
@@ -242,15 +244,30 @@ async def viewer(request: Request) -> Response:
     return FileResponse(VIEWER_DIR / "index.html", media_type="text/html")
 
 
+async def terrain_viewer(request: Request) -> Response:
+    """``/3d``: the MapLibre 3D view (imagery draped over the elevation layer)."""
+    return FileResponse(VIEWER_DIR / "static" / "terrain.html", media_type="text/html")
+
+
 def routes() -> list[Route | Mount]:
     """Return the app's routes (path segments are strings: ``params`` validates them)."""
     return [
+        # a layer's TileJSON has as many segments as a tile: it must come before the tile route
+        Route(
+            "/tiles/{world}/layers/{layer}/tilejson.json",
+            layers_mod.layer_tilejson,
+            name="layer_tilejson",
+        ),
         # tiles first: the router tries routes in order, and tiles are nearly every request
         Route("/tiles/{world}/{z}/{x}/{y}", tile, name="tile"),
+        Route(
+            "/tiles/{world}/layers/{layer}/{z}/{x}/{y}", layers_mod.layer_tile, name="layer_tile"
+        ),
         Route("/tiles/{world}/{tms}/{z}/{x}/{y}", tile, name="tms_tile"),
         Route("/tiles/{world}/tilejson.json", tilejson, name="tilejson"),
         Route("/tiles/{world}/WMTSCapabilities.xml", wmts_capabilities, name="wmts"),
         Route("/", viewer, name="viewer"),
+        Route("/3d", terrain_viewer, name="terrain_viewer"),
         Route("/health", health, name="health"),
         Route("/openapi.json", openapi, name="openapi"),
         Route("/metrics", metrics, name="metrics"),

@@ -42,8 +42,43 @@ def _matrix_set(tms_id: str, max_zoom: int) -> str:
     return "".join(parts)
 
 
+_LAYER_ABSTRACT = {
+    "elevation": "elevation in metres, Terrarium RGB: height = R*256 + G + B/256 - 32768",
+    "landcover": "land-cover class ids as palette indices (legend in the layer's TileJSON)",
+    "water": "water kinds as palette indices: 0 land (transparent), 1 ocean, 2 lake, 3 river",
+}
+
+
+def _geography_layers(base_url: str, name: str, world: World) -> str:
+    """Return one Layer per served geography layer (WebMercatorQuad only, PNG)."""
+    from .layers import SERVED
+
+    if world.geography is None:
+        return ""
+    parts = []
+    for layer in SERVED:
+        template = (
+            f"{base_url}/tiles/{name}/layers/{layer}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png"
+        )
+        parts.append(
+            "<Layer>"
+            f"<ows:Title>{escape(world.config.title or name)}: {layer}</ows:Title>"
+            f"<ows:Abstract>{escape(_LAYER_ABSTRACT[layer])}</ows:Abstract>"
+            f"<ows:Identifier>{escape(name)}-{layer}</ows:Identifier>"
+            "<ows:WGS84BoundingBox><ows:LowerCorner>-180 -85.051128779806</ows:LowerCorner>"
+            "<ows:UpperCorner>180 85.051128779806</ows:UpperCorner></ows:WGS84BoundingBox>"
+            '<Style isDefault="true"><ows:Identifier>default</ows:Identifier></Style>'
+            "<Format>image/png</Format>"
+            "<TileMatrixSetLink><TileMatrixSet>WebMercatorQuad</TileMatrixSet></TileMatrixSetLink>"
+            f'<ResourceURL format="image/png" resourceType="tile" template="{escape(template)}"/>'
+            "</Layer>"
+        )
+    return "".join(parts)
+
+
 def capabilities(base_url: str, name: str, world: World) -> str:
-    """Return the WMTS capabilities document of one world (both TileMatrixSets)."""
+    """Return the WMTS capabilities document of one world (both TileMatrixSets), with one more
+    Layer per geography layer (``NAME-elevation``, ``NAME-landcover``, ``NAME-water``)."""
     c = world.config
     title = escape(c.title or name)
     template = (
@@ -73,6 +108,7 @@ def capabilities(base_url: str, name: str, world: World) -> str:
         + links
         + resource
         + "</Layer>"
+        + _geography_layers(base_url, name, world)
         + "".join(_matrix_set(t, c.max_zoom) for t in tms.SUPPORTED)
         + "</Contents>"
         f'<ServiceMetadataURL xlink:href="{escape(base_url)}/tiles/{escape(name)}'

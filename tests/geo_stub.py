@@ -25,8 +25,12 @@ def stub_elevation(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Return the stub's elevation (m) on a lon × lat grid (lat per row, lon per column)."""
     lo = np.radians(lon)[None, :]
     la = np.radians(lat)[:, None]
-    e = 3000.0 * np.sin(2 * lo + 0.5) * np.cos(1.5 * la) + 1800.0 * np.sin(7 * lo + 1) * np.cos(
-        6 * la
+    e = 3000.0 * np.sin(2 * lo + 0.5) * np.cos(1.5 * la)
+    e = e + 1800.0 * np.sin(7 * lo + 1) * np.cos(6 * la)
+    e = (
+        e
+        + 700.0 * np.sin(40 * lo) * np.cos(35 * la)
+        + 250.0 * np.sin(200 * lo + 1) * np.cos(170 * la)
     )
     return (e + 300.0).astype(np.float32)
 

@@ -14,8 +14,15 @@
  * the older #ZOOM/LAT/LON form is still accepted (it shows the default world).
  * While tiles of the world on show are being generated or loaded, a badge
  * ("generating N tiles…") counts them; it hides when none are pending.
- * Small links (bottom right) lead to the OpenLayers example page and to
- * copy-paste snippets for other clients.
+ * Small links (bottom right) lead to the OpenLayers example page, to
+ * copy-paste snippets for other clients and to the 3D view (/3d).
+ *
+ * Geography overlays: for a world whose /worlds entry lists `layers`, the
+ * layers control gets overlays for water and land cover (the paletted PNG
+ * tiles of /tiles/WORLD/layers/NAME/…) and for elevation, drawn as a
+ * hillshade in the browser from the Terrarium tiles (height = R*256 + G +
+ * B/256 - 32768 m). An "overlays" slider sets their opacity. Switching worlds
+ * moves the overlays that are on to the new world's layers.
  *
  * Plain JavaScript, no build step; needs only the vendored Leaflet.
  */
@@ -69,6 +76,8 @@
   // The links to the other pages carry the view (OpenLayers) and the world (snippets).
   function updateLinks(hash, world) {
     var ol = document.getElementById('orbis-link-ol');
+    var terrain = document.getElementById('orbis-link-3d');
+    if (terrain) terrain.setAttribute('href', '/3d' + hash);
     var snippets = document.getElementById('orbis-link-snippets');
     if (ol) ol.setAttribute('href', '/static/openlayers.html' + hash);
     if (snippets && world) {
@@ -188,7 +197,8 @@
   links.onAdd = function () {
     var div = L.DomUtil.create('div', 'leaflet-control orbis-links');
     div.innerHTML = '<a href="/static/openlayers.html" id="orbis-link-ol">OpenLayers example</a>' +
-                    ' · <a href="/static/snippets.html" id="orbis-link-snippets">snippets</a>';
+                    ' · <a href="/static/snippets.html" id="orbis-link-snippets">snippets</a>' +
+                    ' · <a href="/3d" id="orbis-link-3d">3D</a>';
     L.DomEvent.disableClickPropagation(div);
     return div;
   };
@@ -223,6 +233,103 @@
   }
 
   var layersByName = {};
+  var layersControl = null;
+
+  // ---- geography overlays: water, land cover, elevation as a hillshade ----------
+
+  var OVERLAY_TITLES = { water: 'water', landcover: 'land cover', elevation: 'elevation (hillshade)' };
+  var overlayOpacity = 0.7;
+  var overlays = {}; // layer name -> Leaflet layer of the world on show
+
+  // Hillshade of Terrarium tiles (ESRI's formula: sun from 315°, 45° up). Low zooms have
+  // pixels kilometres wide, so the relief is exaggerated there to stay visible.
+  var Hillshade = L.GridLayer.extend({
+    createTile: function (coords, done) {
+      var tile = document.createElement('canvas');
+      var size = this.getTileSize();
+      tile.width = size.x;
+      tile.height = size.y;
+      var img = new Image();
+      var url = L.Util.template(this._url, coords);
+      img.onload = function () {
+        var w = size.x, h = size.y;
+        var ctx = tile.getContext('2d', { willReadFrequently: true });
+        ctx.drawImage(img, 0, 0);
+        var px = ctx.getImageData(0, 0, w, h);
+        var d = px.data, z = new Float32Array(w * h), i;
+        for (i = 0; i < w * h; i++) z[i] = d[4 * i] * 256 + d[4 * i + 1] + d[4 * i + 2] / 256 - 32768;
+        var n = Math.pow(2, coords.z);
+        var latRad = Math.atan(Math.sinh(Math.PI * (1 - 2 * (coords.y + 0.5) / n)));
+        var mpp = 40075016.686 * Math.cos(latRad) / (w * n);
+        var ex = Math.max(1, Math.pow(2, (12 - coords.z) / 2));
+        var zen = Math.PI / 4, azMath = (360 - 315 + 90) * Math.PI / 180; // ESRI's azimuth_math
+        for (var y = 0; y < h; y++) {
+          for (var x = 0; x < w; x++) {
+            var xl = Math.max(x - 1, 0), xr = Math.min(x + 1, w - 1);
+            var yu = Math.max(y - 1, 0), yd = Math.min(y + 1, h - 1);
+            var dzdx = (z[y * w + xr] - z[y * w + xl]) / ((xr - xl) * mpp) * ex;
+            var dzdy = (z[yd * w + x] - z[yu * w + x]) / ((yd - yu) * mpp) * ex;
+            var slope = Math.atan(Math.sqrt(dzdx * dzdx + dzdy * dzdy));
+            var aspect = Math.atan2(dzdy, -dzdx);
+            var shade = Math.cos(zen) * Math.cos(slope) +
+                        Math.sin(zen) * Math.sin(slope) * Math.cos(azMath - aspect);
+            var v = Math.max(0, Math.min(255, Math.round(255 * shade)));
+            i = 4 * (y * w + x);
+            d[i] = d[i + 1] = d[i + 2] = v;
+            d[i + 3] = 255;
+          }
+        }
+        ctx.putImageData(px, 0, 0);
+        done(null, tile);
+      };
+      img.onerror = function () { done(new Error('elevation tile failed: ' + url), tile); };
+      img.src = url;
+      return tile;
+    }
+  });
+
+  function makeOverlay(world, layer) {
+    var opts = { tileSize: 256, maxZoom: world.max_zoom, maxNativeZoom: world.max_zoom,
+                 opacity: overlayOpacity, zIndex: 10 };
+    var overlay = layer.name === 'elevation' ? new Hillshade(opts) : L.tileLayer(layer.tile_url, opts);
+    overlay._url = layer.tile_url;
+    overlay.orbisLayer = layer.name;
+    return overlay;
+  }
+
+  // Replace the overlays of the previous world by those of `world`, keeping on what was on.
+  function setOverlays(world) {
+    if (!layersControl) return;
+    var on = {};
+    Object.keys(overlays).forEach(function (name) {
+      on[name] = map.hasLayer(overlays[name]);
+      map.removeLayer(overlays[name]);
+      layersControl.removeLayer(overlays[name]);
+    });
+    overlays = {};
+    (world && world.layers ? world.layers : []).forEach(function (layer) {
+      if (!OVERLAY_TITLES[layer.name]) return;
+      var overlay = overlays[layer.name] = makeOverlay(world, layer);
+      layersControl.addOverlay(overlay, OVERLAY_TITLES[layer.name]);
+      if (on[layer.name]) overlay.addTo(map);
+    });
+    opacityControl.getContainer().hidden = Object.keys(overlays).length === 0;
+  }
+
+  var opacityControl = L.control({ position: 'topright' });
+  opacityControl.onAdd = function () {
+    var div = L.DomUtil.create('div', 'leaflet-control orbis-opacity');
+    div.innerHTML = '<label>overlays <input id="orbis-overlay-opacity" type="range" ' +
+                    'min="0" max="1" step="0.05" value="' + overlayOpacity + '"></label>';
+    div.style.cssText = 'background: rgba(255,255,255,0.85); padding: 2px 8px; ' +
+                        'border-radius: 4px; font: 12px system-ui, sans-serif;';
+    L.DomEvent.disableClickPropagation(div);
+    div.querySelector('input').addEventListener('input', function (e) {
+      overlayOpacity = +e.target.value;
+      Object.keys(overlays).forEach(function (n) { overlays[n].setOpacity(overlayOpacity); });
+    });
+    return div;
+  };
 
   function showWorld(name) {
     var layer = layersByName[name];
@@ -253,6 +360,7 @@
     initial = requested || initial;
     map.on('baselayerchange', function (e) {
       currentWorld = e.layer.orbisWorld || null;
+      setOverlays(currentWorld);
       updateZoomLine();
       writeHash();
     });
@@ -260,7 +368,10 @@
     initial.addTo(map);
     updateZoomLine();
     writeHash(); // the permalink names the world from now on
-    L.control.layers(baseLayers, null, { collapsed: false, position: 'topright' }).addTo(map);
+    layersControl = L.control.layers(baseLayers, null, { collapsed: false, position: 'topright' });
+    layersControl.addTo(map);
+    opacityControl.addTo(map);
+    setOverlays(currentWorld);
   }
 
   // A hash edited by hand (or a pasted permalink) moves the map and switches the world.
@@ -279,6 +390,7 @@
   window.orbisViewer = {
     map: map,
     layers: layersByName,
+    overlays: function () { return overlays; },
     world: function () { return currentWorld ? currentWorld.name : null; },
     pendingTiles: pendingTiles
   };

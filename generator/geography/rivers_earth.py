@@ -148,9 +148,9 @@ class EarthRivers:
         ymin = HALF_WORLD - r1 * s - grow
         box = (xmin, ymin, xmax, ymax)
         spacing = 2 * s if len(meander_levels(z)) else None
-        lines: list[shapely.LineString] = []
         halves: list[float] = []
         strength: list[float] = []
+        runs: list[np.ndarray] = []
         for cz, _, ty, off, vals, xy in self.index.cells(z, xmin, ymin, xmax, ymax):
             # the cell's centre latitude sets its ground → pixel scale (pure per cell)
             lat = _lat_of_row(cz, ty * 256 + 128)
@@ -158,27 +158,34 @@ class EarthRivers:
             for pts, cls in _runs(xy, off, vals, box, spacing):
                 if cls not in active:
                     continue
-                pts = _displace(self.seed, z, pts)
-                sub = np.column_stack(
-                    ((pts[:, 0] + HALF_WORLD) / s * SS, (HALF_WORLD - pts[:, 1]) / s * SS)
-                )
                 wsub = active[cls] * scale
-                intensity = min(1.0, wsub / (SS / 2))
-                half = max(wsub, SS / 2) / 2
-                lines.append(shapely.LineString(sub))
-                halves.append(half)
-                strength.append(intensity)
-        if lines:
+                runs.append(pts)
+                halves.append(max(wsub, SS / 2) / 2)
+                strength.append(min(1.0, wsub / (SS / 2)))
+        if runs:
+            # one noise evaluation for every vertex of the window
+            cuts = np.cumsum([len(p) for p in runs])[:-1]
+            pts = _displace(self.seed, z, np.vstack(runs))
+            sub = np.column_stack(
+                ((pts[:, 0] + HALF_WORLD) / s * SS, (HALF_WORLD - pts[:, 1]) / s * SS)
+            )
+            lines = shapely.linestrings(
+                sub, indices=np.repeat(np.arange(len(runs)), np.diff([0, *cuts, len(sub)]))
+            )
             order = np.argsort(np.array(strength), kind="stable")
-            buf = shapely.buffer(np.array(lines)[order], np.array(halves)[order], quad_segs=3)
+            buf = shapely.buffer(lines[order], np.array(halves)[order], quad_segs=3)
+            # intensities as bytes: a quarter of the memory traffic of float32 sub-pixels
+            level = np.rint(np.array(strength)[order] * 255).astype(int).tolist()
             hi = features.rasterize(
-                gshhs.geojson_shapes(buf, np.array(strength)[order].tolist()),
+                gshhs.geojson_shapes(buf, level),
                 out_shape=((r1 - r0) * SS, rect.w * SS),
                 transform=Affine.translation(rect.x0 * SS, r0 * SS),
-                fill=0.0,
-                dtype="float32",
+                fill=0,
+                dtype="uint8",
             )
-            out = hi.reshape(r1 - r0, SS, rect.w, SS).mean(axis=(1, 3), dtype=np.float32)
+            acc = hi.reshape(r1 - r0, SS, rect.w * SS).sum(axis=1, dtype=np.uint16)
+            acc = acc.reshape(r1 - r0, rect.w, SS).sum(axis=2, dtype=np.uint16)
+            out = acc.astype(np.float32) / np.float32(255 * SS * SS)
         return np.clip(out, 0.0, 1.0)[rows - r0]
 
     def segments(

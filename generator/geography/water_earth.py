@@ -8,14 +8,15 @@ z12, as published from z12 on), never clipped per request beyond the cells under
 
 Below the data's resolution (GSHHS full: about 100-200 m) straight polygon edges would show from
 z13 on, so each pixel samples the polygons not at its centre but at its centre displaced by a
-deterministic fbm field (:mod:`.fractal`, domain warping): octaves from 2.4 km cells (lattice
-level 14) down to 4 px of the zoom, amplitude 35 m for the first and × 0.65 per octave, at most
-about 100 m (Web Mercator metres; on the ground × cos latitude) in all, within the data's own
-accuracy. The field is a function of ground position only, and each zoom adds only the octaves its
-pixels resolve, so a parent is the 2×2 mean of its children up to those octaves (measured: ≥ 99%
-of parent pixels agree with their children's majority). It is evaluated every 4 global pixels and
-interpolated linearly (a pure function of the pixel all the same), the displaced sample rounded to
-the nearest raster pixel.
+deterministic fbm field (:mod:`.fractal`, domain warping): octaves from 610 m cells (lattice
+level 16) down to 4 px of the zoom, amplitude 15 m for the first and × 0.8 per octave (rougher
+at short wavelengths, like rocky shores), at most 62 m at z17 (Web Mercator metres; on the ground
+× cos latitude), within the data's own accuracy; it starts to move pixels at z12. The field is a
+function of ground position only, and each zoom adds only the octaves its pixels resolve, so a
+parent is the 2×2 mean of its children up to those octaves (measured: ≥ 99% of parent pixels
+agree with their children's majority, ≥ 98% in the densest archipelagos, as GSHHS itself). It is
+evaluated every 4 global pixels and interpolated linearly (a pure function of the pixel all the
+same), the displaced sample rounded to the nearest raster pixel.
 
 The signed distance to the shore is scipy's exact Euclidean distance transform on the kind grid
 grown by :data:`DIST_MARGIN_PX` pixels, so it is exact, and therefore the same whichever rect asks,
@@ -42,11 +43,11 @@ from .grid import HALF_WORLD, grid_width, ground_mpp, pixel_size
 #: The signed distance saturates at this many pixels of the zoom (see the module doc).
 DIST_MARGIN_PX = 48
 
-#: Shore detail: first lattice level (2**14 cells across the world: 2.4 km), amplitude of that
+#: Shore detail: first lattice level (2**16 cells across the world: 610 m), amplitude of that
 #: octave in Web Mercator metres, gain per octave, and the sampling step of the field in pixels.
-WARP_LEVEL0 = 14
-WARP_AMP_M = 35.0
-WARP_GAIN = 0.65
+WARP_LEVEL0 = 16
+WARP_AMP_M = 15.0
+WARP_GAIN = 0.8
 WARP_STEP = 4
 
 _VERSION = 1
@@ -66,7 +67,7 @@ def warp_levels(z: int) -> range:
 
 def warp_margin_px(z: int) -> int:
     """Return the largest shore displacement at zoom z in pixels, rounded up, plus one; 0 when
-    it is under half a pixel (it would round to no displacement anywhere: z ≤ 10)."""
+    it is under half a pixel (it would round to no displacement anywhere: z ≤ 11)."""
     n = len(warp_levels(z))
     amp = WARP_AMP_M * (1 - WARP_GAIN**n) / (1 - WARP_GAIN)
     if amp / pixel_size(z) < 0.5:

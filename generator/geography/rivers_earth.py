@@ -59,8 +59,10 @@ def meander_amp_m(z: int) -> float:
     return MEANDER_AMP_M * (1 - MEANDER_GAIN**n) / (1 - MEANDER_GAIN)
 
 
-def _displace(seed: int, z: int, xy: np.ndarray) -> np.ndarray:
-    """Return Web Mercator points moved by the meander field of zoom z."""
+def meander(seed: int, z: int, xy: np.ndarray) -> np.ndarray:
+    """Return (n, 2) Web Mercator points moved by the meander field of zoom z (what
+    :meth:`EarthRivers.rivers` draws; the elevation can move :meth:`~EarthRivers.segments` the
+    same way, after :func:`~.gshhs.lonlat_to_mercator`, to keep the water on the valley floor)."""
     levels = meander_levels(z)
     if not len(levels) or not len(xy):
         return xy
@@ -126,6 +128,8 @@ class EarthRivers:
             "seed": seed,
             "width_m": {str(k): v for k, v in WIDTH_M.items()},
             "meander": {"level0": MEANDER_LEVEL0, "amp_m": MEANDER_AMP_M, "gain": MEANDER_GAIN},
+            "supersample": SS,
+            "min_fraction": MIN_FRACTION,
         }
 
     def rivers(self, z: int, rect: Rect) -> np.ndarray:
@@ -165,7 +169,7 @@ class EarthRivers:
         if runs:
             # one noise evaluation for every vertex of the window
             cuts = np.cumsum([len(p) for p in runs])[:-1]
-            pts = _displace(self.seed, z, np.vstack(runs))
+            pts = meander(self.seed, z, np.vstack(runs))
             sub = np.column_stack(
                 ((pts[:, 0] + HALF_WORLD) / s * SS, (HALF_WORLD - pts[:, 1]) / s * SS)
             )

@@ -15,10 +15,13 @@ Per pixel, in order:
    vertex, computed once for the whole network (:class:`RiverProfiles`): pieces joined end to
    end are chained, each chain is oriented downhill (its higher end is the source) and its
    surface is the running minimum of the grid along it, and a tributary never ends below the
-   river it joins. Within a corridor of half-width :data:`VALLEY_HALF_WIDTH_M` (by river class)
-   the terrain is pulled down to the surface, ``min(T, S + (T − S) · smoothstep((d − F) / (W − F)))``
-   with a flat floor of half-width F = :data:`VALLEY_FLOOR_M` — the river itself is at the surface, and since the surface never rises downstream a river
-   never climbs a ridge; the detail fades out towards the river, so valley floors are smooth.
+   river it joins. Within a corridor of half-width W (:data:`VALLEY_HALF_WIDTH_M`, by river
+   class) the terrain T is pulled to the surface S,
+   ``S + (T − S) · smoothstep((d − F) / (W − F))`` (down where T > S; up where the grid dips
+   below a river that the running minimum held up), with a flat valley floor of
+   half-width F = :data:`VALLEY_FLOOR_M` — the river itself lies at the surface, and since the
+   surface never rises downstream a river never climbs a ridge; the detail fades out towards
+   the river, so valley floors are smooth.
 4. **Water.** Ocean pixels are at most −1 m (deepening 5 m per km offshore where the grid is
    shallower), land pixels at least +0.5 m except in real depressions (:func:`.relief.depression`:
    grid cells below 0 m not connected to the ocean — Caspian, Dead Sea, Qattara, Death Valley),
@@ -38,7 +41,16 @@ from scipy.spatial import cKDTree
 
 from ..planner import Rect
 from . import classes, fractal, relief
-from .grid import grid_width, lonlat, lonlat_bounds, pixel_size
+from .grid import (
+    HALF_WORLD,
+    grid_width,
+    lonlat,
+    lonlat_bounds,
+    mercator_x,
+    mercator_y,
+    pixel_size,
+    to_mercator,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +239,7 @@ class EarthElevation:
         self._water = water
         self._profiles = RiverProfiles(rivers)
         self._noise_seed = (seed * 0x9E3779B1 + 0xE1E7) & 0xFFFFFFFF
-        self._cache: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @property
@@ -238,7 +250,24 @@ class EarthElevation:
     # -- the layer -------------------------------------------------------------------------
 
     def elevation(self, z: int, rect: Rect) -> np.ndarray:
-        """Return float32 (h, w) metres above sea level for a pixel rect of zoom z."""
+        """Return float32 (h, w) metres above sea level for a pixel rect of zoom z.
+
+        The last few results are kept (land cover asks for the same rect right after).
+        """
+        key = (z, tuple(rect))
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit.copy()
+        out = self._elevation(z, rect)
+        with self._cache_lock:
+            self._cache[key] = out
+            while len(self._cache) > 8:
+                self._cache.popitem(last=False)
+        return out.copy()
+
+    def _elevation(self, z: int, rect: Rect) -> np.ndarray:
         lon, lat = lonlat(z, rect)
         mip = relief.mip_for_pixel(360.0 / grid_width(z))
         base = relief.sample(lon, lat, mip)
@@ -246,7 +275,10 @@ class EarthElevation:
         fade = _smoothstep(dist_r)  # 0 on the valley floor, 1 beyond the corridor
         terrain = base + self.detail(z, rect, lon, lat) * fade
         carved = surf + (terrain - surf) * fade
-        out = np.where(np.isfinite(surf), np.minimum(terrain, carved), terrain)
+        # S + (T − S)·fade for both signs: pulled down to the river where the terrain is
+        # higher, and where it dips below the surface (interpolation pits next to a river that
+        # the running minimum has held up) lifted to it, so the river itself is exactly S
+        out = np.where(np.isfinite(surf), carved, terrain)
         kind, dist = self._water.water(z, rect)
         out = self._apply_water(z, rect, lon, lat, out, base, kind, np.asarray(dist, np.float32))
         return out.astype(np.float32)
@@ -277,43 +309,56 @@ class EarthElevation:
     def _river_field(
         self, z: int, rect: Rect, lon: np.ndarray, lat: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (distance / corridor half-width, river surface m; NaN outside corridors)."""
+        """Return (distance / corridor half-width, river surface m; NaN outside corridors).
+
+        Everything here is a function of the pixel and the zoom, not of the rect: distances are
+        Web Mercator metres × cos(latitude of the pixel) (conformal: ground metres at these
+        scales), and each polyline segment is densified on its own, every half pixel.
+        """
         shape = (rect.h, rect.w)
-        w, s, e, n = lonlat_bounds(z, rect)
-        lat_c = 0.5 * (s + n)
-        coslat = max(np.cos(np.radians(lat_c)), 0.05)
         far = np.full(shape, 2.0, np.float32), np.full(shape, np.nan, np.float32)
         if z < MIN_CARVE_ZOOM:
             return far
-        pad = max(VALLEY_HALF_WIDTH_M.values()) / M_PER_DEG
-        segs = self._rivers.segments(w - pad / coslat, s - pad, e + pad / coslat, n + pad)
+        w, s, e, n = lonlat_bounds(z, rect)
+        lat_edge = min(max(abs(s), abs(n)), 85.0)
+        cos_min = max(np.cos(np.radians(lat_edge)), 0.05)
+        hmax_all = max(VALLEY_HALF_WIDTH_M.values())
+        # reach of the coarse pass (blocks up to one block outside the rect)
+        pad_m = hmax_all + 3 * _BLOCK * pixel_size(z) * cos_min
+        pad = pad_m / M_PER_DEG
+        qbox = (
+            (w - pad / cos_min + 180.0) % 360.0 - 180.0,
+            s - pad,
+            (e + pad / cos_min + 180.0) % 360.0 - 180.0,
+            n + pad,
+        )
+        segs = self._rivers.segments(*qbox)
         if not segs:
             return far
-        ref = 0.5 * (w + (e if e >= w else e + 360.0))
-        # densify at about half a pixel (ground metres), never coarser than 200 m
-        px_m = pixel_size(z) * coslat
-        step = min(max(px_m * 0.5, 2.0), 200.0)
+        step = 0.5 * pixel_size(z)  # Web Mercator metres
         pts, surf, half = [], [], []
-        box = (w - pad / coslat, s - pad, e + pad / coslat + (360.0 if e < w else 0.0), n + pad)
         for xy, order in segs:
             xy = np.asarray(xy, np.float64)
             if len(xy) < 2:
                 continue
             s_v = self._profiles.surface(xy)
             hw = VALLEY_HALF_WIDTH_M.get(int(order), DEFAULT_HALF_WIDTH_M)
-            for a, b in _runs_in_box(xy, box, ref):
-                p, sv = _densify(xy[a:b], s_v[a:b], step, lat_c, ref)
-                pts.append(p)
-                surf.append(sv)
-                half.append(np.full(len(sv), hw, np.float32))
+            p, sv = _densify_mercator(xy, s_v, step, qbox)
+            if not len(sv):
+                continue
+            pts.append(p)
+            surf.append(sv)
+            half.append(np.full(len(sv), hw, np.float32))
         if not pts:
             return far
         P = np.concatenate(pts)
         S = np.concatenate(surf)
         H = np.concatenate(half)
-        tree = cKDTree(P)
-        hmax = float(H.max())
-        return _corridor_field(z, rect, tree, S, H, ref, coslat, px_m, hmax)
+        if w > e or abs(w) > 170 or abs(e) > 170:  # near ±180°: copies one world away
+            span = 2 * HALF_WORLD
+            P = np.concatenate([P, P + [span, 0.0], P - [span, 0.0]])
+            S, H = np.tile(S, 3), np.tile(H, 3)
+        return _corridor_field(z, rect, cKDTree(P), S, H, hmax_all)
 
     # -- water -----------------------------------------------------------------------------
 
@@ -349,52 +394,51 @@ _BLOCK = 8
 
 
 def _corridor_field(
-    z: int,
-    rect: Rect,
-    tree: cKDTree,
-    S: np.ndarray,
-    H: np.ndarray,
-    ref: float,
-    coslat: float,
-    px_m: float,
-    hmax: float,
+    z: int, rect: Rect, tree: cKDTree, S: np.ndarray, H: np.ndarray, hmax: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (distance / half-width, surface) per pixel from the densified river points.
 
     The distance to a line is 1-Lipschitz and smooth away from it, so it is queried exactly
     only near the rivers: first at the centres of 8 × 8-pixel blocks aligned with the zoom's
-    global pixel grid (so every rect reads the same blocks), interpolated bilinearly, then
-    exactly wherever that estimate is within 3 blocks of a river.
+    global pixel grid (so every rect reads the same blocks; distances capped where no rect's
+    river selection could differ), interpolated bilinearly, then exactly wherever that estimate
+    is within 3 blocks of a river.
     """
     B = _BLOCK
+    px = pixel_size(z)
     kb0 = (rect.y0 - B // 2) // B
     kb1 = (rect.y0 + rect.h - 1 - B // 2) // B + 1
     kc0 = (rect.x0 - B // 2) // B
     kc1 = (rect.x0 + rect.w - 1 - B // 2) // B + 1
     brect = Rect(kb0 * B + B // 2, kc0 * B + B // 2, (kb1 - kb0) * B + 1, (kc1 - kc0) * B + 1)
-    blon, blat = lonlat(z, brect)
-    bx = _unwrap_to(blon[::B], ref) * coslat * M_PER_DEG
-    byy = blat[::B] * M_PER_DEG
-    gx, gy = np.meshgrid(bx, byy)
+    bx = mercator_x(z, brect)[::B]
+    by = mercator_y(z, brect)[::B]
+    bcos = np.cos(np.radians(lonlat(z, brect)[1][::B]))
+    gx, gy = np.meshgrid(bx, by)
     dc, ic = tree.query(np.stack([gx.ravel(), gy.ravel()], 1))
     shape_b = gx.shape
-    floor_m = VALLEY_FLOOR_M + 0.5 * px_m
-    tc = (np.maximum(dc - floor_m, 0.0) / (H[ic] - VALLEY_FLOOR_M)).reshape(shape_b)
+    cap = hmax + 1.5 * B * px * float(bcos.max())
+    dg = np.minimum(dc.reshape(shape_b) * bcos[:, None], cap)
+    hb = H[ic].reshape(shape_b)
+    floor_m = VALLEY_FLOOR_M + 0.5 * px * bcos[:, None]
+    tc = np.maximum(dg - floor_m, 0.0) / (hb - VALLEY_FLOOR_M)
+    tc = np.where(dg >= cap, 2.0, tc)
     sc = S[ic].reshape(shape_b)
-    dcb = dc.reshape(shape_b)
     fy = (np.arange(rect.y0, rect.y0 + rect.h) - brect.y0) / B
     fx = (np.arange(rect.x0, rect.x0 + rect.w) - brect.x0) / B
     t = _bilinear(tc, fy, fx)
     sv = _bilinear(sc, fy, fx)
-    d_est = _bilinear(dcb, fy, fx)
-    near = d_est < 3 * B * px_m
+    d_est = _bilinear(dg, fy, fx)
+    cos_r = np.cos(np.radians(lonlat(z, rect)[1]))
+    near = d_est < 3 * B * px * cos_r[:, None]
     if near.any():
-        lon, lat = lonlat(z, rect)
-        X = _unwrap_to(lon, ref) * coslat * M_PER_DEG
-        Y = lat * M_PER_DEG
+        X, Y = mercator_x(z, rect), mercator_y(z, rect)
         ry, rx = np.nonzero(near)
         d, i = tree.query(np.stack([X[rx], Y[ry]], 1))
-        t[ry, rx] = np.maximum(d - floor_m, 0.0) / (H[i] - VALLEY_FLOOR_M)
+        d = d * cos_r[ry]
+        t[ry, rx] = np.maximum(d - VALLEY_FLOOR_M - 0.5 * px * cos_r[ry], 0.0) / (
+            H[i] - VALLEY_FLOOR_M
+        )
         sv[ry, rx] = S[i]
     sv = np.where(t < 1.0, sv, np.nan).astype(np.float32)
     return t.astype(np.float32), sv
@@ -411,46 +455,36 @@ def _bilinear(a: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
     return top * (1 - ty) + bot * ty
 
 
-def _runs_in_box(
-    xy: np.ndarray, box: tuple[float, float, float, float], ref: float
-) -> list[tuple[int, int]]:
-    """Return [start, stop) vertex runs of a polyline whose segments may meet the box."""
-    lon = _unwrap_to(xy[:, 0], ref)
-    inside = (lon >= box[0]) & (lon <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
-    if inside.all():
-        return [(0, len(xy))]
-    # keep each inside vertex's neighbours too, so segments crossing the box edge stay whole
-    keep = inside.copy()
-    keep[1:] |= inside[:-1]
-    keep[:-1] |= inside[1:]
-    idx = np.flatnonzero(keep)
-    if len(idx) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
-    stops = np.concatenate([idx[breaks], [idx[-1]]]) + 1
-    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True) if b - a >= 2]
-
-
-def _densify(
-    xy: np.ndarray, s_v: np.ndarray, step: float, lat_c: float, ref: float
+def _densify_mercator(
+    xy: np.ndarray, s_v: np.ndarray, step: float, box: tuple[float, float, float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return points every ``step`` m along a polyline (local metres) and the surface there."""
-    coslat = max(np.cos(np.radians(lat_c)), 0.05)
-    lon_u = _unwrap_to(xy[:, 0], ref)
-    m = np.stack([lon_u * coslat, xy[:, 1]], 1) * M_PER_DEG
-    seg = np.hypot(*np.diff(m, axis=0).T)
-    arc = np.concatenate([[0.0], np.cumsum(seg)])
-    n = max(2, int(np.ceil(arc[-1] / step)) + 1)
-    a = np.linspace(0.0, arc[-1], n)
-    px = np.interp(a, arc, m[:, 0])
-    py = np.interp(a, arc, m[:, 1])
-    return np.stack([px, py], 1), np.interp(a, arc, s_v).astype(np.float32)
+    """Return points about every ``step`` Web Mercator metres along a polyline, and the surface.
 
-
-def _unwrap_to(lon: np.ndarray, ref: float) -> np.ndarray:
-    """Return longitudes shifted by multiples of 360° to lie within 180° of ``ref``."""
-    return ref + (np.asarray(lon, np.float64) - ref + 180.0) % 360.0 - 180.0
+    Only segments with an end in ``box`` (W, S, E, N; W > E across ±180°) are kept. Each is
+    split on its own (into ceil(length / step) parts), so the points depend only on the segment
+    and the zoom, whichever rect asks; segments crossing ±180° are taken the short way round.
+    """
+    w, s, e, n = box
+    x0 = xy[:, 0]
+    in_lon = ((x0 >= w) & (x0 <= e)) if w <= e else ((x0 >= w) | (x0 <= e))
+    inside = in_lon & (xy[:, 1] >= s) & (xy[:, 1] <= n)
+    keep = inside[:-1] | inside[1:]
+    if not keep.any():
+        return np.zeros((0, 2)), np.zeros(0, np.float32)
+    lon = np.degrees(np.unwrap(np.radians(x0)))
+    lon_w = (lon + 180.0) % 360.0 - 180.0
+    mx, my = to_mercator(lon_w, xy[:, 1])
+    mx = mx + (lon - lon_w) / 360.0 * 2 * HALF_WORLD  # unwrapped past ±180°: continue
+    seg = np.hypot(np.diff(mx), np.diff(my))
+    k = np.where(keep, np.maximum(np.ceil(seg / step).astype(np.int64), 1), 0)
+    idx = np.repeat(np.arange(len(seg)), k)
+    frac = (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(k, k)
+    # each kept segment's own points, plus its far end
+    ends = np.flatnonzero(keep) + 1
+    px = np.concatenate([mx[idx] + np.diff(mx)[idx] * frac, mx[ends]])
+    py = np.concatenate([my[idx] + np.diff(my)[idx] * frac, my[ends]])
+    sv = np.concatenate([s_v[idx] + np.diff(s_v)[idx] * frac, s_v[ends]])
+    return np.stack([px, py], 1), sv.astype(np.float32)
 
 
 #: The coarsest octaves are evaluated on rotated lattices (cubic B-spline of the lattice values

@@ -1,0 +1,308 @@
+"""The ``earth`` elevation and land-cover layers: calibration, contract, rivers, known places.
+
+Rivers and water are small stand-ins that follow the signatures of ``rivers_earth``/
+``water_earth`` (so these tests exercise this code alone): water is ocean where the 2′ grid is
+below 0 m outside depressions, rivers are the lines a test gives.
+
+Tolerances are the grid's own accuracy, measured against Marble's exact-metre ``srtm2`` layer
+(``python -m generator.geography.build_relief --deb … --calibrate``; 153 526 cells of 16′):
+median |error| 8–10 m and RMS 50 m on flat ground, RMS 55–150 m in hills, ≈ 450 m in mountains
+(a 2′ cell's mean against a point), plus one JPEG grey step (17 m at 500 m, 80–100 m above
+3500 m). Summits read the 2′ cell's mean, so they are low by up to a third.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from generator.geography import classes as C
+from generator.geography import relief
+from generator.geography.elevation_earth import EarthElevation, RiverProfiles, running_profile
+from generator.geography.grid import lonlat, tile_rect, to_mercator, to_pixel
+from generator.geography.landcover_earth import EarthLandcover
+from generator.planner import Rect
+
+
+class StandInWater:
+    """Ocean where the grid is below 0 m and not in a depression; distance ±20 km."""
+
+    def water(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = lonlat(z, rect)
+        b = relief.sample(lon, lat, relief.mip_for_pixel(360.0 / (256 << z)))
+        sea = (b < 0.0) & ~relief.depression(lon, lat)
+        kind = np.where(sea, C.OCEAN, C.LAND).astype(np.uint8)
+        return kind, np.where(sea, 20000.0, -20000.0).astype(np.float32)
+
+
+class StandInRivers:
+    """The given polylines (lon/lat) with class 2; no coverage."""
+
+    def __init__(self, lines: list[np.ndarray] | None = None) -> None:
+        self.lines = [np.asarray(x, np.float64) for x in (lines or [])]
+
+    def segments(self, w: float, s: float, e: float, n: float) -> list[tuple[np.ndarray, int]]:
+        out = []
+        for xy in self.lines:
+            if xy[:, 0].max() >= w and xy[:, 0].min() <= e and xy[:, 1].max() >= s:
+                if xy[:, 1].min() <= n:
+                    out.append((xy, 2))
+        return out
+
+    def rivers(self, z: int, rect: Rect) -> np.ndarray:
+        return np.zeros((rect.h, rect.w), np.float32)
+
+
+# A line across the Mont Blanc massif from Chamonix over the ridge to Courmayeur: in the grid it
+# climbs ~2500 m; as a river it must never rise.
+RIDGE_LINE = np.column_stack([np.linspace(6.87, 6.97, 60), np.linspace(45.92, 45.79, 60)])
+# The Po from Piacenza to Cremona (flat, a real river course).
+PO_LINE = np.array([[9.69, 45.06], [9.85, 45.08], [9.95, 45.10], [10.02, 45.13]])
+
+
+@pytest.fixture(scope="module")
+def layers() -> tuple[EarthElevation, EarthLandcover]:
+    rivers = StandInRivers([RIDGE_LINE, PO_LINE])
+    water = StandInWater()
+    elev = EarthElevation(7, rivers, water)
+    return elev, EarthLandcover(7, water, rivers, elev)
+
+
+def pixel_of(z: int, lon: float, lat: float) -> tuple[int, int]:
+    mx, my = to_mercator(np.array([lon]), np.array([lat]))
+    c, r = to_pixel(z, mx, my)
+    return int(r[0]), int(c[0])
+
+
+def rect_around(z: int, lon: float, lat: float, size: int = 64) -> Rect:
+    r, c = pixel_of(z, lon, lat)
+    return Rect(r - size // 2, c - size // 2, size, size)
+
+
+# -- calibration ---------------------------------------------------------------------------
+
+# (name, lon, lat, true metres, tolerance): flat ground within the flat-ground accuracy, plateaus
+# and ice sheets within one to two grey steps plus the cell's relief
+SMOOTH_PLACES = [
+    ("Po valley at Piacenza", 9.69, 45.05, 60, 60),
+    ("Netherlands, Flevoland", 5.5, 52.5, -3, 20),
+    ("Paris", 2.35, 48.85, 60, 60),
+    ("Denver", -104.99, 39.74, 1609, 120),
+    ("Caspian Sea surface", 50.5, 42.0, -28, 15),
+    ("Altiplano", -68.0, -18.0, 3800, 300),
+    ("Tibetan plateau", 88.0, 32.0, 4800, 400),
+    ("Greenland ice sheet", -40.0, 72.0, 3000, 250),
+    ("Dome A, Antarctica", 77.35, -80.37, 4093, 150),
+    ("Qattara depression", 27.0, 29.5, -60, 60),
+]
+SUMMITS = [
+    ("Everest", 86.925, 27.988, 8849),
+    ("Aconcagua", -70.011, -32.653, 6961),
+    ("Denali", -151.007, 63.069, 6190),
+    ("Kilimanjaro", 37.355, -3.067, 5895),
+    ("Mont Blanc", 6.865, 45.833, 4806),
+]
+
+
+def test_calibration_is_monotone_and_anchored() -> None:
+    grey = np.arange(256)
+    m = relief.grey_to_metres(grey)
+    assert np.all(np.diff(m) > 0)
+    assert relief.grey_to_metres(np.array([0.38 * 255]))[0] == pytest.approx(0.0, abs=1e-3)
+    assert m[0] == -11000
+
+
+@pytest.mark.parametrize(("name", "lon", "lat", "true", "tol"), SMOOTH_PLACES)
+def test_grid_at_smooth_places(name: str, lon: float, lat: float, true: float, tol: float) -> None:
+    assert abs(relief.grid_value(lon, lat) - true) <= tol, name
+
+
+@pytest.mark.parametrize(("name", "lon", "lat", "true"), SUMMITS)
+def test_summits_read_the_cell_mean(name: str, lon: float, lat: float, true: float) -> None:
+    r, c = relief._cell(lon, lat)
+    peak = float(np.max(relief.grid().mips[0][r - 2 : r + 3, c - 2 : c + 3]))
+    assert 0.7 * true <= peak <= true + 100, (name, peak)
+
+
+def test_ocean_depths() -> None:
+    assert relief.grid_value(142.2, 11.35) < -9000  # Mariana trench
+    assert -6000 < relief.grid_value(-150.0, 0.0) < -4000  # central Pacific abyss
+    assert relief.grid_value(-30.0, 30.0) < -2500  # Atlantic
+
+
+def test_depressions_are_found() -> None:
+    for lon, lat in ((35.5, 31.5), (27.0, 29.5), (-116.83, 36.25), (50.5, 42.0)):
+        assert relief.depression(np.array([lon]), np.array([lat]))[0, 0], (lon, lat)
+    for lon, lat in ((5.0, 52.3), (31.0, 31.0), (-30.0, 30.0)):  # polders, delta, ocean
+        assert not relief.depression(np.array([lon]), np.array([lat]))[0, 0], (lon, lat)
+
+
+# -- contract ------------------------------------------------------------------------------
+
+
+def test_seamless_overlapping_rects(layers) -> None:
+    elev, land = layers
+    z = 11
+    r, c = pixel_of(z, 6.9, 45.9)
+    a = Rect(r, c, 96, 96)
+    b = Rect(r + 40, c + 30, 96, 96)
+    ea, eb = elev.elevation(z, a), elev.elevation(z, b)
+    np.testing.assert_allclose(ea[40:, 30:], eb[:56, :66], atol=1e-3)
+    la, lb = land.landcover(z, a), land.landcover(z, b)
+    assert np.array_equal(la[40:, 30:], lb[:56, :66])
+
+
+def test_tiles_meet_without_seams(layers) -> None:
+    elev, _ = layers
+    z = 12
+    r, c = pixel_of(z, 6.95, 45.85)
+    tx, ty = c // 256, r // 256
+    left = elev.elevation(z, tile_rect(z, tx, ty))
+    right = elev.elevation(z, tile_rect(z, tx + 1, ty))
+    both = elev.elevation(z, Rect(ty * 256, tx * 256, 256, 512))
+    np.testing.assert_allclose(np.hstack([left, right]), both, atol=1e-3)
+
+
+def test_zoom_consistency_elevation(layers) -> None:
+    """A 2 × 2 block of zoom z+1 averages to the pixel of zoom z: mean |difference| within 2 %
+    of the local relief (the finer octave the children add is zero-mean)."""
+    elev, _ = layers
+    for z, (lon, lat) in ((9, (7.0, 46.0)), (12, (6.9, 45.9)), (10, (10.0, 45.1))):
+        parent = rect_around(z, lon, lat, 64)
+        child = Rect(parent.y0 * 2, parent.x0 * 2, 128, 128)
+        p = elev.elevation(z, parent)
+        k = elev.elevation(z + 1, child).reshape(64, 2, 64, 2).mean((1, 3))
+        spread = float(np.percentile(p, 95) - np.percentile(p, 5)) + 10.0
+        assert np.mean(np.abs(k - p)) <= 0.02 * spread + 2.0, (z, np.mean(np.abs(k - p)), spread)
+
+
+def test_zoom_consistency_landcover(layers) -> None:
+    """The majority class of a 2 × 2 block of zoom z+1 is the parent's class for ≥ 85 % of
+    pixels (the mosaic's octaves are shared between zooms)."""
+    _, land = layers
+    for z, (lon, lat) in ((9, (10.0, 45.1)), (11, (7.0, 46.0)), (13, (2.35, 48.85))):
+        parent = rect_around(z, lon, lat, 64)
+        child = Rect(parent.y0 * 2, parent.x0 * 2, 128, 128)
+        p = land.landcover(z, parent)
+        k = land.landcover(z + 1, child).reshape(64, 2, 64, 2).transpose(0, 2, 1, 3)
+        k = k.reshape(64, 64, 4)
+        counts = np.stack([(k == c).sum(-1) for c in range(13)], -1)
+        agree = counts[np.arange(64)[:, None], np.arange(64)[None, :], p] >= counts.max(-1)
+        assert agree.mean() >= 0.85, (z, agree.mean())
+
+
+def test_deterministic_and_seeded() -> None:
+    water, rivers = StandInWater(), StandInRivers()
+    r = rect_around(12, 6.9, 45.9, 64)
+    a = EarthElevation(3, rivers, water).elevation(12, r)
+    b = EarthElevation(3, rivers, water).elevation(12, r)
+    c = EarthElevation(4, rivers, water).elevation(12, r)
+    assert np.array_equal(a, b)
+    assert np.abs(a - c).max() > 1.0  # the sub-grid detail follows the seed
+    assert a.dtype == np.float32
+
+
+def test_detail_follows_roughness(layers) -> None:
+    elev, _ = layers
+    z = 12
+    alps = rect_around(z, 6.9, 45.9)
+    po = rect_around(z, 9.8, 45.07)
+    d_alps = elev.detail(z, alps, *lonlat(z, alps))
+    d_po = elev.detail(z, po, *lonlat(z, po))
+    assert d_alps.std() > 20 * d_po.std()
+    assert d_po.std() < 5.0
+    assert elev.detail(5, alps, *lonlat(5, alps)).std() == 0.0  # none above the grid's scale
+
+
+# -- water and rivers ----------------------------------------------------------------------
+
+
+def test_coast_and_depressions(layers) -> None:
+    elev, _ = layers
+    water = StandInWater()
+    for z, lon, lat in ((9, 4.5, 52.5), (10, 31.0, 31.4), (9, 35.5, 31.5)):
+        r = rect_around(z, lon, lat, 128)
+        e = elev.elevation(z, r)
+        kind, _ = water.water(z, r)
+        dep = relief.depression(*lonlat(z, r))
+        assert np.all(e[kind == C.OCEAN] <= -1.0)
+        assert np.all(e[(kind == C.LAND) & ~dep] >= 0.5)
+    dead_sea = elev.elevation(10, rect_around(10, 35.5, 31.5, 16))
+    assert dead_sea.min() < -300  # a real depression keeps its depth
+
+
+def test_running_profile_is_monotone() -> None:
+    h = np.array([100.0, 120.0, 90.0, 95.0, 60.0, 70.0, 10.0])
+    s = running_profile(h)
+    assert np.all(np.diff(s) <= 0) and np.all(s <= h)
+    s2 = running_profile(h[::-1])  # oriented by its high end, whichever way it is given
+    assert np.all(np.diff(s2) >= 0) and np.all(s2 <= h[::-1])
+
+
+def test_profiles_chain_pieces_through_their_joints() -> None:
+    a = RIDGE_LINE[:30]
+    b = RIDGE_LINE[29:]
+    prof = RiverProfiles(StandInRivers([b, a]))  # pieces out of order
+    whole = np.concatenate([prof.surface(a), prof.surface(b)[1:]])
+    assert np.all(np.diff(whole) <= 1e-3) or np.all(np.diff(whole) >= -1e-3)
+
+
+@pytest.mark.parametrize("z", [11, 13])
+def test_river_never_climbs_the_ridge(layers, z: int) -> None:
+    """Along the stand-in river over the Mont Blanc ridge the layer is monotone (0.5 m slack)
+    and lies far below the ridge the grid has there."""
+    elev, _ = layers
+    pts = np.column_stack(
+        [np.interp(np.linspace(0, 59, 400), np.arange(60), RIDGE_LINE[:, i]) for i in (0, 1)]
+    )
+    rc = [pixel_of(z, lon, lat) for lon, lat in pts]
+    rows, cols = np.array(rc).T
+    box = Rect(
+        int(rows.min()) - 2, int(cols.min()) - 2, int(np.ptp(rows)) + 5, int(np.ptp(cols)) + 5
+    )
+    e = elev.elevation(z, box)
+    along = e[rows - box.y0, cols - box.x0]
+    d = np.diff(along)
+    assert np.all(d <= 0.5) or np.all(d >= -0.5), (d.min(), d.max())
+    grid_along = relief.sample_points(pts[:, 0], pts[:, 1])
+    assert along.max() <= grid_along.max() - 1000.0
+
+
+# -- land cover ----------------------------------------------------------------------------
+
+# (name, lon, lat, zoom, acceptable majority classes)
+LANDCOVER_PLACES = [
+    ("Sahara", 10.0, 25.0, 9, {C.DESERT}),
+    ("Amazon", -62.0, -3.0, 8, {C.TROPICAL}),
+    ("Greenland", -40.0, 72.0, 8, {C.ICE}),
+    ("Paris", 2.35, 48.86, 12, {C.URBAN}),
+    ("Siberian taiga", 100.0, 60.0, 8, {C.NEEDLELEAF}),
+    ("Po valley", 11.2, 45.2, 9, {C.CROPLAND, C.GRASSLAND}),
+    ("Mont Blanc", 6.865, 45.833, 12, {C.ICE, C.ROCK}),
+]
+
+
+@pytest.fixture(scope="module")
+def land_only() -> EarthLandcover:
+    """Land cover without the stand-in river over the Mont Blanc ridge."""
+    rivers, water = StandInRivers([PO_LINE]), StandInWater()
+    return EarthLandcover(7, water, rivers, EarthElevation(7, rivers, water))
+
+
+@pytest.mark.parametrize(("name", "lon", "lat", "z", "want"), LANDCOVER_PLACES)
+def test_landcover_at_known_places(land_only, name, lon, lat, z, want) -> None:
+    land = land_only
+    lc = land.landcover(z, rect_around(z, lon, lat, 128))
+    counts = np.bincount(lc.ravel(), minlength=13)
+    assert int(counts.argmax()) in want, (name, counts)
+
+
+def test_landcover_water_and_mosaic(layers) -> None:
+    _, land = layers
+    z = 10
+    sea = land.landcover(z, rect_around(z, -30.0, 30.0, 32))
+    assert np.all(sea == C.WATER)
+    po = land.landcover(z, rect_around(z, 10.6, 45.0, 128))
+    classes_present = set(np.unique(po).tolist())
+    assert {C.CROPLAND, C.BROADLEAF} <= classes_present  # a mosaic, not one class
+    assert po.dtype == np.uint8 and po.max() < len(C.LANDCOVER)

@@ -64,7 +64,12 @@ def test_known_points(water, name, lon, lat, kind, z):
 
 
 def test_overlapping_rects_agree_exactly(water):
-    for z, lon, lat in [(11, 18.6, 59.35), (14, 18.75, 59.33), (16, 9.293, 46.0)]:
+    for z, lon, lat in [
+        (11, 18.6, 59.35),
+        (14, 18.75, 59.33),
+        (16, 9.293, 46.0),
+        (19, 9.292, 46.0),
+    ]:
         a = around(z, lon, lat, 256)
         b = Rect(a.y0 + 77, a.x0 + 101, 300, 200)
         ka, da = water.water(z, a)
@@ -109,6 +114,9 @@ def majority_agreement(parent: np.ndarray, child: np.ndarray) -> float:
         (13, 18.75, 59.33, 0.99),
         (15, 16.45, 43.5, 0.99),
         (16, 4.9, 53.1, 0.99),
+        # across the switch to point-in-polygon sampling (z18) and below it, on Lake Como's shore
+        (17, 9.292, 46.0, 0.99),
+        (19, 9.292, 46.0, 0.99),
     ],
 )
 def test_zoom_consistent(water, z, lon, lat, share):

@@ -10,15 +10,17 @@ its mean coverage is still width / pixel: a river fades in with zoom as it widen
 pixel is close to the mean of its children. Classes narrower than 1/50 pixel are skipped.
 
 Below the data's resolution (WDBII is a 1:1M-3M digitisation) the centrelines meander: each
-original segment is split every 2 px of the zoom (a rule of the segment and the zoom alone, so
-every window splits it the same) and each vertex moves by a deterministic fbm field
-(:mod:`.fractal`) of its position: octaves from 9.8 km cells (lattice level 12) down to 4 px,
-amplitude 80 m × 0.6 per octave (at most 200 m, Web Mercator metres). No procedural tributaries.
+original segment is split every 2 px of the zoom, or an eighth of the river's width if more (a
+rule of the segment, its class and the zoom alone, so every window splits it the same) and each
+vertex moves by a deterministic fbm field (:func:`meander`, :mod:`.fractal`) of its position:
+octaves from 9.8 km cells (lattice level 12) down to 4 px (2.4 m at most), amplitude 80 m × 0.6
+per octave (at most 200 m, Web Mercator metres). No procedural tributaries.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,7 @@ MIN_FRACTION = 0.02
 MEANDER_LEVEL0 = 12
 MEANDER_AMP_M = 80.0
 MEANDER_GAIN = 0.6
+MEANDER_MAX_LEVEL = 24
 
 #: Sub-pixels per pixel side of the anti-aliased raster.
 SS = 4
@@ -49,8 +52,8 @@ _VERSION = 1
 
 
 def meander_levels(z: int) -> range:
-    """Return the fbm lattice levels of the meanders at zoom z (cells ≥ 4 px of z)."""
-    return range(MEANDER_LEVEL0, max(MEANDER_LEVEL0, z + 7))
+    """Return the fbm lattice levels of the meanders at zoom z (cells ≥ 4 px of z, ≥ 2.4 m)."""
+    return range(MEANDER_LEVEL0, max(MEANDER_LEVEL0, min(z + 7, MEANDER_MAX_LEVEL + 1)))
 
 
 def meander_amp_m(z: int) -> float:
@@ -74,9 +77,11 @@ def meander(seed: int, z: int, xy: np.ndarray) -> np.ndarray:
 
 
 def _runs(
-    xy: np.ndarray, off: np.ndarray, vals: np.ndarray, box: tuple, spacing: float | None
+    xy: np.ndarray, off: np.ndarray, vals: np.ndarray, box: tuple, spacing: dict[int, float] | None
 ) -> list[tuple[np.ndarray, int]]:
-    """Return the runs of consecutive segments touching ``box``, each split every ``spacing``."""
+    """Return the runs of consecutive segments touching ``box``, each segment split every
+    ``spacing[class]`` (a rule of the segment alone, so every window splits it alike), trimmed
+    to the split points near the box."""
     n = len(xy)
     if n < 2:
         return []
@@ -94,16 +99,27 @@ def _runs(
     out = []
     for run in np.split(sel, brk):
         p, q = a[run], b[run]
-        if spacing:
-            ln = np.hypot(*(q - p).T)
-            k = np.maximum(1, np.ceil(ln / spacing)).astype(np.int64)
-            seg = np.repeat(np.arange(len(run)), k)
-            t = (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)) / k[seg]
-            pts = p[seg] + (q[seg] - p[seg]) * t[:, None]
-            pts = np.vstack([pts, q[-1:]])
-        else:
-            pts = np.vstack([p, q[-1:]])
-        out.append((pts, int(vals[piece[run[0]]])))
+        cls = int(vals[piece[run[0]]])
+        if not spacing:
+            out.append((np.vstack([p, q[-1:]]), cls))
+            continue
+        g = spacing.get(cls, 0.0)
+        if not g:
+            continue
+        k = np.maximum(1, np.ceil(np.hypot(*(q - p).T) / g)).astype(np.int64)
+        seg = np.repeat(np.arange(len(run)), k)
+        t = (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)) / k[seg]
+        pts = np.vstack([p[seg] + (q[seg] - p[seg]) * t[:, None], q[-1:]])
+        # keep the split points near the box and their neighbours (a segment may run far beyond)
+        inside = (pts[:, 0] >= xmin - g) & (pts[:, 0] <= xmax + g)
+        inside &= (pts[:, 1] >= ymin - g) & (pts[:, 1] <= ymax + g)
+        keep = inside.copy()
+        keep[1:] |= inside[:-1]
+        keep[:-1] |= inside[1:]
+        idx = np.nonzero(keep)[0]
+        for part in np.split(idx, np.nonzero(np.diff(idx) != 1)[0] + 1):
+            if len(part) >= 2:
+                out.append((pts[part], cls))
     return out
 
 
@@ -127,7 +143,12 @@ class EarthRivers:
             "version": _VERSION,
             "seed": seed,
             "width_m": {str(k): v for k, v in WIDTH_M.items()},
-            "meander": {"level0": MEANDER_LEVEL0, "amp_m": MEANDER_AMP_M, "gain": MEANDER_GAIN},
+            "meander": {
+                "level0": MEANDER_LEVEL0,
+                "amp_m": MEANDER_AMP_M,
+                "gain": MEANDER_GAIN,
+                "max_level": MEANDER_MAX_LEVEL,
+            },
             "supersample": SS,
             "min_fraction": MIN_FRACTION,
         }
@@ -151,7 +172,14 @@ class EarthRivers:
         ymax = HALF_WORLD - r0 * s + grow
         ymin = HALF_WORLD - r1 * s - grow
         box = (xmin, ymin, xmax, ymax)
-        spacing = 2 * s if len(meander_levels(z)) else None
+        # split every 2 px, but not under 1 m (the finest meander octave has 2.4 m cells) nor
+        # under an eighth of the river's width (finer bends would only roughen its banks, and
+        # GEOS buffers a densely split wide strip slowly)
+        spacing = (
+            {c: max(2 * s, 1.0, wd / 8) for c, wd in active.items()}
+            if len(meander_levels(z))
+            else None
+        )
         halves: list[float] = []
         strength: list[float] = []
         runs: list[np.ndarray] = []
@@ -211,6 +239,7 @@ class EarthRivers:
         return [(lines[i], int(cls[i])) for i in np.nonzero(lat_ok & lon_ok)[0]]
 
 
+@lru_cache(maxsize=4096)
 def _lat_of_row(z: int, row: int) -> float:
     """Return the latitude (degrees) of a global pixel row's centre at zoom z (pyproj)."""
     return float(lonlat(z, Rect(row, 0, 1, 1))[1][0])

@@ -49,6 +49,11 @@ WARP_LEVEL0 = 16
 WARP_AMP_M = 15.0
 WARP_GAIN = 0.8
 WARP_STEP = 4
+WARP_MAX_LEVEL = 24
+
+#: From this zoom on the displaced samples are tested against the polygons one by one
+#: (shapely ``contains_xy``) instead of looked up in a raster grown by the displacement.
+DIRECT_ZOOM = 18
 
 _VERSION = 1
 
@@ -61,8 +66,9 @@ _KIND = np.array(
 
 
 def warp_levels(z: int) -> range:
-    """Return the fbm lattice levels of the shore detail at zoom z (cells ≥ 4 px of z)."""
-    return range(WARP_LEVEL0, max(WARP_LEVEL0, z + 7))
+    """Return the fbm lattice levels of the shore detail at zoom z (cells ≥ 4 px of z, and
+    ≥ 2.4 m: level 24 at most)."""
+    return range(WARP_LEVEL0, max(WARP_LEVEL0, min(z + 7, WARP_MAX_LEVEL + 1)))
 
 
 def warp_margin_px(z: int) -> int:
@@ -155,6 +161,8 @@ class EarthWater:
                 "amp_m": WARP_AMP_M,
                 "gain": WARP_GAIN,
                 "step_px": WARP_STEP,
+                "max_level": WARP_MAX_LEVEL,
+                "direct_zoom": DIRECT_ZOOM,
             },
         }
 
@@ -166,6 +174,39 @@ class EarthWater:
         """Return (kind, signed ground distance to the shore in m; + water, − land)."""
         kind, dist = self._compute(z, rect, True, distance=True)
         return kind, dist
+
+    def _field(self, z: int, c0: int, c1: int, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the x and y displacement fields (units of :data:`WARP_AMP_M`)."""
+        fx = _coarse_field(self.seed, z, c0, c1, r0, r1)
+        fy = _coarse_field(self.seed ^ 0x5BD1E995, z, c0, c1, r0, r1)
+        return fx, fy
+
+    def _sample_direct(self, z: int, c0: int, c1: int, r0: int, r1: int) -> np.ndarray:
+        """Return GSHHS levels at the displaced pixel centres by point-in-polygon tests.
+
+        From :data:`DIRECT_ZOOM` on the displacement spans hundreds of pixels, so rasterising
+        the polygons under every displaced sample would cost more than testing the samples.
+        """
+        s = pixel_size(z)
+        fx, fy = self._field(z, c0, c1, r0, r1)
+        gx = -HALF_WORLD + (np.arange(c0, c1)[None, :] + 0.5) * s + fx * WARP_AMP_M
+        gy = HALF_WORLD - (np.arange(r0, r1)[:, None] + 0.5) * s - fy * WARP_AMP_M
+        lev = np.zeros(gx.shape, np.uint8)
+        pad = 2 * s
+        xmin, xmax = float(gx.min()) - pad, float(gx.max()) + pad
+        ymin, ymax = float(gy.min()) - pad, float(gy.max()) + pad
+        for *_, vals, geom in self.index.cells(z, xmin, ymin, xmax, ymax):
+            g = shapely.clip_by_rect(geom, xmin, ymin, xmax, ymax)
+            bnd = shapely.bounds(g)
+            for poly, v, b in zip(g, vals.tolist(), bnd, strict=True):
+                if shapely.is_empty(poly):
+                    continue
+                sel = (gx >= b[0]) & (gx <= b[2]) & (gy >= b[1]) & (gy <= b[3])
+                if not sel.any():
+                    continue
+                inside = shapely.contains_xy(poly, gx[sel], gy[sel])
+                lev[np.nonzero(sel)[0][inside], np.nonzero(sel)[1][inside]] = v
+        return lev
 
     def _compute(
         self, z: int, rect: Rect, detail: bool, distance: bool
@@ -180,16 +221,18 @@ class EarthWater:
         ec0, ec1 = rect.x0 - m, rect.x0 + rect.w + m
         q0, q1 = max(e0 - mw, 0), min(e1 + mw, w)
         qc0 = ec0 - mw
-        raw = rasterize_levels(self.index, z, Rect(q0, qc0, q1 - q0, ec1 + mw - qc0))
-        if mw:
-            fx = _coarse_field(self.seed, z, ec0, ec1, e0, e1)
-            fy = _coarse_field(self.seed ^ 0x5BD1E995, z, ec0, ec1, e0, e1)
+        if mw and z >= DIRECT_ZOOM:
+            lev = self._sample_direct(z, ec0, ec1, e0, e1)
+        elif mw:
+            raw = rasterize_levels(self.index, z, Rect(q0, qc0, q1 - q0, ec1 + mw - qc0))
+            fx, fy = self._field(z, ec0, ec1, e0, e1)
             k = WARP_AMP_M / pixel_size(z)
             src_c = np.rint(fx * k).astype(np.int64) + np.arange(ec0, ec1)[None, :] - qc0
             src_r = np.rint(fy * k).astype(np.int64) + np.arange(e0, e1)[:, None]
             src_r = np.clip(src_r, q0, q1 - 1) - q0
             lev = raw[src_r, src_c]
         else:
+            raw = rasterize_levels(self.index, z, Rect(q0, qc0, q1 - q0, ec1 + mw - qc0))
             lev = raw[e0 - q0 : e1 - q0, ec0 - qc0 : ec1 - qc0]
         kind_e = _KIND[lev]
         core = (slice(r0 - e0, r1 - e0), slice(m, m + rect.w))

@@ -52,13 +52,19 @@ from .source import data_cache_dir
 log = logging.getLogger(__name__)
 
 #: bump when a change alters layer values (part of :attr:`PlanetGeography.identity`)
-VERSION = "8"
+VERSION = "10"
 
 #: coast detail amplitude in units of the height field's slope per base pixel: the coast moves
 #: by at most about this many base pixels
 COAST_K = 0.8
 #: levels of detail below the base pixel before octaves stop (cost cap; ~z14 at base zoom 4)
-DETAIL_OCTAVES = 10
+DETAIL_OCTAVES = 9
+#: octaves of relief below the base pixel (~z13 at base zoom 4: finer relief is the model's)
+TERRAIN_OCTAVES = 9
+#: octaves of moisture/temperature detail below the base pixel
+CLIMATE_OCTAVES = 6
+#: ridge warp amplitude (u/v units: about half a cell of the first ridge octave at base zoom 4)
+RIDGE_WARP = 0.5 / 512
 #: temperature lapse rate (°C per m) and the snow line temperature
 LAPSE = 0.0065
 SNOW_T = -13.0
@@ -89,7 +95,7 @@ def _valley_cells(order: np.ndarray) -> np.ndarray:
 @dataclass
 class _Fields:
     h: np.ndarray  # base height (N×N)
-    sea: np.ndarray  # float 1 where h < 0
+    sea: np.ndarray  # bool, h < 0
     moist: np.ndarray
     h_grid: GlobalGrid
     moist_grid: GlobalGrid
@@ -114,6 +120,7 @@ class PlanetGeography:
         self._net: Network | None = None
         self._net_grids: tuple[GlobalGrid, GlobalGrid, GlobalGrid] | None = None
         self._elev_base: np.ndarray | None = None
+        self._coarse: tuple[GlobalGrid, GlobalGrid, GlobalGrid] | None = None
         self._memo: OrderedDict[tuple, dict] = OrderedDict()
 
     # ---------------------------------------------------------------- shared lazy state
@@ -132,7 +139,7 @@ class PlanetGeography:
                 gy = np.gradient(h, axis=0)
                 self._fields = _Fields(
                     h=h,
-                    sea=(h < 0).astype(np.float32),
+                    sea=h < 0,
                     moist=f.moisture,
                     h_grid=GlobalGrid(h, 3),
                     moist_grid=GlobalGrid(f.moisture, 3),
@@ -147,6 +154,8 @@ class PlanetGeography:
             if self._net is None:
                 self._net = self._load_or_route()
                 net = self._net
+                self._hw_m = (_width_m(net.order) / 2.0).astype(np.float64)
+                self._valley_c = _valley_cells(net.order)
                 # lakes: a region two cells around the deep fills, the fill's surface level
                 # spread over it, and how far inside the fill each point is
                 region = binary_dilation(net.lake > 0, np.ones((5, 5), bool))
@@ -227,35 +236,65 @@ class PlanetGeography:
         if z <= b:
             return block_mean(f.moist, z, rect)
         m = f.moist_grid.sample(z, rect)
-        lv = detail_levels(b + 9, z, b + 8 + DETAIL_OCTAVES)
+        lv = detail_levels(b + 9, z, b + 8 + CLIMATE_OCTAVES)
         if len(lv):
             m = m + 0.25 * fbm_rect(self._seed(2), z, rect, lv, gain=0.6)
         return m
 
+    @property
+    def coarse(self) -> tuple[GlobalGrid, GlobalGrid, GlobalGrid]:
+        """Continent-scale fields on the routing grid (orogeny belts, ridge warp u and v).
+
+        They vary over many routing cells, so a cubic spline of the grid is as good as the
+        noise itself, and a pixel pays for three spline samples instead of eleven octaves.
+        """
+        with self._lock:
+            if self._coarse is None:
+                zr = self.routing_zoom
+                m = grid_width(zr)
+                grids = [np.empty((m, m), np.float32) for _ in range(3)]
+                for ty in range(m // 256):
+                    for tx in range(m // 256):
+                        r = tile_rect(zr, tx, ty)
+                        sl = np.s_[r.y0 : r.y0 + 256, r.x0 : r.x0 + 256]
+                        belt_n = rotated_fbm(self._seed(4), zr, r, range(4, 7), gain=0.5)
+                        belt = _smoothstep(0.0, 1.0, 1.0 - np.abs(belt_n) / 0.3)
+                        ranges = rotated_fbm(self._seed(12), zr, r, range(6, 8), gain=0.5)
+                        grids[0][sl] = belt * _smoothstep(-0.15, 0.25, ranges)
+                        for k in (1, 2):
+                            lv = range(self.base_zoom + 4, self.base_zoom + 7)
+                            grids[k][sl] = rotated_fbm(self._seed(13 + k), zr, r, lv, 0.5)
+                self._coarse = tuple(GlobalGrid(g, 3) for g in grids)
+            return self._coarse
+
     def _terrain(self, z: int, rect: Rect, h: np.ndarray) -> np.ndarray:
         """Elevation (m) before the rivers: hypsometry, hills, ranges, shelves and abyss."""
         b = self.base_zoom
-        top = b + 8 + DETAIL_OCTAVES + 1
+        top = b + 8 + TERRAIN_OCTAVES
         hp = np.maximum(h, 0.0)
         hyps = 450.0 * hp + 380.0 * hp * hp
         hills = rotated_fbm(self._seed(3), z, rect, detail_levels(b + 5, z, top), gain=0.5)
         land = hyps * np.clip(1.0 + 0.3 * hills, 0.4, 1.6)
         # orogeny: belts along the zero lines of a continent-scale field, broken into distinct
         # ranges by a second field, plus the highlands of the base (its rock)
-        belt_n = rotated_fbm(self._seed(4), z, rect, range(4, 7), gain=0.5)
-        belt = _smoothstep(0.0, 1.0, 1.0 - np.abs(belt_n) / 0.3)
-        ranges = rotated_fbm(self._seed(12), z, rect, range(6, 8), gain=0.5)
-        belt *= _smoothstep(-0.15, 0.25, ranges)
-        mask = np.clip(belt + 0.6 * _smoothstep(1.8, 2.6, h), 0.0, 1.0)
+        belt_g, wu_g, wv_g = self.coarse
+        mask = np.clip(belt_g.sample(z, rect) + 0.6 * _smoothstep(1.8, 2.6, h), 0.0, 1.0)
         mask *= _smoothstep(0.0, 0.35, h)
-        ridge = ridged_multifractal(self._seed(5), z, rect, detail_levels(b + 6, z, top))
+        ridge = np.zeros_like(h)
+        if mask.max() > 0:
+            # ridges bent by a warp of about one range's width, so they branch and curve
+            warp = (RIDGE_WARP * wu_g.sample(z, rect), RIDGE_WARP * wv_g.sample(z, rect))
+            lv = detail_levels(b + 6, z, top)
+            ridge = ridged_multifractal(self._seed(5), z, rect, lv, warp=warp)
         mountains = mask * np.clip(ridge / 1.1, 0.0, 1.2) ** 2 * 4000.0
         land = land + mountains
         # a soft ceiling: the highest summits of the highest plateaus stay below ~8.5 km
         land = np.maximum(land / np.sqrt(1.0 + (land / 9000.0) ** 2), 0.5)
+        if h.min() >= 0:
+            return land.astype(np.float32)
         d = np.maximum(-h, 0.0)
         sea = np.interp(d, [0.0, 0.08, 0.3, 1.5, 3.0], [-5.0, -150.0, -3600.0, -4600.0, -6500.0])
-        abyss = fbm_rect(self._seed(6), z, rect, detail_levels(b + 6, z, top), gain=0.5)
+        abyss = fbm_rect(self._seed(6), z, rect, detail_levels(b + 6, z, b + 11), gain=0.5)
         sea = np.minimum(sea + 250.0 * abyss * _smoothstep(0.25, 0.6, d), -1.0)
         return np.where(h >= 0, land, sea).astype(np.float32)
 
@@ -270,16 +309,16 @@ class PlanetGeography:
         qx = np.broadcast_to(((cols + 0.5) * s - 0.5)[None, :], (rect.h, rect.w)).astype(np.float64)
         qy = np.broadcast_to(((rows + 0.5) * s - 0.5)[:, None], (rect.h, rect.w)).astype(np.float64)
         lr = int(np.log2(m))  # lattice level whose cell is one routing cell
-        lv = detail_levels(lr + 1, z, lr + 9)
+        lv = detail_levels(lr + 1, z, lr + 7)
         if len(lv):
             from . import fractal
 
             u, v = fractal.uv(z, rect)
             qx = qx + 0.28 * fbm_uv(self._seed(7), u, v, lv, gain=0.45)
             qy = qy + 0.28 * fbm_uv(self._seed(8), u, v, lv, gain=0.45)
-        _, lat = lonlat(z, rect)
+        lat = self._get(z, rect, "lat")
         cell_m = pixel_size(z) / s * np.cos(np.radians(lat))
-        hw_m = _width_m(net.order) / 2.0
+        hw_m = self._hw_m
         dist, seg, t = query(
             np.ascontiguousarray(qx),
             np.ascontiguousarray(qy),
@@ -304,7 +343,7 @@ class PlanetGeography:
         bed = np.where(has, net.bed0[sg] + t * (net.bed1[sg] - net.bed0[sg]), 0.0)
         # valley weight: 1 on the water, falling to 0 at the valley's edge
         hw_c = np.where(has, hw_m[sg] / cell_m[:, None], 0.0)
-        vw_c = _valley_cells(net.order[sg])
+        vw_c = self._valley_c[sg]
         sv = np.clip((dist - hw_c) / np.maximum(vw_c - hw_c, 1e-3), 0.0, 1.0)
         valley = np.where(has, (1.0 - sv) ** 2, 0.0)
         on_river = has & (dist <= np.maximum(hw_c, 0.5 * s))
@@ -337,6 +376,9 @@ class PlanetGeography:
         if name not in st:
             st[name] = getattr(self, f"_make_{name}")(z, rect, st)
         return st[name]
+
+    def _make_lat(self, z, rect, st):
+        return lonlat(z, rect)[1]
 
     def _make_h(self, z, rect, st):
         return self._height(z, rect)
@@ -421,7 +463,7 @@ class PlanetGeography:
         lin = np.minimum(np.abs(h) / slope, 4.0)
         wgt = np.clip((edt - 2.0) / 2.0, 0.0, 1.0)
         mag = (1 - wgt) * lin + wgt * edt
-        _, lat = lonlat(z, rect)
+        lat = self._get(z, rect, "lat")
         metres = pixel_size(b) * np.cos(np.radians(lat))[:, None]
         mag = np.maximum(mag * metres, 0.5 * base_px * metres)
         water = self._get(z, rect, "kind") != classes.LAND
@@ -447,17 +489,17 @@ class PlanetGeography:
         h = self._get(z, rect, "h")
         e = self._get(z, rect, "elev")
         m = self._moisture(z, rect)
-        _, lat = lonlat(z, rect)
+        lat = self._get(z, rect, "lat")
         alat = np.abs(lat).astype(np.float32)[:, None]
         # the base palette's own dryness, ice and rock (generator.base.ContinentsBase._colour)
         dry = _dryness(m, alat)
         temp = 27.0 - 0.0085 * alat**2 - LAPSE * np.maximum(e, 0.0)
-        lv = detail_levels(b + 9, z, b + 8 + DETAIL_OCTAVES)
+        lv = detail_levels(b + 9, z, b + 8 + CLIMATE_OCTAVES)
         if len(lv):
             n = fbm_rect(self._seed(10), z, rect, lv, gain=0.6)
             dry = dry + 0.06 * n
             temp = temp + 2.0 * n
-        patch = fbm_rect(self._seed(11), z, rect, detail_levels(b + 6, z, b + 12), gain=0.6)
+        patch = fbm_rect(self._seed(11), z, rect, detail_levels(b + 7, z, b + 11), gain=0.6)
         lc = np.full(h.shape, classes.GRASSLAND, np.uint8)
         forest = np.where(
             temp >= 20,

@@ -96,7 +96,14 @@ def fbm_rect(
 _TURNS = ((2, 1), (1, -2), (1, 2), (2, -1))
 
 
-def rotated_noise(seed: int, level: int, z: int, rect: Rect, turn: int) -> np.ndarray:
+def rotated_noise(
+    seed: int,
+    level: int,
+    z: int,
+    rect: Rect,
+    turn: int,
+    warp: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Return value noise of lattice ``level`` on coordinates turned by ``_TURNS[turn % 4]``.
 
     Same hash and quintic fade as :func:`.fractal.value_noise`, on a lattice turned by about
@@ -112,32 +119,44 @@ def rotated_noise(seed: int, level: int, z: int, rect: Rect, turn: int) -> np.nd
     # lattice range under the rect: the turned coordinates are linear, so the corners bound it
     pc = n * (a * u[[0, -1, 0, -1]] + b * v[[0, 0, -1, -1]])
     qc = n * (-b * u[[0, -1, 0, -1]] + a * v[[0, 0, -1, -1]])
-    p0, q0 = int(np.floor(pc.min())), int(np.floor(qc.min()))
-    lp = np.arange(p0, int(np.floor(pc.max())) + 2)
-    lq = np.arange(q0, int(np.floor(qc.max())) + 2)
+    if warp is None:
+        du = dv = np.zeros((1, 1))
+        reach = 0.0
+    else:
+        du, dv = (np.ascontiguousarray(x, np.float64) for x in warp)
+        reach = n * (abs(a) + abs(b)) * max(float(np.abs(du).max()), float(np.abs(dv).max()))
+    p0, q0 = int(np.floor(pc.min() - reach)), int(np.floor(qc.min() - reach))
+    lp = np.arange(p0, int(np.floor(pc.max() + reach)) + 2)
+    lq = np.arange(q0, int(np.floor(qc.max() + reach)) + 2)
     lat = fractal.hash_uniform(seed, level, (lp % n)[None, :], (lq % n)[:, None])
-    return _turned_lerp(u, v, float(n), a, b, p0, q0, lat.astype(np.float32))
+    return _turned_lerp(u, v, du, dv, float(n), a, b, p0, q0, lat.astype(np.float32))
 
 
 @njit(cache=True)
-def _turned_lerp(u, v, n, a, b, p0, q0, lat):  # pragma: no cover
+def _turned_lerp(u, v, du, dv, n, a, b, p0, q0, lat):  # pragma: no cover
     h, w = v.shape[0], u.shape[0]
     out = np.empty((h, w), np.float32)
     hl, wl = lat.shape
+    warped = du.shape[0] == h and du.shape[1] == w
     for i in range(h):
         for j in range(w):
-            p = n * (a * u[j] + b * v[i])
-            q = n * (-b * u[j] + a * v[i])
+            x = u[j]
+            y = v[i]
+            if warped:
+                x += du[i, j]
+                y += dv[i, j]
+            p = n * (a * x + b * y)
+            q = n * (-b * x + a * y)
             fp = np.floor(p)
             fq = np.floor(q)
-            x = min(max(int(fp) - p0, 0), wl - 2)
-            y = min(max(int(fq) - q0, 0), hl - 2)
+            c = min(max(int(fp) - p0, 0), wl - 2)
+            r = min(max(int(fq) - q0, 0), hl - 2)
             tp = p - fp
             tq = q - fq
             sp = tp * tp * tp * (tp * (tp * 6 - 15) + 10)
             sq = tq * tq * tq * (tq * (tq * 6 - 15) + 10)
-            top = lat[y, x] + (lat[y, x + 1] - lat[y, x]) * sp
-            bot = lat[y + 1, x] + (lat[y + 1, x + 1] - lat[y + 1, x]) * sp
+            top = lat[r, c] + (lat[r, c + 1] - lat[r, c]) * sp
+            bot = lat[r + 1, c] + (lat[r + 1, c + 1] - lat[r + 1, c]) * sp
             out[i, j] = top + (bot - top) * sq
     return out
 
@@ -156,19 +175,27 @@ def rotated_fbm(seed: int, z: int, rect: Rect, levels: range, gain: float = 0.5)
 _RIDGE_MEAN = 0.448
 
 
-def ridged_multifractal(seed: int, z: int, rect: Rect, levels: range, gain: float = 0.5):
+def ridged_multifractal(
+    seed: int,
+    z: int,
+    rect: Rect,
+    levels: range,
+    gain: float = 0.5,
+    warp: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Return Musgrave's ridged multifractal of :func:`rotated_noise` octaves (float32).
 
     Each octave is the ridge (1 − |n|)² of its noise, weighted by the ridges of the octaves
     above it, so the fine detail sits on the crests and the valleys between ranges stay smooth;
     each octave's expected contribution is subtracted (zero-mean given the coarser octaves), so
-    the mean of a finer zoom's 2×2 block stays the coarser pixel. About 0 to 1.3.
+    the mean of a finer zoom's 2×2 block stays the coarser pixel. About 0 to 1.3. ``warp`` bends
+    the ridges (see :func:`rotated_noise`).
     """
     out = np.zeros((rect.h, rect.w), np.float32)
     weight = np.ones_like(out)
     amp = 1.0
     for i, lv in enumerate(levels):
-        sig = (1.0 - np.abs(rotated_noise(seed, lv, z, rect, i))) ** 2
+        sig = (1.0 - np.abs(rotated_noise(seed, lv, z, rect, i, warp))) ** 2
         out += np.float32(amp) * weight * (sig - np.float32(_RIDGE_MEAN))
         weight = np.clip(weight * sig * 2.0, 0.0, 1.0)
         amp *= gain

@@ -31,7 +31,7 @@ LAKE_DEPTH_M = 80.0
 #: smallest lake (routing cells)
 LAKE_CELLS = 6
 #: valley radius (routing cells) beyond which a pixel is "no river"
-VALLEY_CELLS = 1.5
+VALLEY_CELLS = 1.3
 #: bucket size (routing cells) of the segment index
 BUCKET = 2
 
@@ -184,7 +184,7 @@ def route(
     d_water = distance_transform_edt(wp)[:, p : p + m]  # on water: distance to land
     shore = np.where(water, d_water - 0.5, -(d_land - 0.5)).astype(np.float32)
 
-    bstart, bitems = _buckets(x0, y0, x1, y1, m, BUCKET, VALLEY_CELLS + 1.0)
+    bstart, bitems = _buckets(x0, y0, x1, y1, m, BUCKET, VALLEY_CELLS + 0.35)
     log.info("planet rivers: %d segments, %d lake cells", len(idx), int(lake.sum()))
     return Network(
         m=m,

@@ -159,6 +159,17 @@ def test_3d_view_drapes_imagery_over_the_elevation_layer(tab: LayerTab):
     page.wait_for_function("/^#earth\\/4\\.00\\/46\\.0+\\/10\\.0+\\/20\\/40$/.test(location.hash)")
     assert page.locator("#orbis-3d-link-2d").get_attribute("href") == "/#earth/4/46.0000/10.0000"
     page.wait_for_function("orbis3d.map.areTilesLoaded()", timeout=90_000)
+
+    # the world picker moves the terrain to the other world's elevation layer
+    tab.layer_tiles.clear()
+    page.locator("#orbis-3d-world").select_option("planet")
+    page.wait_for_function(
+        "orbis3d.world() === 'planet' && orbis3d.map.isStyleLoaded() !== false"
+        " && orbis3d.map.getStyle().sources['terrain-dem'].url.includes('/planet/')"
+        " && orbis3d.terrainLoaded()"
+    )
+    assert ("planet", "elevation") in {(w, lay) for w, lay, _ in tab.layer_tiles}
+    assert tab.hash().startswith("#planet/")
     tab.assert_no_errors()
 
 

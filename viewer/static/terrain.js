@@ -159,7 +159,7 @@
     if (!world) return;
     current = world;
     select.value = name;
-    map.setStyle(styleFor(world));
+    map.setStyle(styleFor(world), { diff: false }); // a new world: every source is new
     if (!elevationOf(world)) {
       showError('World ' + name + ' has no elevation layer ([geography] kind = "none"): ' +
                 'shown flat.');

@@ -22,11 +22,13 @@ Mercator) and interpolated bilinearly, so the polygons' straight edges and the 4
 digitisation become smooth curves and the cost no longer grows with the zoom (CPU 15-30 ms per
 tile at any zoom).
 
-The signed distance to the shore is scipy's exact Euclidean distance transform on the kind grid
-grown by :data:`DIST_MARGIN_PX` pixels, so it is exact, and therefore the same whichever rect asks,
-up to that cap: ``|distance| ≤ 48 px × ground metres per pixel`` of the zoom (e.g. 7.3 km at z10,
-57 m at z17 on the equator); farther pixels read the cap. Pixel centre to the nearest pixel
-centre of the other side, minus half a pixel, times the ground size of the pixel's row.
+The signed distance to the shore is scipy's exact Euclidean distance transform (to the shore
+pixels, those with a neighbour of the other side) on the kind grid grown by
+:data:`DIST_MARGIN_PX` pixels, so it is the same whichever rect asks, up to that cap:
+``|distance| ≤ 48 px × ground metres per pixel`` of the zoom (e.g. 7.3 km at z10, 57 m at z17 on
+the equator); farther pixels read the cap. It is the distance from the pixel centre to the
+nearest shore pixel centre plus half a pixel (±0.5 px on a shore pixel), times the ground size of
+the pixel's row.
 """
 
 from __future__ import annotations
@@ -269,10 +271,13 @@ class EarthWater:
         elif not water.any():
             d_px = np.full(kind_e.shape, -float(m), np.float32)
         else:
-            dw = ndimage.distance_transform_edt(water)
-            dl = ndimage.distance_transform_edt(~water)
-            d_px = np.where(water, dw - 0.5, 0.5 - dl)
-            d_px = np.clip(d_px, -m, m)
+            # one transform to the shore pixels of either side (those with an 8-neighbour of the
+            # other side): the nearest pixel of the other side always has a shore pixel of this
+            # side next to it, so this is the distance to the other side within a pixel, at half
+            # the cost of a transform per side
+            shore = ndimage.maximum_filter(water, 3) != ndimage.minimum_filter(water, 3)
+            d = ndimage.distance_transform_edt(~shore) + 0.5
+            d_px = np.clip(np.where(water, d, -d), -m, m)
         mpp = ground_mpp(z, Rect(r0, rect.x0, r1 - r0, 1))
         dist = (d_px[core] * mpp[:, None]).astype(np.float32)[idx]
         return kind, dist

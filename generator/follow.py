@@ -14,7 +14,8 @@ The edit is soft and local. Each pixel has a water coverage ``cov`` (the shore's
 anti-aliased over one pixel, or the river coverage) and a *waterness* ``w(px)`` from the colour
 rule calibrated on Blue Marble (:func:`waterness`). Inside water, pixels that look like land are
 pulled toward the local water colour (by ``1 − w``); on land, pixels that look like water are
-pulled toward the local land colour (by ``w``); pixels that already agree are left to the model.
+pulled toward the local land colour (by ``w``); pixels that already agree are left to the model
+(on water, to a quarter of their texture: :data:`WATER_FLATTEN`).
 Local colours are normalised convolutions of the agreeing pixels of the *parent level* around the
 tile (falling back smoothly to Blue Marble's mean ocean and land colours), so they are a pure
 function of the parent level near each pixel: two tiles computing the same pixel get the same
@@ -41,6 +42,10 @@ RIVER_RGB = np.array([40, 62, 70], np.float32)
 SIGMA = 4.0
 #: Parent pixels read around a tile for its local colours (≥ 4σ).
 PARENT_MARGIN = 16
+#: Inside water every pixel moves at least this far toward the local water colour: a ×2 model
+#: conditioned on a blurry parent paints land-like grain on lakes; real water at 1–100 m/px is
+#: nearly flat, so only a quarter of the model's texture is kept there.
+WATER_FLATTEN = 0.75
 
 
 def waterness(rgb: np.ndarray) -> np.ndarray:
@@ -117,7 +122,7 @@ class WaterFollower:
         land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None, None])
         water_c = water_c + (RIVER_RGB[:, None, None] - water_c) * river_share[None]
         w = waterness(px)[None]
-        to_water = px + (water_c - px) * (1.0 - w)
+        to_water = px + (water_c - px) * np.maximum(1.0 - w, WATER_FLATTEN)
         to_land = px + (land_c - px) * w
         out = cov[None] * to_water + (1.0 - cov[None]) * to_land
         return (out / 127.5 - 1.0).astype(np.float32)

@@ -117,19 +117,24 @@ def rotated_noise(
         u = np.where(u < u[0], u + 1.0, u)
     n = 1 << (level - 1)
     # lattice range under the rect: the turned coordinates are linear, so the corners bound it
-    pc = n * (a * u[[0, -1, 0, -1]] + b * v[[0, 0, -1, -1]])
-    qc = n * (-b * u[[0, -1, 0, -1]] + a * v[[0, 0, -1, -1]])
     if warp is None:
         du = dv = np.zeros((1, 1))
-        reach = 0.0
+        pc = n * (a * u[[0, -1, 0, -1]] + b * v[[0, 0, -1, -1]])
+        qc = n * (-b * u[[0, -1, 0, -1]] + a * v[[0, 0, -1, -1]])
     else:
         du, dv = (np.ascontiguousarray(x, np.float64) for x in warp)
-        reach = n * (abs(a) + abs(b)) * max(float(np.abs(du).max()), float(np.abs(dv).max()))
-    p0, q0 = int(np.floor(pc.min() - reach)), int(np.floor(qc.min() - reach))
-    lp = np.arange(p0, int(np.floor(pc.max() + reach)) + 2)
-    lq = np.arange(q0, int(np.floor(qc.max() + reach)) + 2)
+        x, y = u[None, :] + du, v[:, None] + dv
+        pc = n * np.array(_extent(a * x + b * y))
+        qc = n * np.array(_extent(-b * x + a * y))
+    p0, q0 = int(np.floor(pc.min())), int(np.floor(qc.min()))
+    lp = np.arange(p0, int(np.floor(pc.max())) + 2)
+    lq = np.arange(q0, int(np.floor(qc.max())) + 2)
     lat = fractal.hash_uniform(seed, level, (lp % n)[None, :], (lq % n)[:, None])
     return _turned_lerp(u, v, du, dv, float(n), a, b, p0, q0, lat.astype(np.float32))
+
+
+def _extent(a: np.ndarray) -> tuple[float, float]:
+    return float(a.min()), float(a.max())
 
 
 @njit(cache=True)

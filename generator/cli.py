@@ -37,7 +37,7 @@ def main() -> None:
 
 
 def _store(cache: str | None):
-    from tileserver.cache import open_store
+    from .stores import open_store
 
     return open_store(cache)
 
@@ -176,8 +176,7 @@ def render(
     dtype: str,
 ) -> None:
     """Render tiles Z/X/Y of WORLD to PNG files."""
-    from tileserver.formats import ImageFormat
-
+    from .formats import ImageFormat
     from .tiles import parse_address
 
     tiles = [parse_address(a) for a in addresses]
@@ -452,6 +451,12 @@ def train(
     help="local worker processes, one thread each (default: one per CPU core)",
 )
 @click.option("--force", is_flag=True, help="allow more tiles than the per-command limit")
+@click.option(
+    "--formats",
+    default=None,
+    help="encodings to write under the server's keys, e.g. png,webp (served with no work); "
+    "'none' for the pixels only  [default: png, the server's default]",
+)
 @click.option("--model", default=None, help="model folder (default: the world's)")
 @click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -464,6 +469,7 @@ def seed(
     scheduler: str | None,
     workers: int | None,
     force: bool,
+    formats: str | None,
     model: str | None,
     config_dir: Path | None,
     progress: bool,
@@ -475,17 +481,18 @@ def seed(
     import os
 
     from .region import parse_bbox, parse_zooms
-    from .seed import WorldSpec, check_cache, load_world, plan_seed, run_seed
+    from .seed import WorldSpec, check_cache, load_world, parse_formats, plan_seed, run_seed
 
     box = parse_bbox(bbox)  # fail on bad arguments before loading anything
     zoom_range = parse_zooms(zooms)
+    encodings = parse_formats(formats)
     check_cache(cache, workers or os.cpu_count() or 1, scheduler is not None)
     spec = WorldSpec(
         world, cache, model, str(config_dir) if config_dir else None, prompt, device, dtype
     )
     w = load_world(spec)
     try:
-        plan = plan_seed(w, box, zoom_range, force=force)  # from the cache's state
+        plan = plan_seed(w, box, zoom_range, force=force, formats=encodings)  # the cache's state
     finally:
         getattr(w.pyramid.store, "close", lambda: None)()
     click.echo(plan.summary())

@@ -31,6 +31,7 @@ from .errors import Cancelled, InvalidTile
 from .follow import PARENT_MARGIN, WaterFollower, pad_parent
 from .models.sr_model import SuperResolutionModel
 from .noise import NoiseField
+from .parallel import run_all
 from .planner import Geometry, Rect, Window, plan
 from .resample import box_down2_np, up2
 from .samplers import sample_window
@@ -72,7 +73,9 @@ _model_locks_guard = threading.Lock()
 
 
 def _model_lock(model: object) -> threading.Lock:
-    # One evaluation at a time per model: torch already uses every core for one window.
+    # One evaluation at a time per diffusers checkpoint (a GPU runs one batch at a time, and
+    # its text-embedding memo is shared). The built-in model takes none: its windows of a level
+    # run side by side, one intra-op thread each (generator.parallel).
     with _model_locks_guard:
         return _model_locks.setdefault(id(model), threading.Lock())
 
@@ -262,12 +265,12 @@ class Pyramid:
                 for i in range(0, len(todo), self.batch):
                     _check(cancel)
                     self._make_latent_windows(todo[i : i + self.batch], st)
-            for w in ws:
-                _check(cancel)
-                self._window(w)
-            for t in ts:
-                _check(cancel)
-                self._flight.do(self.tile_key(t), lambda t=t: self._make_tile(t))
+            # independent windows, then independent tiles, side by side on the cores (the
+            # bytes cannot depend on which thread or in which order: each is pure)
+            run_all(self._window, ws, cancel)
+            run_all(
+                lambda t: self._flight.do(self.tile_key(t), lambda: self._make_tile(t)), ts, cancel
+            )
 
     def _make_upper(self, t: Tile) -> np.ndarray:
         """Base tiles come from the base; tiles above it are 2×2 box means of their children."""
@@ -323,8 +326,7 @@ class Pyramid:
             edited = self.follower.edit(w.z, rect, cond[0].numpy(), pad_parent(parent_np))
             cond = torch.from_numpy(edited)[None]
         noise = torch.from_numpy(self.noise.crop(w.z, rect.y0, rect.x0, rect.h, rect.w))[None]
-        with _model_lock(model):
-            out = sample_window(model, cond, noise, self.window_mpp(w), steps)  # type: ignore[arg-type]
+        out = sample_window(model, cond, noise, self.window_mpp(w), steps)  # type: ignore[arg-type]
         arr = out[0].numpy().astype(np.float16)
         self._put(self.window_key(w), arr.tobytes())
         self.stats.add(model_evals=steps, windows_generated=1)

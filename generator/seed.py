@@ -51,10 +51,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import tiles
-from .errors import OrbisError
+from .encoded import encoded_key, encoded_tile
+from .errors import InvalidTile, OrbisError
+from .formats import DEFAULT_FORMAT, ImageFormat
 from .planner import Window
 from .region import Bbox
 from .store import unpack
+from .stores import has
 from .tiles import Tile
 from .world import World
 
@@ -115,11 +118,13 @@ def count_tiles(bbox: Bbox, zooms: Iterable[int]) -> int:
 
 
 class Phase(NamedTuple):
-    """One barrier-separated step: ``kind`` is "tiles" or "windows", all of one zoom."""
+    """One barrier-separated step of one zoom: ``kind`` is "windows", "tiles" or "encode"
+    (the served bytes of the bbox's tiles in ``formats``, under the server's keys)."""
 
     z: int
     kind: str
     items: list[tuple[int, int, int]]  # Tile or Window fields, as plain tuples for pickling
+    formats: tuple[str, ...] = ()
 
 
 @dataclass
@@ -132,6 +137,10 @@ class SeedPlan:
     steps_per_window: int
     requested: dict[int, int]  # tiles in the bbox per zoom
     phases: list[Phase] = field(default_factory=list)
+    #: encodings written for the bbox's tiles (``--formats``)
+    formats: tuple[str, ...] = ()
+    #: (tile, format) pairs not cached yet, to encode
+    encodes: int = 0
 
     @property
     def tiles(self) -> int:
@@ -156,11 +165,50 @@ class SeedPlan:
             f"{sum(self.requested.values()):,} tiles in the bbox; to generate "
             f"{self.tiles:,} tiles (cone included), {self.windows:,} windows, "
             f"{self.model_evals:,} model evaluations"
+            + (
+                f"; {self.encodes:,} tiles to encode ({','.join(self.formats)})"
+                if self.formats
+                else ""
+            )
         )
 
 
-def plan_seed(world: World, bbox: Bbox, zooms: Sequence[int], force: bool = False) -> SeedPlan:
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """Return the encodings of ``--formats png,webp`` (``none``: the pixels only).
+
+    Raises:
+        SeedError: an unknown format (the message lists the known ones).
+    """
+    if text is None:
+        return (DEFAULT_FORMAT.value,)
+    if text.strip().lower() == "none":
+        return ()
+    out: list[str] = []
+    for part in text.split(","):
+        try:
+            fmt = ImageFormat.parse(part.strip()).value
+        except InvalidTile:
+            known = ", ".join(f.value for f in ImageFormat)
+            raise SeedError(
+                f"--formats: unknown format {part.strip()!r} (use {known} or none)"
+            ) from None
+        if fmt not in out:
+            out.append(fmt)
+    return tuple(out)
+
+
+def plan_seed(
+    world: World,
+    bbox: Bbox,
+    zooms: Sequence[int],
+    force: bool = False,
+    formats: Sequence[str] | None = None,
+) -> SeedPlan:
     """Return the phases that generate what is missing from a bbox × zoom range.
+
+    ``formats`` (default: the server's default, PNG) are the encodings written for every tile
+    of the bbox under the key the server reads, so serving a seeded tile costs no generation
+    and no encoding; ``()`` seeds the pixels only.
 
     Raises:
         SeedError: an unreachable cache, a zoom outside the world's range, or more than
@@ -180,7 +228,8 @@ def plan_seed(world: World, bbox: Bbox, zooms: Sequence[int], force: bool = Fals
             f"over the limit of {MAX_TILES:,} per command; narrow --bbox or --zooms or pass --force"
         )
     pyr, geo, base = world.pyramid, world.geometry, world.pyramid.base_zoom
-    plan = SeedPlan(world.name, bbox, (lo, hi), pyr.steps, requested)
+    fmts = tuple(formats) if formats is not None else (DEFAULT_FORMAT.value,)
+    plan = SeedPlan(world.name, bbox, (lo, hi), pyr.steps, requested, formats=fmts)
 
     # Levels generated from windows: walk the cone up from the deepest zoom (planner.plan's walk
     # for a set of targets), then emit it ancestors first.
@@ -222,7 +271,23 @@ def plan_seed(world: World, bbox: Bbox, zooms: Sequence[int], force: bool = Fals
         if need:
             items = sorted(((t.x, t.y, t.z) for t in need), key=lambda i: (i[1], i[0]))
             plan.phases.append(Phase(z, "tiles", items))
+
+    # The served bytes, last (every tile exists by then): the bbox's tiles whose encoding in
+    # some format is not cached (asked with EXISTS, not by reading the bytes back).
+    for z in range(lo, hi + 1) if fmts else ():
+        items = []
+        for t in bbox_tiles(bbox, z):
+            missing = [f for f in fmts if not has(pyr.store, _encoded_key(world, t, f))]
+            if missing:
+                items.append((t.x, t.y, t.z))
+                plan.encodes += len(missing)
+        if items:
+            plan.phases.append(Phase(z, "encode", items, fmts))
     return plan
+
+
+def _encoded_key(world: World, t: Tile, fmt: str) -> str:
+    return encoded_key(world.content_hash, t.z, t.x, t.y, fmt)
 
 
 def blocks(phase: Phase, workers: int) -> list[list[tuple[int, int, int]]]:
@@ -230,7 +295,7 @@ def blocks(phase: Phase, workers: int) -> list[list[tuple[int, int, int]]]:
 
     def xy(item: tuple[int, int, int]) -> tuple[int, int]:
         # (x, y) of a tile item (x, y, z); (col, row) of a window item (z, col, row)
-        return (item[0], item[1]) if phase.kind == "tiles" else (item[1], item[2])
+        return (item[1], item[2]) if phase.kind == "windows" else (item[0], item[1])
 
     for b in (4, 2, 1):
         groups: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
@@ -268,7 +333,7 @@ _task_lock = threading.Lock()
 
 def load_world(spec: WorldSpec) -> World:
     """Open the world of a spec with its cache (the caller closes ``world.pyramid.store``)."""
-    from tileserver.cache import open_store
+    from .stores import open_store
 
     store = open_store(spec.cache)
     try:
@@ -294,13 +359,25 @@ def worker_world(spec: WorldSpec) -> World:
         return _worlds[spec]
 
 
-def run_block(spec: WorldSpec, kind: str, items: list[tuple[int, int, int]]) -> dict[str, int]:
-    """Make one block of tiles or windows (skipping what is cached); return the work done."""
+def run_block(
+    spec: WorldSpec,
+    kind: str,
+    items: list[tuple[int, int, int]],
+    formats: tuple[str, ...] = (),
+) -> dict[str, int]:
+    """Make one block of tiles or windows, or encode tiles in ``formats`` (skipping what is
+    cached); return the work done."""
     world = worker_world(spec)
     pyr = world.pyramid
+    encoded = 0
     with _task_lock:
         before = pyr.stats.snapshot()
-        for item in items:
+        for item in items if kind == "encode" else ():
+            t = Tile(*item)
+            for fmt in formats:
+                if not has(pyr.store, _encoded_key(world, t, fmt)):
+                    encoded += encoded_tile(world, t.z, t.x, t.y, fmt)[1]
+        for item in items if kind != "encode" else ():
             node = Window(*item) if kind == "windows" else Tile(*item)
             key = pyr.window_key(node) if kind == "windows" else pyr.tile_key(node)
             if unpack(pyr.store.get(key)) is not None:
@@ -316,6 +393,7 @@ def run_block(spec: WorldSpec, kind: str, items: list[tuple[int, int, int]]) -> 
         after = pyr.stats.snapshot()
     done = {k: after[k] - before[k] for k in after}
     done["items"] = len(items)
+    done["tiles_encoded"] = encoded
     return done
 
 
@@ -329,6 +407,8 @@ class SeedReport:
     tiles_generated: int = 0
     windows_generated: int = 0
     model_evals: int = 0
+    #: (tile, format) encodings written under the server's keys
+    tiles_encoded: int = 0
     tasks: int = 0
     seconds: float = 0.0
     workers: int = 0
@@ -344,7 +424,8 @@ class SeedReport:
         return (
             f"seeded {plan.world} z{lo}-{hi}: {self.tiles_generated:,} tiles and "
             f"{self.windows_generated:,} windows generated ({self.model_evals:,} model "
-            f"evaluations) in {self.seconds:.1f} s ({self.tiles_per_second:.2f} tiles/s) "
+            f"evaluations), {self.tiles_encoded:,} encoded tiles, in {self.seconds:.1f} s "
+            f"({self.tiles_per_second:.2f} tiles/s) "
             f"with {self.workers} worker{'s' if self.workers != 1 else ''}"
         )
 
@@ -421,7 +502,7 @@ def run_seed(
                         on_phase(phase)
                     bar.set_description(f"z{phase.z} {phase.kind}")
                     futures = [
-                        client.submit(run_block, spec, phase.kind, group, pure=False)
+                        client.submit(run_block, spec, phase.kind, group, phase.formats, pure=False)
                         for group in blocks(phase, max(n, 1))
                     ]
                     try:
@@ -430,6 +511,7 @@ def run_seed(
                             report.tiles_generated += done["tiles_generated"]
                             report.windows_generated += done["windows_generated"]
                             report.model_evals += done["model_evals"]
+                            report.tiles_encoded += done["tiles_encoded"]
                             report.tasks += 1
                             bar.update(done["items"])
                     except BaseException:

@@ -2,7 +2,8 @@
 
 A store maps string keys to bytes. Values are framed (:func:`pack` / :func:`unpack`) with a
 magic and a SHA-256 prefix, so a truncated or corrupt entry reads as a miss and is regenerated
-instead of being served. ``tileserver.cache`` provides the persistent backends (diskcache).
+instead of being served. :mod:`generator.stores` provides the persistent backends (diskcache,
+Redis).
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ class MemoryStore:
             while self._size > self.max_bytes and len(self._data) > 1:
                 _, v = self._data.popitem(last=False)
                 self._size -= len(v)
+
+    def contains(self, key: str) -> bool:
+        """Return True when the key is stored (no LRU refresh)."""
+        with self._lock:
+            return key in self._data
 
     def delete(self, key: str) -> None:
         """Drop a value if present."""

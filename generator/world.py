@@ -28,6 +28,7 @@ from .errors import InvalidTile, ModelLoadError, OrbisError, UnknownLayer
 from .follow import WaterFollower
 from .geography import LAYERS, Geography, make_geography
 from .models.sr_model import SuperResolutionModel, default_model_path
+from .parallel import EVAL_THREADS
 from .planner import Geometry
 from .pyramid import Pyramid
 from .stages import Stage
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     AnyModel = SuperResolutionModel | DiffusersModel
 
 #: Version of the cascade code (planner, blend, correction, sampler loop). Bump it whenever a
-#: change alters tile bytes for the same config and model.
+#: change alters tile bytes for the same config and model. (How evaluations run, the intra-op
+#: thread count and the batch, has its own key, ``evaluation``, in :attr:`World.identity`.)
 CASCADE_VERSION = "1"
 
 _models: dict[str, AnyModel] = {}
@@ -228,6 +230,7 @@ class World:
         self.config = config
         self.model = model
         self.stages = stages
+        self._batch = batch if any(st.latent for st in stages) else 1  # built-in: always alone
         self.geometry = Geometry(config.tile_size, config.sampler.margin)
         self.pyramid = Pyramid(
             key_prefix=self.content_hash,
@@ -320,6 +323,9 @@ class World:
                 "steps": c.model.steps or self.model.info.num_inference_steps,
                 "sampler": c.sampler.model_dump(),
                 "cascade": CASCADE_VERSION,
+                # the floats depend on the intra-op thread count and on the batch a window is
+                # sampled in (docs/design.md "Determinism"): both fixed, and hashed
+                "evaluation": {"intra_op_threads": EVAL_THREADS, "batch": self._batch},
             }
             | self._stages_identity()
             | self._geography_identity()

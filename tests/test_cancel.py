@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from generator.errors import Cancelled
+from generator.parallel import eval_workers
 from generator.store import MemoryStore
 from generator.tiles import Tile
 from generator.world import World
@@ -58,7 +59,8 @@ def test_cancel_stops_between_windows_and_resuming_gives_the_same_bytes(tiny_mod
     with pytest.raises(Cancelled):
         world.render(*DEEP, cancel=cancel)
     stopped = world.pyramid.stats.snapshot()
-    assert stopped["windows_generated"] == 3  # stopped right after the third window
+    # stopped right after the third window; windows already running on other cores finish
+    assert 3 <= stopped["windows_generated"] <= 2 + eval_workers()
     tiles, windows = world.pyramid.plan_cost(Tile(DEEP[1], DEEP[2], DEEP[0]))
     assert windows > 0
     resumed = world.render(*DEEP)

@@ -24,6 +24,7 @@ from generator.export import export, parse_zooms
 from generator.export.common import archive_tiles
 from generator.export.geotiff import overview_factors
 from generator.region import Bbox, plan_region
+from generator.store import MemoryStore
 from tests.serving_helpers import decode_array, save_tiny_model
 from tileserver.formats import ImageFormat
 
@@ -206,6 +207,9 @@ def test_a_failed_export_leaves_no_file(earth, tmp_path, monkeypatch, suffix):
         return np.zeros((256, 256, 3), np.uint8)
 
     monkeypatch.setattr(earth, "tile_array", failing)
+    # nothing cached: earlier exports' encoded tiles would be reused without calling tile_array
+    monkeypatch.setattr(earth.pyramid, "store", MemoryStore())
+    monkeypatch.setattr(earth.pyramid, "_hot", MemoryStore())
     kw = {"resolution": 8000} if suffix == ".tif" else {"zooms": range(2, 5)}
     with pytest.raises(RuntimeError, match="generation failed"):
         export(earth, out, BOX, progress=False, workers=1, **kw)

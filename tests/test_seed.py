@@ -101,7 +101,7 @@ def test_the_plan_makes_ancestors_first_and_windows_before_tiles(tiny_model):
     # the base (z4) first, then its box means upwards, then each generated level's two phases
     assert order == [(4, "tiles"), (3, "tiles")] + [
         (z, kind) for z in range(5, 8) for kind in ("windows", "tiles")
-    ]
+    ] + [(z, "encode") for z in range(3, 8)]  # the served bytes (PNG by default), last
     box = parse_bbox(BBOX)
     for z in range(5, 8):  # every tile of the box is planned (the cone adds a margin)
         planned = {Tile(*i) for p in plan.phases if (p.z, p.kind) == (z, "tiles") for i in p.items}

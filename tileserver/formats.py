@@ -1,52 +1,8 @@
-"""Output formats: suffix, media type and encoder in one enum so they never drift."""
+"""Output formats: re-exported from :mod:`generator.formats` (the seeder and exporter encode the
+server's bytes, and the generator never imports the server)."""
 
 from __future__ import annotations
 
-import io
-from enum import StrEnum
+from generator.formats import DEFAULT_FORMAT, ImageFormat
 
-import numpy as np
-from PIL import Image
-
-from generator.errors import InvalidTile
-
-
-class ImageFormat(StrEnum):
-    """Tile encodings orbis serves."""
-
-    png = "png"
-    jpg = "jpg"
-    webp = "webp"
-
-    @property
-    def media_type(self) -> str:
-        """Return the HTTP Content-Type."""
-        return {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}[self.value]
-
-    @classmethod
-    def parse(cls, suffix: str) -> ImageFormat:
-        """Return the format for a file suffix.
-
-        Raises:
-            InvalidTile: unknown suffix (the message lists the known ones).
-        """
-        s = suffix.lower()
-        if s == "jpeg":
-            s = "jpg"
-        try:
-            return cls(s)
-        except ValueError:
-            known = ", ".join(f.value for f in cls)
-            raise InvalidTile(f"unknown tile format {suffix!r} (use one of: {known})") from None
-
-    def encode_image(self, arr: np.ndarray) -> bytes:
-        """Encode an RGB uint8 array; deterministic for a given Pillow version."""
-        buf = io.BytesIO()
-        im = Image.fromarray(arr, "RGB")
-        if self is ImageFormat.png:
-            im.save(buf, "PNG", compress_level=6)
-        elif self is ImageFormat.jpg:
-            im.save(buf, "JPEG", quality=90)
-        else:
-            im.save(buf, "WEBP", quality=90, method=4)
-        return buf.getvalue()
+__all__ = ["DEFAULT_FORMAT", "ImageFormat"]

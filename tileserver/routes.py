@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from generator import tiles
+from generator.encoded import encoded_key, render_counted
 from generator.errors import InvalidTile, UnknownWorld
 from generator.store import pack, unpack
 from generator.world import World
@@ -63,8 +64,7 @@ async def tile(request: Request) -> Response:
             raise InvalidTile(f"@2x / tilesize=512 is served on WebMercatorQuad only, not {tms_id}")
         mpp = matrix_set.matrix(z).cellSize * 111319.49079327357
         extrapolated = world.model.beyond_training(mpp)
-    grid = "" if tms_id == "WebMercatorQuad" else f"{tms_id}/"
-    key = f"{world.content_hash}/e/{grid}{z}/{x}/{y}@{scale}.{addr.fmt.value}"
+    key = encoded_key(world.content_hash, z, x, y, addr.fmt, scale, tms_id)  # = orbis seed's
     immutable = request.query_params.get("v") == world.content_hash
     max_age = 31536000 if immutable else request.app.state.settings.max_age
     headers = {
@@ -99,13 +99,16 @@ async def tile(request: Request) -> Response:
         async with request.app.state.gate.slot():
             mark_started()
             if tms_id == "WebMercatorQuad":
-                arr = await run_in_threadpool(world.render, z, x, y, scale, cancel)
-            else:
+                arr, made = await run_in_threadpool(render_counted, world, z, x, y, scale, cancel)
+            else:  # resampled from the pyramid on every miss
                 arr = await run_in_threadpool(tms_mod.crs84_tile, world, z, x, y, cancel)
+                made = True
             data = await run_in_threadpool(addr.fmt.encode_image, arr)
         await run_in_threadpool(store.set, key, pack(data))
         hot.set(key, data)
-        prom.tiles_generated.inc()
+        prom.tiles_encoded.inc()
+        if made:  # pyramid work, not only encoding (the pixels were not all cached)
+            prom.tiles_generated.inc()
         return data
 
     try:

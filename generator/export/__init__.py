@@ -10,8 +10,9 @@ legend as a colour map. The output type follows the suffix of ``out``.
 Every export is estimated first (tiles, how many are cached, windows to generate), refused over
 a size limit unless forced, shown with a progress bar, and written to a temporary file renamed
 into place at the end, so an interrupted export never leaves a corrupt file behind. Tiles are
-encoded by ``tileserver.formats`` (the server's encoder), so an archived tile has the very bytes
-the server sends for the same address and format.
+encoded by ``generator.formats`` (the server's encoder), so an archived tile has the very bytes
+the server sends for the same address and format; bytes already cached under the server's key
+(:mod:`generator.encoded`: served, or seeded with ``orbis seed --formats``) are reused.
 """
 
 from __future__ import annotations
@@ -130,13 +131,15 @@ def _encoded(
     world: World, ts: list[tiles.Tile], fmt: str, workers: int, bar: tqdm
 ) -> Iterator[tuple[tiles.Tile, bytes]]:
     """Yield (tile, encoded bytes) in the order of ``ts``; tiles are made and encoded on a few
-    threads (the model itself runs one window at a time; encoding and cache reads overlap)."""
-    from tileserver.formats import ImageFormat
+    threads (encoding and cache reads overlap). Bytes the server or ``orbis seed --formats``
+    cached are reused as they are; those encoded here are cached under the server's key."""
+    from ..encoded import encoded_tile
+    from ..formats import ImageFormat
 
     encoder = ImageFormat.parse(fmt)
 
     def one(t: tiles.Tile) -> bytes:
-        return encoder.encode_image(world.tile_array(t.z, t.x, t.y))
+        return encoded_tile(world, t.z, t.x, t.y, encoder)[0]
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # bounded look-ahead: submit a window of tiles at a time so memory stays flat

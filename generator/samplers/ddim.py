@@ -2,8 +2,10 @@
 
 Deterministic by construction: the only randomness is the initial noise, which the caller cuts
 from the global noise field, so two overlapping windows start from the same noise in their
-overlap. The loop follows diffusers' numbered pipeline habit around a stock scheduler, rebuilt per
-call with ``from_config`` (schedulers carry per-run state and must not be shared across threads).
+overlap, and it runs with a fixed intra-op thread count (``generator.parallel``), so its floats
+do not depend on the machine's cores. The loop follows diffusers' numbered pipeline habit around
+a stock scheduler, rebuilt per call with ``from_config`` (schedulers carry per-run state and must
+not be shared across threads).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from ..models.sr_model import SuperResolutionModel, class_labels
+from ..parallel import pin_threads
 
 
 @torch.inference_mode()
@@ -34,7 +37,8 @@ def sample_window(
     Raises:
         ValueError: shapes disagree or H, W are not multiples of the UNet's stride.
     """
-    # 1. Check inputs
+    # 1. Check inputs; one intra-op thread, whichever thread calls (see generator.parallel)
+    pin_threads()
     if parent_up.shape != noise.shape:
         raise ValueError(f"parent {tuple(parent_up.shape)} and noise {tuple(noise.shape)} differ")
     stride = model.stride

@@ -18,7 +18,8 @@ loop is otherwise the pipelines' own, in their numbered style:
   noise level is the class label.
 
 Sampling is DDIM with η = 0 (``DDIMScheduler.from_config`` of the checkpoint's scheduler config:
-its betas, prediction type and spacing), so the only randomness is the noise passed in.
+its betas, prediction type and spacing), so the only randomness is the noise passed in; every
+evaluation runs with the fixed intra-op thread count of ``generator.parallel``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from ..models.diffusers_backend import DiffusersModel
+from ..parallel import pin_threads
 from ..resample import up2
 
 
@@ -58,6 +60,7 @@ def run_steps(steps: int, strength: float) -> int:
 @torch.inference_mode()
 def encode_pixels(model: DiffusersModel, pixels: torch.Tensor) -> torch.Tensor:
     """Return the scaled latents of (B, 3, H, W) pixels in [-1, 1] (the posterior's mode)."""
+    pin_threads()
     vae = model.vae
     x = pixels.to(device=model.device, dtype=vae.dtype)
     lat = vae.encode(x).latent_dist.mode()
@@ -68,6 +71,7 @@ def encode_pixels(model: DiffusersModel, pixels: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def decode_latents(model: DiffusersModel, latents: torch.Tensor) -> torch.Tensor:
     """Return (B, 3, f·h, f·w) pixels in [-1, 1] (float32, CPU) of scaled latents."""
+    pin_threads()
     vae = model.vae
     shift = vae.config.get("shift_factor") or 0.0
     z = latents.to(device=model.device, dtype=vae.dtype) / vae.config.scaling_factor + shift
@@ -110,7 +114,8 @@ def sample_latent_windows(
     Raises:
         ValueError: shapes that disagree, or sizes the UNet cannot take.
     """
-    # 1. Check inputs
+    # 1. Check inputs; one intra-op thread, whichever thread calls (see generator.parallel)
+    pin_threads()
     b, c, h, w = noise.shape
     if c != model.latent_channels:
         raise ValueError(f"noise has {c} channels, the VAE {model.latent_channels}")

@@ -1,0 +1,256 @@
+"""The same bytes whatever the machine's core count and the process layout (ARCHITECTURE §1.1).
+
+Before ``generator.parallel`` pinned every model evaluation to one intra-op thread, a window
+sampled with 2 torch threads differed from one sampled with 1 in its last float bits, and the
+tiles of ``OMP_NUM_THREADS=2`` differed from those of ``OMP_NUM_THREADS=1`` (even with the tiny
+test model); the suite pinned ``OMP_NUM_THREADS=1`` for itself, so it never saw it. Here:
+
+- fast: an evaluation in a thread whose torch thread count was set to 2 equals one made with 1;
+  ``run_all`` runs each item once, in order, honours ``cancel`` and errors, never deadlocks when
+  nested; the content hash names the evaluation layout;
+- slow: the same tiles made in separate processes, by ``orbis render`` under
+  ``OMP_NUM_THREADS=1``, ``2`` and unset, by a real ``orbis serve`` (uvicorn) under ``2`` and by
+  a Dask worker (Dask's default: one thread), are byte-identical to each other and to this
+  process's own (whatever its thread count).
+
+The world is ``earth`` with ``[geography] kind = "none"`` (a temporary config folder) and the
+tiny random model saved to disk; tiles at z5–z6 need two generated levels.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from generator import parallel
+from generator.errors import Cancelled
+from generator.formats import ImageFormat
+from generator.samplers import sample_window
+from generator.world import World
+from tests.helpers import CONFIG_DIR, REPO, write_world
+from tests.serving_helpers import save_tiny_model, stop_process
+
+TILES = ["6/33/22", "5/16/11", "6/32/21"]
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory) -> Path:
+    """The repository's earth with no geography (no data indices to build in each process)."""
+    d = tmp_path_factory.mktemp("config")
+    text = (CONFIG_DIR / "worlds" / "earth.toml").read_text()
+    write_world(d, "earth", text + '\n[geography]\nkind = "none"\n')
+    return d
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="module")
+def reference(config_dir, model_dir) -> dict[str, bytes]:
+    """PNG bytes of TILES made in this process, with whatever torch threads it has."""
+    w = World.load("earth", config_dir, model=str(model_dir))
+    out = {}
+    for a in TILES:
+        z, x, y = map(int, a.split("/"))
+        out[a] = ImageFormat.png.encode_image(w.render(z, x, y))
+    return out
+
+
+def _env(**kw: str | None) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for k, v in kw.items():
+        env.pop(k, None)
+        if v is not None:
+            env[k] = v
+    return env
+
+
+# ---- fast: the rule itself ------------------------------------------------------------------
+
+
+def _window_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    cond = torch.rand((1, 3, 96, 96), generator=g) * 2 - 1
+    return cond, torch.randn((1, 3, 96, 96), generator=g)
+
+
+def test_an_evaluation_ignores_the_calling_threads_torch_setting(tiny_model):
+    cond, noise = _window_inputs()
+
+    def sample(threads: int) -> bytes:
+        torch.set_num_threads(threads)  # what a server's pool thread may have been left with
+        out = sample_window(tiny_model, cond, noise, 10.0).numpy().tobytes()
+        assert torch.get_num_threads() == parallel.EVAL_THREADS  # pinned in this thread
+        return out
+
+    with ThreadPoolExecutor(1) as pool:  # a fresh thread each, like a server's worker threads
+        two = pool.submit(sample, 2).result()
+    with ThreadPoolExecutor(1) as pool:
+        one = pool.submit(sample, 1).result()
+    assert two == one
+
+
+def test_the_content_hash_names_the_evaluation_layout(config_dir, tiny_model):
+    world = World.load("earth", config_dir, model=tiny_model)
+    assert world.identity["evaluation"] == {"intra_op_threads": 1, "batch": 1}
+
+
+def test_run_all_runs_each_item_once_in_order_on_several_threads(monkeypatch):
+    monkeypatch.setenv("ORBIS_EVAL_WORKERS", "3")
+    seen: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def fn(i: int) -> int:
+        time.sleep(0.01)
+        with lock:
+            seen.append((i, threading.current_thread().name))
+        return i * i
+
+    assert parallel.run_all(fn, list(range(12))) == [i * i for i in range(12)]
+    assert sorted(i for i, _ in seen) == list(range(12))  # once each
+    assert len({name for _, name in seen}) > 1  # the caller and the pool both worked
+
+
+def test_run_all_checks_cancel_before_each_item(monkeypatch):
+    monkeypatch.setenv("ORBIS_EVAL_WORKERS", "2")
+    cancel = threading.Event()
+    cancel.set()
+    ran: list[int] = []
+    with pytest.raises(Cancelled):
+        parallel.run_all(ran.append, [1, 2, 3], cancel)
+    assert ran == []
+
+
+def test_run_all_raises_the_first_error_and_starts_nothing_after_it(monkeypatch):
+    monkeypatch.setenv("ORBIS_EVAL_WORKERS", "1")  # inline: a deterministic order to check
+    ran: list[int] = []
+
+    def fn(i: int) -> None:
+        ran.append(i)
+        if i == 1:
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        parallel.run_all(fn, [0, 1, 2, 3])
+    assert ran == [0, 1]
+    monkeypatch.setenv("ORBIS_EVAL_WORKERS", "2")
+    with pytest.raises(ValueError, match="boom"):
+        parallel.run_all(fn, [0, 1, 2, 3])
+
+
+def test_nested_run_all_does_not_deadlock(monkeypatch):
+    monkeypatch.setenv("ORBIS_EVAL_WORKERS", "2")  # one pool thread, kept busy by the outer call
+
+    def outer(i: int) -> int:
+        return sum(parallel.run_all(lambda j: i * 10 + j, [0, 1, 2]))
+
+    done: list[list[int]] = []
+    t = threading.Thread(target=lambda: done.append(parallel.run_all(outer, [1, 2, 3, 4])))
+    t.start()
+    t.join(timeout=20)
+    assert not t.is_alive(), "run_all deadlocked"
+    assert done == [[sum(i * 10 + j for j in range(3)) for i in (1, 2, 3, 4)]]
+
+
+# ---- slow: separate processes, different thread counts and layouts -------------------------
+
+
+@pytest.mark.slow
+def test_orbis_render_under_1_2_and_unset_threads_gives_the_same_bytes(
+    config_dir, model_dir, reference, tmp_path
+):
+    procs = {}
+    for label, omp in (("1", "1"), ("2", "2"), ("unset", None)):
+        out = tmp_path / label
+        cmd = [
+            sys.executable, "-m", "generator.cli", "render", "earth", *TILES, "-o", str(out),
+            "--config", str(config_dir), "--model", str(model_dir),
+        ]  # fmt: skip
+        env = _env(OMP_NUM_THREADS=omp, ORBIS_EVAL_WORKERS=None)
+        procs[label] = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    for label, proc in procs.items():
+        log, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, log.decode()[-2000:]
+        for a in TILES:
+            z, x, y = a.split("/")
+            got = (tmp_path / label / z / x / f"{y}.png").read_bytes()
+            assert got == reference[a], f"OMP_NUM_THREADS={label}: tile {a} differs"
+
+
+@pytest.mark.slow
+def test_orbis_serve_on_uvicorn_gives_the_same_bytes(config_dir, model_dir, reference, tmp_path):
+    from tests.test_redis_store import _wait_healthy, free_port
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    cmd = [
+        sys.executable, "-m", "generator.cli", "serve", "--host", "127.0.0.1", "--port",
+        str(port), "--cache", "memory", "--config", str(config_dir), "--model", str(model_dir),
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=_env(OMP_NUM_THREADS="2"), stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc, log)
+
+        # concurrently, as a map client asks: the server's threads and the eval pool interleave
+        def get(a: str) -> httpx.Response:
+            return httpx.get(f"{base}/tiles/earth/{a}.png", timeout=300)
+
+        with ThreadPoolExecutor(len(TILES)) as pool:
+            got = dict(zip(TILES, pool.map(get, TILES), strict=True))
+    finally:
+        stop_process(proc, timeout=30)
+    for a, r in got.items():
+        assert r.status_code == 200, r.text
+        assert r.content == reference[a], f"orbis serve: tile {a} differs"
+    assert "Traceback" not in log.read_text()
+
+
+def _render_in_worker(config_dir: str, model_dir: str, addresses: list[str]) -> dict:
+    """Run in a Dask worker process: its torch threads before, and the tiles' PNG bytes."""
+    import torch as worker_torch
+
+    from generator.formats import ImageFormat as Fmt
+    from generator.world import World as W
+
+    threads = worker_torch.get_num_threads()
+    w = W.load("earth", config_dir, model=model_dir)
+    tiles = {}
+    for a in addresses:
+        z, x, y = map(int, a.split("/"))
+        tiles[a] = Fmt.png.encode_image(w.render(z, x, y))
+    return {"threads": threads, "tiles": tiles, "pid": os.getpid()}
+
+
+@pytest.mark.slow
+def test_a_dask_worker_gives_the_same_bytes(config_dir, model_dir, reference):
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        fut = client.submit(_render_in_worker, str(config_dir), str(model_dir), TILES, pure=False)
+        result = fut.result(timeout=600)
+    assert result["pid"] != os.getpid()
+    assert result["threads"] == 1  # Dask's OMP_NUM_THREADS=1: the layout of the issue
+    for a in TILES:
+        assert result["tiles"][a] == reference[a], f"Dask worker: tile {a} differs"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 
 import anyio
 import morecantile
@@ -359,22 +360,32 @@ def _have(*modules: str) -> bool:
     return all(importlib.util.find_spec(f"generator.geography.{m}") is not None for m in modules)
 
 
+@contextmanager
 def _real_client(model_dir, world: str, modules: tuple[str, ...]):
+    """A server of ``world`` with its real geography (the stub undone if this module set it)."""
     if not _have(*modules):
         pytest.skip(f"the real {world} geography sources are not installed yet")
-    return TestClient(create_app(Settings(model=str(model_dir), worlds=(world,))))
+    import generator.geography
+    import generator.world
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(generator.world, "make_geography", generator.geography.make_geography)
+        with TestClient(create_app(Settings(model=str(model_dir), worlds=(world,)))) as c:
+            yield c
 
 
 @pytest.fixture(scope="module")
 def real_earth(model_dir):
     modules = ("water_earth", "rivers_earth", "elevation_earth", "landcover_earth")
     with _real_client(model_dir, "earth", modules) as c:
+        assert c.app.state.worlds["earth"].geography.kind == "earth"
         yield c
 
 
 @pytest.fixture(scope="module")
 def real_planet(model_dir):
     with _real_client(model_dir, "planet", ("planet",)) as c:
+        assert c.app.state.worlds["planet"].geography.kind == "planet"
         yield c
 
 

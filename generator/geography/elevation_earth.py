@@ -25,15 +25,19 @@ Per pixel, in order:
 4. **Water.** Ocean pixels are at most −1 m (deepening 5 m per km offshore where the grid is
    shallower), land pixels at least +0.5 m except in real depressions (:func:`.relief.depression`:
    grid cells below 0 m not connected to the ocean — Caspian, Dead Sea, Qattara, Death Valley),
-   lakes at the grid's 4′-averaged surface without detail.
+   lakes at the grid's 4′-averaged surface (at most its 3 × 3-cell minimum) without detail.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -51,6 +55,7 @@ from .grid import (
     pixel_size,
     to_mercator,
 )
+from .source import data_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,8 @@ DEFAULT_HALF_WIDTH_M = 800.0
 #: Half-width of the flat valley floor at the river surface: the rivers layer's widest strip
 #: (300 m) plus its meanders (≤ 200 m) stay on it.
 VALLEY_FLOOR_M = 350.0
+#: Rivers closer than this share the lower surface (:class:`RiverProfiles`); > 2 floors.
+PROXIMITY_M = 800.0
 #: Valleys are carved from this zoom on (pixels ≤ 600 m, a corridor ≥ 3 px); coarser pixels
 #: would only point-sample corridors narrower than themselves.
 MIN_CARVE_ZOOM = 8
@@ -116,11 +123,13 @@ def running_profile(heights: np.ndarray) -> np.ndarray:
 class RiverProfiles:
     """River surface elevation per vertex, for the whole river network at once.
 
-    Built on first use from ``rivers.segments`` over the whole world: pieces whose ends meet
+    Built on first use from ``rivers.segments`` over the whole world (and kept in
+    :func:`~.source.data_cache_dir`, keyed by the lines and the relief): pieces whose ends meet
     (same vertex to 1e-5°) at a node of degree 2 are chained into one river; a chain's surface is
-    :func:`running_profile` of the grid at its vertices; then, three times over, a chain whose
-    downstream end lies within 1 km of another chain is raised to at least that river's surface
-    there (never below the river it flows into; still non-increasing). Queried by vertex
+    :func:`running_profile` of the grid at its vertices; then, until nothing changes, a vertex
+    within :data:`PROXIMITY_M` of another river takes that river's surface where it is lower,
+    and the running minimum downstream of it is redone (confluences and channels side by side
+    agree, every chain stays non-increasing). Queried by vertex
     coordinates, so any piece the rivers source returns later finds its surface again; vertices
     not in the network (clipped ends, stand-in rivers) fall back to the piece's own profile.
     """
@@ -137,6 +146,28 @@ class RiverProfiles:
         if not lines:
             self._keys, self._surface = np.zeros(0, np.int64), np.zeros(0, np.float32)
             return
+        h = hashlib.sha256(f"{VERSION}/{relief.tiles_digest()}/{PROXIMITY_M}".encode())
+        for x in lines:
+            h.update(np.ascontiguousarray(x).tobytes())
+        path = data_cache_dir() / f"river-profiles-{h.hexdigest()[:16]}.npz"
+        try:
+            with np.load(path) as z:
+                self._keys, self._surface = z["keys"], z["surface"]
+            return
+        except (OSError, KeyError, ValueError):
+            pass
+        self._compute(lines)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, keys=self._keys, surface=self._surface)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _compute(self, lines: list[np.ndarray]) -> None:
         lens = np.array([len(x) for x in lines])
         allxy = np.concatenate(lines)
         heights = relief.sample_points(allxy[:, 0], allxy[:, 1]).astype(np.float64)
@@ -184,25 +215,29 @@ class RiverProfiles:
             surface[idx] = prof
             # orient the index downstream (surface non-increasing)
             chain_idx.append(idx if prof[0] >= prof[-1] else idx[::-1])
-        # tributaries never end below the river they join
-        mouths = np.array([allxy[c[-1]] for c in chain_idx])
+        # rivers that come within PROXIMITY_M of each other (confluences, channels side by
+        # side) share the lower surface there, which then holds downstream: the corridors of
+        # the elevation layer, which take the lowest surface where they overlap, stay monotone
         owner = np.repeat(np.arange(len(chain_idx)), [len(c) for c in chain_idx])
         order = np.concatenate(chain_idx)
         lat0 = np.radians(allxy[order, 1])
         pts = np.stack([allxy[order, 0] * np.cos(lat0), allxy[order, 1]], 1) * M_PER_DEG
         tree = cKDTree(pts)
-        mlat = np.radians(mouths[:, 1])
-        mpts = np.stack([mouths[:, 0] * np.cos(mlat), mouths[:, 1]], 1) * M_PER_DEG
-        dist, near = tree.query(mpts, k=8, distance_upper_bound=1000.0)
-        for _ in range(3):
-            for c, idx in enumerate(chain_idx):
-                for d, q in zip(dist[c], near[c], strict=True):
-                    if not np.isfinite(d) or owner[q] == c:
-                        continue
-                    floor = surface[order[q]]
-                    if surface[idx[-1]] < floor:
-                        surface[idx] = np.maximum(surface[idx], floor)
-                    break
+        dist, nb = tree.query(pts, k=12, distance_upper_bound=PROXIMITY_M)
+        nb = np.minimum(nb, len(order) - 1)
+        other = np.isfinite(dist) & (owner[nb] != owner[:, None])
+        rows = np.flatnonzero(other.any(axis=1))
+        nb, other = nb[rows], other[rows]
+        for _ in range(6):
+            s_o = surface[order]
+            low = np.where(other, s_o[nb], np.inf).min(axis=1)
+            lower = low < s_o[rows] - 1e-3
+            if not lower.any():
+                break
+            surface[order[rows[lower]]] = low[lower]
+            for idx in {int(owner[r]) for r in rows[lower]}:
+                ch = chain_idx[idx]
+                surface[ch] = np.minimum.accumulate(surface[ch])
         keys = _vertex_keys(allxy)
         sort = np.argsort(keys, kind="stable")
         self._keys, self._surface = keys[sort], surface[sort].astype(np.float32)
@@ -271,14 +306,28 @@ class EarthElevation:
         lon, lat = lonlat(z, rect)
         mip = relief.mip_for_pixel(360.0 / grid_width(z))
         base = relief.sample(lon, lat, mip)
-        dist_r, surf = self._river_field(z, rect, lon, lat)
-        fade = _smoothstep(dist_r)  # 0 on the valley floor, 1 beyond the corridor
-        terrain = base + self.detail(z, rect, lon, lat) * fade
-        carved = surf + (terrain - surf) * fade
+        fields = self._river_field(z, rect, lon, lat)
+        t_min = np.full((rect.h, rect.w), 2.0, np.float32)
+        for f in fields:
+            np.minimum(t_min, f.t, out=t_min)
+        # the detail fades out towards the valley floor
+        terrain = base + self.detail(z, rect, lon, lat) * _smoothstep(t_min)
         # S + (T − S)·fade for both signs: pulled down to the river where the terrain is
         # higher, and where it dips below the surface (interpolation pits next to a river that
-        # the running minimum has held up) lifted to it, so the river itself is exactly S
-        out = np.where(np.isfinite(surf), carved, terrain)
+        # the running minimum has held up) lifted to it, so the river itself is exactly S;
+        # where corridors overlap (confluences, parallel channels) the lowest one wins
+        best = np.full((rect.h, rect.w), np.inf, np.float32)
+        for f in fields:
+            c = np.where(
+                np.isfinite(f.surface), f.surface + (terrain - f.surface) * _smoothstep(f.t), np.inf
+            )
+            if f.rows is not None:
+                assert f.t_k is not None and f.s_k is not None and f.cols is not None
+                tv = terrain[f.rows, f.cols][:, None]
+                c_k = np.where(f.t_k < 1.0, f.s_k + (tv - f.s_k) * _smoothstep(f.t_k), np.inf)
+                c[f.rows, f.cols] = c_k.min(axis=1)
+            np.minimum(best, c, out=best)
+        out = np.where(np.isfinite(best), best, terrain)
         kind, dist = self._water.water(z, rect)
         out = self._apply_water(z, rect, lon, lat, out, base, kind, np.asarray(dist, np.float32))
         return out.astype(np.float32)
@@ -306,17 +355,14 @@ class EarthElevation:
 
     # -- rivers ----------------------------------------------------------------------------
 
-    def _river_field(
-        self, z: int, rect: Rect, lon: np.ndarray, lat: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (distance / corridor half-width, river surface m; NaN outside corridors).
+    def _river_field(self, z: int, rect: Rect, lon: np.ndarray, lat: np.ndarray) -> CorridorField:
+        """Return the river corridors' field over the rect (see :class:`CorridorField`).
 
         Everything here is a function of the pixel and the zoom, not of the rect: distances are
         Web Mercator metres × cos(latitude of the pixel) (conformal: ground metres at these
         scales), and each polyline segment is densified on its own, every half pixel.
         """
-        shape = (rect.h, rect.w)
-        far = np.full(shape, 2.0, np.float32), np.full(shape, np.nan, np.float32)
+        far: list[CorridorField] = []
         if z < MIN_CARVE_ZOOM:
             return far
         w, s, e, n = lonlat_bounds(z, rect)
@@ -335,30 +381,35 @@ class EarthElevation:
         segs = self._rivers.segments(*qbox)
         if not segs:
             return far
-        step = 0.5 * pixel_size(z)  # Web Mercator metres
-        pts, surf, half = [], [], []
+        # Web Mercator metres: half a pixel, but no finer than 40 m, so the nearest points of a
+        # pixel (k of them, see _corridor_field) reach beyond its own river's floor
+        step = max(0.5 * pixel_size(z), 40.0)
+        by_class: dict[int, tuple[list, list]] = {}
         for xy, order in segs:
             xy = np.asarray(xy, np.float64)
             if len(xy) < 2:
                 continue
             s_v = self._profiles.surface(xy)
-            hw = VALLEY_HALF_WIDTH_M.get(int(order), DEFAULT_HALF_WIDTH_M)
             p, sv = _densify_mercator(xy, s_v, step, qbox)
             if not len(sv):
                 continue
+            pts, surf = by_class.setdefault(int(order), ([], []))
             pts.append(p)
             surf.append(sv)
-            half.append(np.full(len(sv), hw, np.float32))
-        if not pts:
-            return far
-        P = np.concatenate(pts)
-        S = np.concatenate(surf)
-        H = np.concatenate(half)
-        if w > e or abs(w) > 170 or abs(e) > 170:  # near ±180°: copies one world away
-            span = 2 * HALF_WORLD
-            P = np.concatenate([P, P + [span, 0.0], P - [span, 0.0]])
-            S, H = np.tile(S, 3), np.tile(H, 3)
-        return _corridor_field(z, rect, cKDTree(P), S, H, hmax_all)
+        fields = []
+        # one tree per class: where corridors of different classes overlap (a canal beside the
+        # Nile) each class's nearest points are found, and the lowest surface wins
+        for order in sorted(by_class):
+            pts, surf = by_class[order]
+            P = np.concatenate(pts)
+            S = np.concatenate(surf)
+            H = np.full(len(S), VALLEY_HALF_WIDTH_M.get(order, DEFAULT_HALF_WIDTH_M), np.float32)
+            if w > e or abs(w) > 170 or abs(e) > 170:  # near ±180°: copies one world away
+                span = 2 * HALF_WORLD
+                P = np.concatenate([P, P + [span, 0.0], P - [span, 0.0]])
+                S, H = np.tile(S, 3), np.tile(H, 3)
+            fields.append(_corridor_field(z, rect, cKDTree(P), S, H, hmax_all))
+        return fields
 
     # -- water -----------------------------------------------------------------------------
 
@@ -384,7 +435,11 @@ class EarthElevation:
         floor = np.where(relief.depression(lon, lat), -np.inf, 0.5).astype(np.float32)
         out[land] = np.maximum(out[land], floor[land])
         if lake.any():
-            level = relief.sample(lon, lat, max(1, relief.mip_for_pixel(360.0 / grid_width(z))))
+            # the 4′ mean without detail, but never above the 3 × 3-cell minimum: a lake in a
+            # narrow valley must not take the mountains' mean (the JPEG's undershoot makes that
+            # minimum a few grey steps low on small lakes)
+            mean = relief.sample(lon, lat, max(1, relief.mip_for_pixel(360.0 / grid_width(z))))
+            level = np.minimum(mean, relief.sample(lon, lat, low=True))
             out[lake] = level[lake]
         return out
 
@@ -393,16 +448,35 @@ class EarthElevation:
 _BLOCK = 8
 
 
+@dataclass
+class CorridorField:
+    """River corridors over a rect: ``t`` distance / half-width of the nearest corridor (≥ 1
+    outside), ``surface`` its river surface (NaN outside); near rivers also the k nearest river
+    points of each such pixel (``rows``, ``cols``, ``t_k``, ``s_k``) so overlapping corridors
+    can take the lowest."""
+
+    t: np.ndarray
+    surface: np.ndarray
+    rows: np.ndarray | None = None
+    cols: np.ndarray | None = None
+    t_k: np.ndarray | None = None
+    s_k: np.ndarray | None = None
+
+
+#: Nearest river points of one class examined per pixel near rivers (confluences).
+_K_NEAR = 4
+
+
 def _corridor_field(
     z: int, rect: Rect, tree: cKDTree, S: np.ndarray, H: np.ndarray, hmax: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (distance / half-width, surface) per pixel from the densified river points.
+) -> CorridorField:
+    """Return the corridor field of a rect from the densified river points.
 
     The distance to a line is 1-Lipschitz and smooth away from it, so it is queried exactly
     only near the rivers: first at the centres of 8 × 8-pixel blocks aligned with the zoom's
     global pixel grid (so every rect reads the same blocks; distances capped where no rect's
-    river selection could differ), interpolated bilinearly, then exactly wherever that estimate
-    is within 3 blocks of a river.
+    river selection could differ), interpolated bilinearly, then exactly — the k nearest river
+    points — wherever that estimate is within 1.5 blocks of a valley floor.
     """
     B = _BLOCK
     px = pixel_size(z)
@@ -426,22 +500,28 @@ def _corridor_field(
     sc = S[ic].reshape(shape_b)
     fy = (np.arange(rect.y0, rect.y0 + rect.h) - brect.y0) / B
     fx = (np.arange(rect.x0, rect.x0 + rect.w) - brect.x0) / B
-    t = _bilinear(tc, fy, fx)
+    t = _bilinear(tc, fy, fx).astype(np.float32)
     sv = _bilinear(sc, fy, fx)
     d_est = _bilinear(dg, fy, fx)
     cos_r = np.cos(np.radians(lonlat(z, rect)[1]))
-    near = d_est < 3 * B * px * cos_r[:, None]
+    near = d_est < VALLEY_FLOOR_M + 1.5 * B * px * cos_r[:, None]
+    field = CorridorField(t, sv.astype(np.float32))
     if near.any():
         X, Y = mercator_x(z, rect), mercator_y(z, rect)
         ry, rx = np.nonzero(near)
-        d, i = tree.query(np.stack([X[rx], Y[ry]], 1))
-        d = d * cos_r[ry]
-        t[ry, rx] = np.maximum(d - VALLEY_FLOOR_M - 0.5 * px * cos_r[ry], 0.0) / (
-            H[i] - VALLEY_FLOOR_M
-        )
-        sv[ry, rx] = S[i]
-    sv = np.where(t < 1.0, sv, np.nan).astype(np.float32)
-    return t.astype(np.float32), sv
+        k = min(_K_NEAR, tree.n)
+        d, i = tree.query(np.stack([X[rx], Y[ry]], 1), k=k)
+        d, i = d.reshape(len(ry), k), i.reshape(len(ry), k)
+        d = d * cos_r[ry][:, None]
+        floor_k = VALLEY_FLOOR_M + 0.5 * px * cos_r[ry][:, None]
+        t_k = (np.maximum(d - floor_k, 0.0) / (H[i] - VALLEY_FLOOR_M)).astype(np.float32)
+        s_k = S[i].astype(np.float32)
+        j = t_k.argmin(axis=1)
+        t[ry, rx] = t_k[np.arange(len(ry)), j]
+        field.surface[ry, rx] = s_k[np.arange(len(ry)), j]
+        field.rows, field.cols, field.t_k, field.s_k = ry, rx, t_k, s_k
+    field.surface = np.where(t < 1.0, field.surface, np.nan).astype(np.float32)
+    return field
 
 
 def _bilinear(a: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:

@@ -384,6 +384,8 @@ class EarthLandcover:
             return areas.mask(z, rect)
         pad = int(np.ceil(amp)) + 1
         big = areas.mask(z, Rect(rect.y0 - pad, rect.x0 - pad, rect.h + 2 * pad, rect.w + 2 * pad))
+        if not big.any():
+            return np.zeros((rect.h, rect.w), bool)
         levels = range(
             fractal.level_for_wavelength(z, 4 * amp), fractal.level_for_wavelength(z, 4.0) + 1
         )

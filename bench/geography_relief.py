@@ -1,0 +1,254 @@
+"""Benchmark of the ``earth`` elevation and land-cover layers.
+
+1. Known heights: ≥ 30 summits, lowlands, plateaus, depressions and sea floors — the true height,
+   the 2′ grid's cell (for summits the highest cell within 2 cells), the layer at z12 (the pixel
+   at the point; for summits the highest pixel within 3 km) and the errors.
+2. River monotonicity: every WDBII polyline (``rivers_earth``) in four regions (Po, Rhine, Nile,
+   Rhône), the elevation layer sampled at z10 along its centreline, oriented by its surface;
+   counted as monotone when it never rises by more than 0.5 m between consecutive land pixels
+   (lakes and lagoons it crosses are water, not river). The raw grid along the same lines is
+   counted the same way, for comparison.
+3. Warm milliseconds per 256² tile for elevation and land cover at z8, z11, z14.
+
+Writes ``bench/results/geography_relief.json`` and prints markdown tables. Run:
+``OMP_NUM_THREADS=1 .venv/bin/python bench/geography_relief.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import mercantile
+import numpy as np
+
+from generator.geography import relief
+from generator.geography.elevation_earth import EarthElevation, running_profile
+from generator.geography.grid import tile_rect, to_mercator, to_pixel
+from generator.geography.landcover_earth import EarthLandcover
+from generator.geography.rivers_earth import EarthRivers
+from generator.geography.water_earth import EarthWater
+from generator.planner import Rect
+
+OUT = Path(__file__).resolve().parent / "results" / "geography_relief.json"
+
+# (name, kind, lon, lat, true metres)
+PLACES = [
+    ("Everest", "summit", 86.925, 27.988, 8849),
+    ("K2", "summit", 76.513, 35.881, 8611),
+    ("Aconcagua", "summit", -70.011, -32.653, 6961),
+    ("Denali", "summit", -151.007, 63.069, 6190),
+    ("Kilimanjaro", "summit", 37.355, -3.067, 5895),
+    ("Elbrus", "summit", 42.439, 43.355, 5642),
+    ("Mont Blanc", "summit", 6.865, 45.833, 4806),
+    ("Matterhorn", "summit", 7.658, 45.976, 4478),
+    ("Mauna Kea", "summit", -155.468, 19.821, 4207),
+    ("Mount Whitney", "summit", -118.292, 36.579, 4421),
+    ("Zugspitze", "summit", 10.985, 47.421, 2962),
+    ("Mount Kosciuszko", "summit", 148.263, -36.456, 2228),
+    ("Tahat (Ahaggar)", "summit", 5.533, 23.283, 2908),
+    ("Mount Fuji", "summit", 138.727, 35.361, 3776),
+    ("Tibetan plateau (Nagqu)", "plateau", 92.05, 31.48, 4500),
+    ("Altiplano (Oruro)", "plateau", -67.11, -17.97, 3710),
+    ("Lhasa", "plateau", 91.11, 29.65, 3656),
+    ("Greenland summit", "plateau", -38.46, 72.58, 3216),
+    ("Dome A", "plateau", 77.35, -80.37, 4093),
+    ("Denver", "lowland", -104.99, 39.74, 1609),
+    ("Madrid", "lowland", -3.70, 40.42, 657),
+    ("Paris", "lowland", 2.35, 48.86, 35),
+    ("Po valley (Cremona)", "lowland", 10.02, 45.13, 45),
+    ("Po valley (Ferrara)", "lowland", 11.62, 44.84, 9),
+    ("Netherlands (Flevoland)", "lowland", 5.5, 52.5, -4),
+    ("Amazon (Manaus)", "lowland", -60.02, -3.12, 40),
+    ("Ganges plain (Patna)", "lowland", 85.14, 25.59, 53),
+    ("Dead Sea", "depression", 35.5, 31.5, -430),
+    ("Death Valley (Badwater)", "depression", -116.83, 36.25, -86),
+    ("Lake Assal", "depression", 42.42, 11.65, -155),
+    ("Caspian Sea", "depression", 50.5, 42.0, -28),
+    ("Qattara depression", "depression", 27.0, 29.5, -133),
+    ("Turpan depression", "depression", 89.3, 42.75, -154),
+    ("Mariana trench (Challenger Deep)", "sea floor", 142.2, 11.35, -10935),
+    ("Central Pacific abyss", "sea floor", -150.0, 0.0, -4400),
+    ("Puerto Rico trench", "sea floor", -66.0, 19.8, -8400),
+]
+
+REGIONS = {
+    "Po": (7.0, 44.3, 12.6, 46.2),
+    "Rhine": (4.0, 46.4, 10.0, 52.2),
+    "Nile": (29.0, 22.0, 34.0, 31.8),
+    "Rhône": (4.0, 43.2, 8.5, 46.6),
+}
+
+
+def pixel_of(z: int, lon: float, lat: float) -> tuple[int, int]:
+    mx, my = to_mercator(np.array([lon]), np.array([lat]))
+    c, r = to_pixel(z, mx, my)
+    return int(r[0]), int(c[0])
+
+
+def known_heights(elev: EarthElevation) -> list[dict]:
+    rows = []
+    z = 12
+    for name, kind, lon, lat, true in PLACES:
+        r, c = relief._cell(lon, lat)
+        if kind == "summit":
+            grid = float(np.max(relief.grid().mips[0][r - 2 : r + 3, c - 2 : c + 3]))
+            pr, pc = pixel_of(z, lon, lat)
+            k = 40  # ~3 km at z12
+            layer = float(elev.elevation(z, Rect(pr - k, pc - k, 2 * k + 1, 2 * k + 1)).max())
+        else:
+            grid = relief.grid_value(lon, lat)
+            pr, pc = pixel_of(z, lon, lat)
+            layer = float(elev.elevation(z, Rect(pr, pc, 1, 1))[0, 0])
+        rows.append(
+            {
+                "name": name,
+                "kind": kind,
+                "true_m": true,
+                "grid_m": round(grid, 1),
+                "layer_z12_m": round(layer, 1),
+                "grid_error_m": round(grid - true, 1),
+                "layer_error_m": round(layer - true, 1),
+            }
+        )
+    return rows
+
+
+def _sample_layer(fn, z: int, rows: np.ndarray, cols: np.ndarray, cache: dict) -> np.ndarray:
+    """Return ``fn(z, tile rect)`` at the given global pixels, tile by tile (cached)."""
+    out = None
+    tx, ty = cols // 256, rows // 256
+    for key in set(zip(tx.tolist(), ty.tolist(), strict=True)):
+        if key not in cache:
+            cache[key] = fn(z, tile_rect(z, key[0], key[1]))
+        m = (tx == key[0]) & (ty == key[1])
+        v = cache[key][rows[m] - key[1] * 256, cols[m] - key[0] * 256]
+        if out is None:
+            out = np.empty(len(rows), v.dtype)
+        out[m] = v
+    assert out is not None
+    return out
+
+
+def river_monotonicity(elev: EarthElevation, rivers: EarthRivers, water: EarthWater) -> dict:
+    z = 10
+    out = {}
+    for region, (w, s, e, n) in REGIONS.items():
+        cache: dict = {}
+        kcache: dict = {}
+        lines = rivers.segments(w, s, e, n)
+        mono_layer = mono_grid = total = 0
+        worst = 0.0
+        for xy, _cls in lines:
+            xy = np.asarray(xy, np.float64)
+            inside = (xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s) & (xy[:, 1] <= n)
+            if inside.sum() < 2:
+                continue
+            xy = xy[inside]
+            # densify to ≤ 1 px at z10, sample the layer at the pixels under the line
+            mx, my = to_mercator(xy[:, 0], xy[:, 1])
+            c, r = to_pixel(z, mx, my)
+            seg = np.hypot(np.diff(c), np.diff(r))
+            t = np.concatenate([[0.0], np.cumsum(seg)])
+            k = np.linspace(0.0, t[-1], max(2, int(t[-1]) + 1))
+            cols = np.floor(np.interp(k, t, c)).astype(np.int64)
+            rows = np.floor(np.interp(k, t, r)).astype(np.int64)
+            keep = np.concatenate([[True], (np.diff(cols) != 0) | (np.diff(rows) != 0)])
+            cols, rows = cols[keep], rows[keep]
+            if len(cols) < 3:
+                continue
+            along = _sample_layer(elev.elevation, z, rows, cols, cache)
+            kind = _sample_layer(lambda z, r: water.water(z, r)[0], z, rows, cols, kcache)
+            surf = elev._profiles.surface(xy)
+            down = surf[0] >= surf[-1]
+            # the river's own pixels: where it crosses a lake or a lagoon the water is not river
+            along = along[kind == 0]
+            if len(along) < 3:
+                continue
+            d = np.diff(along if down else along[::-1])
+            total += 1
+            rise = float(d.max()) if len(d) else 0.0
+            mono_layer += rise <= 0.5
+            worst = max(worst, rise)
+            g = relief.sample_points(xy[:, 0], xy[:, 1])
+            dg = np.diff(g if down else g[::-1])
+            mono_grid += float(dg.max()) <= 0.5
+        out[region] = {
+            "polylines": total,
+            "monotone_layer": mono_layer,
+            "monotone_grid": mono_grid,
+            "worst_rise_m": round(worst, 2),
+        }
+    return out
+
+
+def speed(elev: EarthElevation, land: EarthLandcover) -> dict:
+    res = {}
+    for z in (8, 11, 14):
+        tiles = [mercantile.tile(lon, lat, z) for lon, lat in ((7.3, 46.0), (2.35, 48.85))]
+        tiles += [mercantile.Tile(t.x + 1, t.y, z) for t in tiles]
+        e_ms, l_ms, l_only = [], [], []
+        for t in tiles:
+            r = tile_rect(z, t.x, t.y)
+            elev._cache.clear()
+            elev.elevation(z, r)  # warm the caches the first call builds
+            elev._cache.clear()
+            t0 = time.perf_counter()
+            elev.elevation(z, r)
+            e_ms.append((time.perf_counter() - t0) * 1000)
+            elev._cache.clear()
+            t0 = time.perf_counter()
+            land.landcover(z, r)
+            l_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()  # elevation now cached: land cover's own share
+            land.landcover(z, r)
+            l_only.append((time.perf_counter() - t0) * 1000)
+        res[f"z{z}"] = {
+            "elevation_ms": round(statistics.median(e_ms), 1),
+            "landcover_total_ms": round(statistics.median(l_ms), 1),
+            "landcover_given_elevation_ms": round(statistics.median(l_only), 1),
+        }
+    return res
+
+
+def main() -> None:
+    water, rivers = EarthWater(0), EarthRivers(0)
+    elev = EarthElevation(0, rivers, water)
+    land = EarthLandcover(0, water, rivers, elev)
+    heights = known_heights(elev)
+    mono = river_monotonicity(elev, rivers, water)
+    ms = speed(elev, land)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"heights": heights, "rivers": mono, "speed": ms}, indent=1) + "\n")
+
+    print("| place | kind | true m | grid m | layer z12 m | grid err | layer err |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for h in heights:
+        print(
+            f"| {h['name']} | {h['kind']} | {h['true_m']} | {h['grid_m']:.0f} | "
+            f"{h['layer_z12_m']:.0f} | {h['grid_error_m']:+.0f} | {h['layer_error_m']:+.0f} |"
+        )
+    for kind in ("summit", "plateau", "lowland", "depression", "sea floor"):
+        e = [abs(h["grid_error_m"]) for h in heights if h["kind"] == kind]
+        print(f"\nmedian |grid error| {kind}: {statistics.median(e):.0f} m (n={len(e)})", end="")
+    print("\n\n| region | polylines | monotone (layer z10) | monotone (raw grid) | worst rise m |")
+    print("|---|---:|---:|---:|---:|")
+    for k, v in mono.items():
+        print(
+            f"| {k} | {v['polylines']} | {v['monotone_layer']} | {v['monotone_grid']} | "
+            f"{v['worst_rise_m']} |"
+        )
+    print("\n| zoom | elevation ms | landcover ms (total) | landcover ms (elevation cached) |")
+    print("|---|---:|---:|---:|")
+    for k, v in ms.items():
+        print(
+            f"| {k} | {v['elevation_ms']} | {v['landcover_total_ms']} | "
+            f"{v['landcover_given_elevation_ms']} |"
+        )
+    _ = running_profile  # the orientation rule the monotonicity count uses
+
+
+if __name__ == "__main__":
+    main()

@@ -247,6 +247,37 @@ def first_tile_costs(cache: str) -> dict:
     return out
 
 
+_ROUTE = """
+import time
+from generator.geography.planet import PlanetGeography
+g = PlanetGeography(7, base_zoom=4)
+g.fields
+t = time.perf_counter()
+g.network
+print(time.perf_counter() - t)
+"""
+
+
+def routing_costs() -> dict:
+    """Seconds to route the network in a fresh process with no river cache: pyflwdir's and
+    planet's numba functions compiled from scratch, then from numba's on-disk cache."""
+    out = {}
+    with tempfile.TemporaryDirectory() as numba_dir:
+        for label in ("numba_cold", "numba_cached"):
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, ORBIS_DATA_CACHE=cache, NUMBA_CACHE_DIR=numba_dir)
+                p = subprocess.run(
+                    [sys.executable, "-c", _ROUTE],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=True,
+                    cwd=ROOT,
+                )
+                out[label] = round(float(p.stdout.split()[-1]), 2)
+    return out
+
+
 def main() -> None:
     cache = tempfile.mkdtemp(prefix="orbis-planet-bench-")
     os.environ["ORBIS_DATA_CACHE"] = cache
@@ -288,6 +319,8 @@ def main() -> None:
     res["ms_per_tile_warm"] = per_tile_ms(g)
     res["fresh_process"] = first_tile_costs(cache)
     print(res["fresh_process"])
+    res["routing_fresh_process_s"] = routing_costs()
+    print(res["routing_fresh_process_s"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "geography_planet.json").write_text(json.dumps(res, indent=2) + "\n")
 

@@ -349,3 +349,12 @@ def test_river_cache_is_reused_and_rebuilt_when_corrupt(geo):
     rebuilt = PlanetGeography(SEED, base_zoom=BZ)
     np.testing.assert_array_equal(rebuilt.network.bed0, geo.network.bed0)
     assert path.stat().st_size > 1000
+
+
+def test_shares_the_worlds_base_level(geo):
+    from generator.geography.planet import PlanetGeography
+
+    shared = PlanetGeography(SEED, base_zoom=BZ, base=geo.base)
+    assert shared.base is geo.base and shared.fields.h is geo.fields.h  # computed once
+    with pytest.raises(ValueError):
+        PlanetGeography(SEED + 1, base_zoom=BZ, base=geo.base)

@@ -105,10 +105,13 @@ class _Fields:
 class PlanetGeography:
     """The layers of a ``planet`` world (see the module docstring)."""
 
-    def __init__(self, seed: int, base_zoom: int = 4) -> None:
+    def __init__(self, seed: int, base_zoom: int = 4, base: ContinentsBase | None = None) -> None:
+        """``base``: the world's own base level, to share its fields (else one is made)."""
         self.seed = seed
         self.base_zoom = base_zoom
-        self.base = ContinentsBase(seed, base_zoom)
+        if base is not None and (base.seed, base.zoom) != (seed, base_zoom):
+            raise ValueError("the base level is of another seed or zoom")
+        self.base = base if base is not None else ContinentsBase(seed, base_zoom)
         self.identity: dict[str, object] = {
             "kind": "planet",
             "version": VERSION,

@@ -23,7 +23,8 @@ Per pixel, in order:
    surface never rises downstream a river never climbs a ridge; the detail fades out towards
    the river, so valley floors are smooth.
 4. **Water.** Ocean pixels are at most −1 m (deepening 5 m per km offshore where the grid is
-   shallower), land pixels at least +0.5 m except in real depressions (:func:`.relief.depression`:
+   shallower), land pixels at least +0.5 m (rising from the shore with the terrain's roughness
+   where the 2′ grid still has sea) except in real depressions (:func:`.relief.depression`:
    grid cells below 0 m not connected to the ocean — Caspian, Dead Sea, Qattara, Death Valley),
    lakes at the grid's 4′-averaged surface (at most its 3 × 3-cell minimum) without detail.
 """
@@ -428,11 +429,20 @@ class EarthElevation:
         lake = kind == classes.LAKE
         land = ~(ocean | lake)
         out = elev.copy()
-        # ocean: at most −1 m, deepening 5 m per km offshore where the grid is shallower
-        out[ocean] = np.minimum(out[ocean], -1.0 - 0.005 * np.maximum(dist[ocean], 0.0))
+        rough = relief.roughness(lon, lat)
+        slope = np.clip((rough - 10.0) / 1000.0, 0.0, 0.3)
+        # ocean: at most −1 m, deepening offshore (5 m per km, steeper off rough coasts) where
+        # the grid is shallower
+        off = -1.0 - np.maximum(slope, 0.005) * np.maximum(dist, 0.0)
+        out[ocean] = np.minimum(out[ocean], off[ocean])
         # land: above the sea unless the grid has a depression there (below 0 m and not
-        # connected to the ocean: Caspian, Dead Sea, Qattara, Death Valley, Turpan)
-        floor = np.where(relief.depression(lon, lat), -np.inf, 0.5).astype(np.float32)
+        # connected to the ocean: Caspian, Dead Sea, Qattara, Death Valley, Turpan). Where the
+        # grid still has sea (its coast is 2′ coarse, GSHHS's is not) the land rises from the
+        # shore at a slope that follows the terrain's roughness: fjord walls climb, polders
+        # stay flat
+        ramp = 0.5 + slope * np.maximum(-dist, 0.0)
+        floor = np.where(base < 0.0, ramp, 0.5)
+        floor = np.where(relief.depression(lon, lat), -np.inf, floor).astype(np.float32)
         out[land] = np.maximum(out[land], floor[land])
         if lake.any():
             # the 4′ mean without detail, but never above the 3 × 3-cell minimum: a lake in a

@@ -16,6 +16,8 @@ Per pixel:
 3. **Relief.** Above the tree line (warmest month < 10 °C at the pixel's height) alpine grassland
    or tundra, bare rock on rough high ground and mostly rock below 5 °C, permanent snow where
    the warmest month is below 1 °C.
+   In dry climates, land that NASA's Blue Marble shows dark and grey-green (the Nile valley and
+   delta, oases, irrigated plains) is cropland.
 4. **Natural Earth 1:50m.** Glaciated areas → ice, urban areas → urban (with a few parks),
    rasterised with rasterio from the committed polygons (Web Mercator, shapely STRtree).
 5. **Water.** Ocean, lakes and river pixels (coverage ≥ 0.5) are ``WATER``; flat land within
@@ -236,15 +238,53 @@ _shared: dict[str, object] = {}
 
 
 def _get(name: str):
-    """Return a lazily built shared data object (climate grid or Natural Earth areas)."""
+    """Return a lazily built shared data object (climate grid, greenness, Natural Earth)."""
     obj = _shared.get(name)
     if obj is None:
         with _lock:
             obj = _shared.get(name)
             if obj is None:
-                obj = _Climate() if name == "climate" else _Areas(name)
+                if name == "climate":
+                    obj = _Climate()
+                elif name == "greenness":
+                    obj = _greenness()
+                else:
+                    obj = _Areas(name)
                 _shared[name] = obj
     return obj
+
+
+def _greenness() -> np.ndarray:
+    """Return Blue Marble's irrigation/vegetation score in dry climates, uint8 (2700, 5400).
+
+    Sand and rock are bright with red above green (the Sahara: mean ≈ 160–200, G − R ≈ −20…−30);
+    irrigated land and oases are dark and nearly grey-green (the Nile delta: mean ≈ 80–95,
+    G − R ≈ −7…−3); water is dark too but blue above red. Score = 128 + 6·(G − R + 12)
+    + 2·(115 − mean) − 6·max(B − R, 0): above 128 is vegetated.
+    """
+    from ..imagery import blue_marble
+
+    rgb = blue_marble().astype(np.int16)
+    g_r = rgb[..., 1] - rgb[..., 0]
+    mean = rgb.mean(axis=-1)
+    b_r = np.maximum(rgb[..., 2] - rgb[..., 0], 0)
+    score = 128 + 6 * (g_r + 12) + 2 * (115 - mean) - 6 * b_r
+    return np.clip(score, 0, 255).astype(np.uint8)
+
+
+def _sample_plate(grid: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Return a global plate-carrée grid (cell-centred, from 180°W, 90°N) bilinearly on
+    the separable lon × lat grid, float32."""
+    rows, cols = grid.shape
+    fy = np.clip((90.0 - lat) / 180.0 * rows - 0.5, 0, rows - 1.001)
+    fx = (lon + 180.0) / 360.0 * cols - 0.5
+    iy, ix = np.floor(fy).astype(np.int64), np.floor(fx).astype(np.int64)
+    ty, tx = (fy - iy)[:, None], (fx - ix)[None, :]
+    x0, x1 = ix % cols, (ix + 1) % cols
+    g = grid.astype(np.float32) if grid.dtype != np.float32 else grid
+    top = g[np.ix_(iy, x0)] * (1 - tx) + g[np.ix_(iy, x1)] * tx
+    bot = g[np.ix_(iy + 1, x0)] * (1 - tx) + g[np.ix_(iy + 1, x1)] * tx
+    return (top * (1 - ty) + bot * ty).astype(np.float32)
 
 
 class EarthLandcover:
@@ -322,6 +362,13 @@ class EarthLandcover:
             # wetlands only on flat ground
             cls[(cls == C.WETLAND) & ~flat[sel]] = C.GRASSLAND if g != POLAR else C.TUNDRA
             out[sel] = cls
+
+        # irrigation and oases in dry climates: Blue Marble's dark, grey-green land
+        dry = (group == DESERT_G) | (group == STEPPE)
+        if dry.any():
+            green = _sample_plate(_get("greenness"), lon, lat)  # type: ignore[arg-type]
+            irrigated = dry & (green + 40.0 * (q2 - 0.5) > 128.0)
+            out[irrigated] = np.where(q[irrigated] < 0.85, C.CROPLAND, C.GRASSLAND)
 
         # 3. relief: tree line, rock, snow
         alpine = (tloc < 10.0) & (group != ICE_G)

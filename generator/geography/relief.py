@@ -10,7 +10,8 @@ Those stops are the calibration (:data:`GREY_KNOTS` → :data:`METRE_KNOTS`); th
 1000 m up are refined by least squares against Marble's exact-metre ``srtm2`` layer (16′, land
 only; ``python -m generator.geography.build_relief --calibrate``), which moved them by ≤ 8 %.
 
-The decoded grid (int16 metres) and its box-filtered mip levels are built once into
+The decoded grid (JPEG block edges smoothed, :func:`deblock`; int16 metres) and its box-filtered
+mip levels are built once into
 :func:`~.source.data_cache_dir`, keyed by the tiles' digest and :data:`CALIBRATION_VERSION`, and
 memory-mapped, so every process shares one copy in the page cache. :func:`sample` interpolates
 with Catmull-Rom (C¹, interpolating: hillshade shows no bilinear facets at z14) on the mip level
@@ -54,7 +55,7 @@ METRE_KNOTS = np.array(
     dtype=np.float64,
 )
 #: Bump when the calibration or the derived grids change (part of the layer identity).
-CALIBRATION_VERSION = "3"
+CALIBRATION_VERSION = "4"
 #: Mip levels kept: level k is the grid box-averaged over 2**k × 2**k cells (2′ · 2**k; 5400 rows
 #: = 2**3 · 675 allow three exact halvings).
 MIP_LEVELS = 4
@@ -86,6 +87,30 @@ def decode_grey() -> np.ndarray:
                     im.convert("L")
                 )
     return out
+
+
+def deblock(grey: np.ndarray, limit: float = 4.0) -> np.ndarray:
+    """Return the grey mosaic with the JPEG's 8 × 8 block steps spread out (float32).
+
+    At each block edge the step beyond the mean gradient on either side, if at most ``limit``
+    grey levels (quantisation offsets, not terrain), is removed by ramps over the 4 pixels on
+    each side (½, ⅜, ¼, ⅛ of it) — without it the flat Sahara and the sea floor show 16′
+    squares in hillshade.
+    """
+    g = grey.astype(np.float32)
+    ramp = np.array([0.5, 0.375, 0.25, 0.125], np.float32)
+    for axis in (1, 0):
+        a = np.moveaxis(g, axis, 0)  # view: edges along the first axis
+        n = a.shape[0]
+        e = np.arange(8, n - 2, 8)
+        step = a[e] - a[e - 1]
+        slope = 0.5 * ((a[e - 1] - a[e - 2]) + (a[e + 1] - a[e]))
+        d = step - slope
+        d = np.where(np.abs(d) <= limit, d, 0.0).astype(np.float32)
+        for i, w in enumerate(ramp):
+            a[e - 1 - i] += w * d
+            a[np.minimum(e + i, n - 1)] -= w * d
+    return g
 
 
 @dataclass(frozen=True)
@@ -122,7 +147,7 @@ def _build(folder: Path) -> None:
 
     log.info("decoding the relief grid into %s", folder)
     folder.mkdir(parents=True, exist_ok=True)
-    metres = grey_to_metres(decode_grey())
+    metres = grey_to_metres(deblock(decode_grey()))
     level = metres
     for k in range(MIP_LEVELS):
         if k:

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import binary_dilation, grey_dilation
+from scipy.ndimage import distance_transform_edt, grey_dilation
 
 from ..base import ContinentsBase
 from ..planner import Rect
@@ -52,7 +52,7 @@ from .source import data_cache_dir
 log = logging.getLogger(__name__)
 
 #: bump when a change alters layer values (part of :attr:`PlanetGeography.identity`)
-VERSION = "10"
+VERSION = "11"
 
 #: coast detail amplitude in units of the height field's slope per base pixel: the coast moves
 #: by at most about this many base pixels
@@ -68,7 +68,8 @@ RIDGE_WARP = 0.5 / 512
 #: temperature lapse rate (°C per m) and the snow line temperature
 LAPSE = 0.0065
 SNOW_T = -13.0
-#: how far below its pour level the ground must be, outside the deep fill's cells, to be lake
+#: how far below its pour level the ground must be, per squared cell of distance from the deep
+#: fill's cells, to be lake
 LAKE_RIM_M = 200.0
 
 
@@ -159,15 +160,17 @@ class PlanetGeography:
                 net = self._net
                 self._hw_m = (_width_m(net.order) / 2.0).astype(np.float64)
                 self._valley_c = _valley_cells(net.order)
-                # lakes: a region two cells around the deep fills, the fill's surface level
-                # spread over it, and how far inside the fill each point is
-                region = binary_dilation(net.lake > 0, np.ones((5, 5), bool))
-                level = grey_dilation(
-                    np.where(net.lake > 0, net.lake_level, -1e4), (5, 5), mode="wrap"
-                )
+                # lakes: the distance (cells) from the deep fills' cells, and the fill's
+                # surface level spread two cells around them
+                lake = net.lake > 0
+                p = 4
+                dist = distance_transform_edt(
+                    ~np.concatenate([lake[:, -p:], lake, lake[:, :p]], axis=1)
+                )[:, p:-p]
+                level = grey_dilation(np.where(lake, net.lake_level, -1e4), (5, 5), mode="wrap")
                 self._net_grids = (
-                    GlobalGrid(net.lake.astype(np.float32), 1),
-                    GlobalGrid(np.where(region, level, -1e4).astype(np.float32), 0),
+                    GlobalGrid(dist.astype(np.float32), 1),
+                    GlobalGrid(np.where(dist <= 2.0, level, -1e4).astype(np.float32), 0),
                     GlobalGrid(net.shore_cells, 1),
                 )
             return self._net
@@ -317,8 +320,8 @@ class PlanetGeography:
             from . import fractal
 
             u, v = fractal.uv(z, rect)
-            qx = qx + 0.28 * fbm_uv(self._seed(7), u, v, lv, gain=0.45)
-            qy = qy + 0.28 * fbm_uv(self._seed(8), u, v, lv, gain=0.45)
+            qx = qx + 0.22 * fbm_uv(self._seed(7), u, v, lv, gain=0.4)
+            qy = qy + 0.22 * fbm_uv(self._seed(8), u, v, lv, gain=0.4)
         lat = self._get(z, rect, "lat")
         cell_m = pixel_size(z) / s * np.cos(np.radians(lat))
         hw_m = self._hw_m
@@ -395,12 +398,14 @@ class PlanetGeography:
     def _make_lake(self, z, rect, st):
         """Lakes fill the deep depressions up to their pour level: shores follow the terrain."""
         _ = self.network  # routes (or loads) once, sets the network grids
-        core_g, level_g, _ = self._net_grids
+        dist_g, level_g, _ = self._net_grids
         level = level_g.sample(z, rect)
         lake = level > -1e3
         if lake.any():
-            core = core_g.sample(z, rect)
-            lake &= self._get(z, rect, "terrain") < level - LAKE_RIM_M * (1.0 - core)
+            # outside the fill's cells the ground must lie ever further below the level, so a
+            # shore never reaches the edge of the region the level is spread over
+            d = dist_g.sample(z, rect)
+            lake &= self._get(z, rect, "terrain") < level - LAKE_RIM_M * d * d
         return lake & (self._get(z, rect, "h") >= 0)
 
     def _make_kind(self, z, rect, st):

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 #: upstream area (km²) from which a cell is a river
 RIVER_AREA_KM2 = 2500.0
 #: fill depth (m) from which a filled depression is a lake
-LAKE_DEPTH_M = 80.0
+LAKE_DEPTH_M = 120.0
 #: smallest lake (routing cells)
 LAKE_CELLS = 6
 #: valley radius (routing cells) beyond which a pixel is "no river"

@@ -46,13 +46,13 @@ from .planet_noise import (
     ridged_multifractal,
     rotated_fbm,
 )
-from .planet_rivers import BUCKET, VALLEY_CELLS, Network, query, route
+from .planet_rivers import BUCKET, VALLEY_CELLS, Network, carve, query, route
 from .source import data_cache_dir
 
 log = logging.getLogger(__name__)
 
 #: bump when a change alters layer values (part of :attr:`PlanetGeography.identity`)
-VERSION = "11"
+VERSION = "12"
 
 #: coast detail amplitude in units of the height field's slope per base pixel: the coast moves
 #: by at most about this many base pixels
@@ -360,6 +360,7 @@ class PlanetGeography:
             "on_river": on_river,
             "seg": seg,
             "t": t,
+            "q": (np.ascontiguousarray(qx), np.ascontiguousarray(qy), 1.0 / cell_m),
         }
 
     def _state(self, z: int, rect: Rect) -> dict:
@@ -427,7 +428,27 @@ class PlanetGeography:
         rq = self._get(z, rect, "rq")
         kind = self._get(z, rect, "kind")
         land = kind != classes.OCEAN
-        carved = e + (rq["bed"] - e) * rq["valley"]
+        net = self.network
+        qx, qy, cpm = rq["q"]
+        carved = carve(
+            np.ascontiguousarray(e, np.float32),
+            qx,
+            qy,
+            cpm.astype(np.float64),
+            net.x0,
+            net.y0,
+            net.x1,
+            net.y1,
+            self._hw_m,
+            self._valley_c.astype(np.float64),
+            net.bed0,
+            net.bed1,
+            net.bstart,
+            net.bitems,
+            net.m,
+            BUCKET,
+        )
+        # the water itself: the bed of its own river, non-increasing downstream
         carved = np.where(rq["on_river"], rq["bed"], carved)
         e = np.where(land, np.maximum(carved, 0.0), e)
         _, level_g, _ = self._net_grids

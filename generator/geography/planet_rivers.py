@@ -288,3 +288,54 @@ def query(
                 seg[i, j] = -1
                 dist[i, j] = np.inf
     return dist, seg, tt
+
+
+@njit(cache=True)
+def carve(
+    terrain, qx, qy, cells_per_m, x0, y0, x1, y1, hw_m, vw, bed0, bed1, bstart, bitems, m, size
+):  # pragma: no cover
+    """Return the terrain with every nearby river's valley cut into it (metres).
+
+    Each segment pulls the ground towards its bed with a weight falling from 1 at its banks to
+    0 at its valley's half width ``vw`` (cells): (1 − s)². The result is the lowest of these
+    per-segment valleys, a minimum of continuous functions, so it is continuous where two
+    rivers' valleys meet (a nearest-segment rule would leave a step at the boundary).
+    """
+    h, w = qx.shape
+    nb = (m + size - 1) // size
+    out = np.empty((h, w), np.float32)
+    for i in range(h):
+        scale = cells_per_m[i]
+        for j in range(w):
+            x = qx[i, j]
+            y = qy[i, j]
+            e = terrain[i, j]
+            best = e
+            bx = int(np.floor(x / size)) % nb
+            by = min(max(int(np.floor(y / size)), 0), nb - 1)
+            b = by * nb + bx
+            for k in range(bstart[b], bstart[b + 1]):
+                s = bitems[k]
+                ex = x1[s] - x0[s]
+                ey = y1[s] - y0[s]
+                dx = x - x0[s]
+                dx -= m * np.floor(dx / m + 0.5)
+                dy = y - y0[s]
+                ll = ex * ex + ey * ey
+                t = (dx * ex + dy * ey) / ll if ll > 0 else 0.0
+                t = min(max(t, 0.0), 1.0)
+                px = dx - t * ex
+                py = dy - t * ey
+                d = np.sqrt(px * px + py * py)
+                if d >= vw[s]:
+                    continue
+                hw = hw_m[s] * scale
+                sv = (d - hw) / max(vw[s] - hw, 1e-3)
+                sv = min(max(sv, 0.0), 1.0)
+                wt = (1.0 - sv) * (1.0 - sv)
+                bed = bed0[s] + t * (bed1[s] - bed0[s])
+                c = e + (bed - e) * wt
+                if c < best:
+                    best = c
+            out[i, j] = best
+    return out

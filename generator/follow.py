@@ -91,10 +91,21 @@ class WaterFollower:
         self.geography = geography
         self.tile_size = tile_size
 
-    def coverage(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
-        """Return (water coverage 0..1, river share 0..1) of each pixel of a rect at zoom z."""
-        dist = self.geography.window("distance", z, rect)
-        rivers = self.geography.window("rivers", z, rect)
+    def coverage(
+        self, z: int, rect: Rect, context: Rect | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (water coverage 0..1, river share 0..1) of each pixel of a rect at zoom z.
+
+        ``context`` is a larger rect holding ``rect`` whose layers are already cached (a tile
+        lies in the top-left corner of its own window): the layers are read there and cropped,
+        so a tile costs no geography work of its own.
+        """
+        if context is None:
+            context = rect
+        dy, dx = rect.y0 - context.y0, rect.x0 - context.x0
+        crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
+        dist = self.geography.window("distance", z, context)[crop]
+        rivers = self.geography.window("rivers", z, context)[crop]
         mpp = ground_mpp(z, rect).astype(np.float32)[:, None]
         shore = np.clip(0.5 + dist / mpp, 0.0, 1.0)
         cov = np.maximum(shore, rivers)
@@ -102,11 +113,19 @@ class WaterFollower:
         river_share = np.where(cov > 0, river / np.maximum(cov, 1e-6), 0.0)
         return cov.astype(np.float32), river_share.astype(np.float32)
 
-    def edit(self, z: int, rect: Rect, img: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    def edit(
+        self,
+        z: int,
+        rect: Rect,
+        img: np.ndarray,
+        parent: np.ndarray,
+        context: Rect | None = None,
+    ) -> np.ndarray:
         """Return ``img`` ((3, h, w) in [-1, 1], pixels of ``rect`` at zoom z) edited to follow
         the water layer; ``parent`` ((3, h/2 + 2m, w/2 + 2m), m = :data:`PARENT_MARGIN`) is the
-        parent level under the rect with that margin, the source of the local colours."""
-        cov, river_share = self.coverage(z, rect)
+        parent level under the rect with that margin, the source of the local colours;
+        ``context``: see :meth:`coverage`."""
+        cov, river_share = self.coverage(z, rect, context)
         px = _to255(img.astype(np.float32))
         par = _to255(parent.astype(np.float32))
         wpar = waterness(par)

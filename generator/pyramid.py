@@ -392,7 +392,10 @@ class Pyramid:
             m, half = PARENT_MARGIN, s // 2
             around = Rect(t.y * half - m, t.x * half - m, half + 2 * m, half + 2 * m)
             tile_rect = Rect(t.y * s, t.x * s, s, s)
-            out = self.follower.edit(t.z, tile_rect, out, self.read_region(t.z - 1, around))
+            context = g.window_rect(Window(t.z, t.x, t.y))  # its layers are cached already
+            out = self.follower.edit(
+                t.z, tile_rect, out, self.read_region(t.z - 1, around), context
+            )
         arr = np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         arr = np.ascontiguousarray(arr)
         self._save_tile(t, arr)

@@ -143,3 +143,15 @@ def test_world_imagery_follows_the_layer(tiny_model, tmp_path):
     pred = is_water(arr.transpose(2, 0, 1).astype(np.float32))
     assert water.any()
     assert (pred & water).sum() / (pred | water).sum() >= 0.9
+
+
+def test_coverage_read_from_a_context_rect_is_the_same(follower):
+    import mercantile
+
+    t = mercantile.tile(9.25, 45.95, 11)
+    rect = grid.tile_rect(11, t.x, t.y)
+    context = Rect(rect.y0, rect.x0, 288, 288)
+    a = follower.coverage(11, rect)
+    b = follower.coverage(11, rect, context)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert 0 < a[0].mean() < 1

@@ -34,9 +34,12 @@ the shared cache; and fewer, larger tasks cost the scheduler less.
 Workers open the world themselves (``World.load`` with the same cache spec and model path),
 once per worker process: the model is never shipped through the scheduler. With no scheduler a
 ``LocalCluster`` of single-threaded worker processes is started (one per core is the way to use
-a multi-core machine; Dask sets ``OMP_NUM_THREADS=1`` in each). The cache must be one all
-processes see: a diskcache folder or ``redis://``; an in-memory cache is refused with more than
-one worker.
+a multi-core machine; Dask sets ``OMP_NUM_THREADS=1`` in each, and ``ORBIS_EVAL_WORKERS=1`` is
+set so that no worker runs windows side by side on top; the bytes do not depend on either, see
+``generator.parallel``). Every tile of the bbox is then encoded in ``--formats`` under the key
+the server reads (``generator.encoded``): a seeded tile is served with no work. The cache must be
+one all processes see: a diskcache folder or ``redis://``; an in-memory cache is refused with more
+than one worker.
 """
 
 from __future__ import annotations
@@ -483,6 +486,8 @@ def run_seed(
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=":0",  # None would still try port 8787 (and warn if taken)
+                # one worker per core already uses the cores: no eval pool inside a worker
+                env={"ORBIS_EVAL_WORKERS": "1"},
             )
             client = Client(cluster)
         else:

@@ -9,9 +9,9 @@ test model); the suite pinned ``OMP_NUM_THREADS=1`` for itself, so it never saw 
   ``run_all`` runs each item once, in order, honours ``cancel`` and errors, never deadlocks when
   nested; the content hash names the evaluation layout;
 - slow: the same tiles made in separate processes, by ``orbis render`` under
-  ``OMP_NUM_THREADS=1``, ``2`` and unset, by a real ``orbis serve`` (uvicorn) under ``2`` and by
-  a Dask worker (Dask's default: one thread), are byte-identical to each other and to this
-  process's own (whatever its thread count).
+  ``OMP_NUM_THREADS=1``, ``2``, unset and a simulated 4-core layout, by a real ``orbis serve``
+  (uvicorn) under ``2`` and by a Dask worker (Dask's default: one thread), are byte-identical
+  to each other and to this process's own (whatever its thread count).
 
 The world is ``earth`` with ``[geography] kind = "none"`` (a temporary config folder) and the
 tiny random model saved to disk; tiles at z5–z6 need two generated levels.
@@ -171,13 +171,15 @@ def test_orbis_render_under_1_2_and_unset_threads_gives_the_same_bytes(
     config_dir, model_dir, reference, tmp_path
 ):
     procs = {}
-    for label, omp in (("1", "1"), ("2", "2"), ("unset", None)):
+    # "4": a simulated 4-core layout (4 OpenMP threads, 4 windows side by side) on any machine
+    layouts = (("1", "1", None), ("2", "2", None), ("unset", None, None), ("4", "4", "4"))
+    for label, omp, workers in layouts:
         out = tmp_path / label
         cmd = [
             sys.executable, "-m", "generator.cli", "render", "earth", *TILES, "-o", str(out),
             "--config", str(config_dir), "--model", str(model_dir),
         ]  # fmt: skip
-        env = _env(OMP_NUM_THREADS=omp, ORBIS_EVAL_WORKERS=None)
+        env = _env(OMP_NUM_THREADS=omp, ORBIS_EVAL_WORKERS=workers)
         procs[label] = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )

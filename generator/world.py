@@ -232,9 +232,10 @@ class World:
         self.stages = stages
         self._batch = batch if any(st.latent for st in stages) else 1  # built-in: always alone
         self.geometry = Geometry(config.tile_size, config.sampler.margin)
+        self._base = make_base(config)  # before the content hash: the planet's layers share it
         self.pyramid = Pyramid(
             key_prefix=self.content_hash,
-            base=make_base(config),
+            base=self._base,
             model=model,
             seed=config.seed,
             geometry=self.geometry,
@@ -293,7 +294,8 @@ class World:
         kind = self.config.geography_kind
         if kind == "none":
             return None
-        return make_geography(kind, self.config.seed, base_zoom=self.config.base.zoom)
+        base = self._base if isinstance(self._base, ContinentsBase) else None
+        return make_geography(kind, self.config.seed, base_zoom=self.config.base.zoom, base=base)
 
     def layer(self, name: str, z: int, x: int, y: int) -> np.ndarray:
         """Return geography layer ``name`` of tile (z, x, y) as a (256, 256) array.

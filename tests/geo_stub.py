@@ -77,7 +77,9 @@ def stub_geography(seed: int = 0) -> Geography:
     return Geography("stub", StubSource(seed))
 
 
-def make_stub_geography(kind: str, seed: int, *, base_zoom: int = 4) -> Geography:
+def make_stub_geography(
+    kind: str, seed: int, *, base_zoom: int = 4, base: object | None = None
+) -> Geography:
     """Stand-in for ``generator.geography.make_geography``: every world gets the stub."""
     return stub_geography(seed)
 

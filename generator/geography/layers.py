@@ -103,16 +103,28 @@ class Geography:
         """Return layer ``name`` of tile (z, x, y): (size, size)."""
         return self.window(name, z, tile_rect(z, x, y, size))
 
+    def _source_water(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
+        """The source's (kind, distance), computed once for both layers that need it."""
+        key = ("_source_water", z, tuple(rect))
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is None:
+            kind, dist = self.source.water(z, rect)
+            hit = (np.asarray(kind, np.uint8), np.asarray(dist, np.float32))
+            with self._lock:
+                self._cache[key] = hit  # type: ignore[assignment]
+        return hit  # type: ignore[return-value]
+
     def _compute(self, name: str, z: int, rect: Rect) -> np.ndarray:
         src = self.source
         if name == "water":
-            kind, _ = src.water(z, rect)
+            kind, _ = self._source_water(z, rect)
             river = self.window("rivers", z, rect)
             out = kind.astype(np.uint8, copy=True)
             out[(river >= 0.5) & (kind == classes.LAND)] = classes.RIVER
             return out
         if name == "distance":
-            return np.asarray(src.water(z, rect)[1], np.float32)
+            return self._source_water(z, rect)[1].copy()
         if name == "rivers":
             return np.asarray(src.rivers(z, rect), np.float32)
         if name == "elevation":
@@ -120,8 +132,14 @@ class Geography:
         return np.asarray(src.landcover(z, rect), np.uint8)
 
 
-def make_geography(kind: str, seed: int, *, base_zoom: int = 4) -> Geography:
-    """Return the geography a world config names (``earth`` or ``planet``)."""
+def make_geography(
+    kind: str, seed: int, *, base_zoom: int = 4, base: object | None = None
+) -> Geography:
+    """Return the geography a world config names (``earth`` or ``planet``).
+
+    ``base``: the world's :class:`~generator.base.ContinentsBase`, whose fields the planet's
+    geography is made from (shared, so the continent map is synthesised once per process).
+    """
     if kind == "earth":
         from .earth import EarthGeography
 
@@ -129,5 +147,5 @@ def make_geography(kind: str, seed: int, *, base_zoom: int = 4) -> Geography:
     if kind == "planet":
         from .planet import PlanetGeography
 
-        return Geography(kind, PlanetGeography(seed, base_zoom=base_zoom))
+        return Geography(kind, PlanetGeography(seed, base_zoom=base_zoom, base=base))  # type: ignore[arg-type]
     raise ValueError(f"unknown geography kind {kind!r}; kinds: earth, planet")

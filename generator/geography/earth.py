@@ -4,13 +4,69 @@ Composition only: water and rivers come from GSHHS/WDBII (:mod:`.water_earth`,
 :mod:`.rivers_earth`), elevation from the packaged relief grid with valleys carved along the
 rivers (:mod:`.elevation_earth`), land cover from climate, relief, water and Natural Earth areas
 (:mod:`.landcover_earth`).
+
+Elevation and land cover both read the water and river layers of the rect they compute, and the
+:class:`~.layers.Geography` facade asks for the same rects again for the ``water``,
+``distance`` and ``rivers`` layers; the sources are therefore wrapped in :class:`_Memo`, a
+small per-(z, rect) memo, so each is computed once per rect whoever asks first.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from typing import Any
+
 import numpy as np
 
 from ..planner import Rect
+
+
+def _frozen(value: Any) -> Any:
+    """Return a result with its arrays made read-only (it is shared by every later caller)."""
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+    elif isinstance(value, tuple):
+        for v in value:
+            _frozen(v)
+    return value
+
+
+class _Memo:
+    """A source whose ``(z, rect)`` methods keep their last few results (LRU, thread-safe).
+
+    The layers are pure functions of (z, pixel), so a memo can only save time. Results are
+    returned read-only and shared, never copied; attributes other than the memoised methods
+    (``identity``, ``segments``, …) pass straight through to the wrapped source.
+    """
+
+    def __init__(self, source: Any, methods: tuple[str, ...], items: int = 8) -> None:
+        self._source = source
+        self._methods = frozenset(methods)
+        self._items = items
+        self._lru: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._methods:
+            return getattr(self._source, name)
+        fn = getattr(self._source, name)
+
+        def memo(z: int, rect: Rect) -> Any:
+            key = (name, z, tuple(rect))
+            with self._lock:
+                hit = self._lru.get(key)
+                if hit is not None:
+                    self._lru.move_to_end(key)
+                    return hit
+            out = _frozen(fn(z, rect))
+            with self._lock:
+                self._lru[key] = out
+                while len(self._lru) > self._items:
+                    self._lru.popitem(last=False)
+            return out
+
+        return memo
 
 
 class EarthGeography:
@@ -23,8 +79,8 @@ class EarthGeography:
         from .water_earth import EarthWater
 
         self.seed = seed
-        self._water = EarthWater(seed)
-        self._rivers = EarthRivers(seed)
+        self._water = _Memo(EarthWater(seed), ("water",))
+        self._rivers = _Memo(EarthRivers(seed), ("rivers",))
         self._elevation = EarthElevation(seed, self._rivers, self._water)
         self._landcover = EarthLandcover(seed, self._water, self._rivers, self._elevation)
 
@@ -39,11 +95,11 @@ class EarthGeography:
         }
 
     def water(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
-        """See :class:`~.source.GeographySource`."""
+        """See :class:`~.source.GeographySource` (read-only arrays, shared)."""
         return self._water.water(z, rect)
 
     def rivers(self, z: int, rect: Rect) -> np.ndarray:
-        """See :class:`~.source.GeographySource`."""
+        """See :class:`~.source.GeographySource` (read-only array, shared)."""
         return self._rivers.rivers(z, rect)
 
     def elevation(self, z: int, rect: Rect) -> np.ndarray:

@@ -62,7 +62,7 @@ from .source import data_cache_dir
 log = logging.getLogger(__name__)
 
 #: Version of this layer's code (part of the identity).
-VERSION = "1"
+VERSION = "2"
 #: First lattice level of the detail: cells of 40075 km / 2**14 = 2.4 km at the equator, below
 #: the grid's 3.7 km spacing (level 13's 4.9 km cells shifted whole grid cells' means).
 DETAIL_LEVEL = 14
@@ -314,7 +314,8 @@ class EarthElevation:
         for f in fields:
             np.minimum(t_min, f.t, out=t_min)
         # the detail fades out towards the valley floor
-        terrain = base + self.detail(z, rect, lon, lat) * _smoothstep(t_min)
+        rough = relief.roughness(lon, lat)
+        terrain = base + self.detail(z, rect, lon, lat, rough) * _smoothstep(t_min)
         # S + (T − S)·fade for both signs: pulled down to the river where the terrain is
         # higher, and where it dips below the surface (interpolation pits next to a river that
         # the running minimum has held up) lifted to it, so the river itself is exactly S;
@@ -333,23 +334,39 @@ class EarthElevation:
         out = np.where(np.isfinite(best), best, terrain)
         kind, dist = self._water.water(z, rect)
         out = self._apply_water(
-            z, rect, lon, lat, out, base, kind, np.asarray(dist, np.float32), _smoothstep(t_min)
+            z,
+            rect,
+            lon,
+            lat,
+            out,
+            base,
+            kind,
+            np.asarray(dist, np.float32),
+            _smoothstep(t_min),
+            rough,
         )
         return out.astype(np.float32)
 
-    def detail(self, z: int, rect: Rect, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    def detail(
+        self,
+        z: int,
+        rect: Rect,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        rough: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Return the zero-mean sub-grid relief (m) of the rect (zeros below zoom 6)."""
         top = z + 7  # finest octave: cells of 2 px
         if top < DETAIL_LEVEL:
             return np.zeros((rect.h, rect.w), np.float32)
-        u, v = fractal.uv(z, rect)
-        rough = relief.roughness(lon, lat)
+        if rough is None:
+            rough = relief.roughness(lon, lat)
         ridged_w = _smoothstep((rough - 20.0) / 120.0)
         acc = np.zeros((rect.h, rect.w), np.float32)
         amp = 1.0
         for lv in range(DETAIL_LEVEL, top + 1):
             rotated = lv < DETAIL_LEVEL + ROTATED_OCTAVES
-            n = _octave(self._noise_seed, lv, u, v, rotated)
+            n = _octave_rect(self._noise_seed, lv, z, rect, rotated)
             if rotated:  # ridged folds of the axis-aligned octaves would crease along the lattice
                 r = 1.0 - 2.0 * np.abs(n) - (1.0 - 2.0 * _STATS["rot"])
                 n = n + ridged_w * (r - n)
@@ -429,12 +446,12 @@ class EarthElevation:
         kind: np.ndarray,
         dist: np.ndarray,
         fade: np.ndarray,
+        rough: np.ndarray,
     ) -> np.ndarray:
         ocean = kind == classes.OCEAN
         lake = kind == classes.LAKE
         land = ~(ocean | lake)
         out = elev.copy()
-        rough = relief.roughness(lon, lat)
         slope = np.clip((rough - 10.0) / 1000.0, 0.0, 0.3)
         # ocean: at most −1 m, deepening offshore (5 m per km, steeper off rough coasts) where
         # the grid is shallower
@@ -540,14 +557,18 @@ def _corridor_field(
 
 
 def _bilinear(a: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
-    """Return ``a`` bilinearly interpolated at fractional rows fy × columns fx (separable)."""
-    iy = np.clip(np.floor(fy).astype(np.int64), 0, a.shape[0] - 2)
-    ix = np.clip(np.floor(fx).astype(np.int64), 0, a.shape[1] - 2)
-    ty = (fy - iy)[:, None]
-    tx = (fx - ix)[None, :]
-    top = a[np.ix_(iy, ix)] * (1 - tx) + a[np.ix_(iy, ix + 1)] * tx
-    bot = a[np.ix_(iy + 1, ix)] * (1 - tx) + a[np.ix_(iy + 1, ix + 1)] * tx
-    return top * (1 - ty) + bot * ty
+    """Return ``a`` bilinearly interpolated at fractional rows fy × columns fx (separable),
+    as two small matrix products."""
+
+    def weights(f: np.ndarray, n: int) -> np.ndarray:
+        i = np.clip(np.floor(f).astype(np.int64), 0, n - 2)
+        t = f - i
+        m = np.zeros((len(f), n))
+        m[np.arange(len(f)), i] = 1.0 - t
+        m[np.arange(len(f)), i + 1] += t
+        return m
+
+    return (weights(fy, a.shape[0]) @ np.asarray(a, np.float64)) @ weights(fx, a.shape[1]).T
 
 
 def _densify_mercator(
@@ -620,7 +641,7 @@ def _octave(seed: int, level: int, u: np.ndarray, v: np.ndarray, rotated: bool) 
     if not _STATS:
         _measure_stats()
     if not rotated:
-        return fractal.value_noise(seed, level, u, v) / _STATS["sep_std"]
+        return value_noise_rows(seed, level, u, v) / _STATS["sep_std"]
     out = _rotated_noise(seed, level, u, v)
     wrap = u > 0.99
     if wrap.any():
@@ -628,6 +649,82 @@ def _octave(seed: int, level: int, u: np.ndarray, v: np.ndarray, rotated: bool) 
         other = _rotated_noise(seed, level, u[wrap] - 1.0, v)
         out[:, wrap] = out[:, wrap] * (1.0 - w) + other * w
     return out / _STATS["rot_std"]
+
+
+#: A rotated octave is evaluated exactly on nodes every cell / this many pixels (aligned with
+#: the zoom's global pixel grid, so every rect reads the same nodes) and interpolated
+#: bilinearly between them: the cubic B-spline is smooth at that scale (interpolation error
+#: ≈ 1/(8·16²) of its curvature per cell², well under 0.1 % of the octave's amplitude), and
+#: it is most of the detail's cost at fine zooms otherwise.
+COARSE_NODES_PER_CELL = 16
+
+
+def _lerp_nodes(p0: int, n: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the global node pixels (every ``step``) around pixels p0 … p0 + n − 1, and the
+    (n, nodes) linear interpolation matrix from them."""
+    k0 = p0 // step
+    k1 = (p0 + n - 1) // step + 1
+    q = np.arange(k0, k1 + 1) * step
+    f = (np.arange(p0, p0 + n) - k0 * step) / step
+    i = np.minimum(np.floor(f).astype(np.int64), len(q) - 2)
+    t = (f - i).astype(np.float32)
+    m = np.zeros((n, len(q)), np.float32)
+    m[np.arange(n), i] = 1.0 - t
+    m[np.arange(n), i + 1] += t
+    return q, m
+
+
+def _octave_rect(seed: int, level: int, z: int, rect: Rect, rotated: bool) -> np.ndarray:
+    """Return :func:`_octave` over a rect of zoom z; rotated octaves whose cells span ≥ 32 px
+    on nodes every cell / :data:`COARSE_NODES_PER_CELL` px, interpolated (see there)."""
+    cell = 1 << max(z + 8 - level, 0)
+    step = cell // COARSE_NODES_PER_CELL
+    if not rotated or step < 2:
+        u, v = fractal.uv(z, rect)
+        return _octave(seed, level, u, v, rotated)
+    w = grid_width(z)
+    qx, mx = _lerp_nodes(rect.x0, rect.w, step)
+    qy, my = _lerp_nodes(rect.y0, rect.h, step)
+    nodes = _octave(seed, level, ((qx % w) + 0.5) / w, (qy + 0.5) / w, rotated)
+    return (my @ nodes.astype(np.float32)) @ mx.T
+
+
+def value_noise_rows(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Return :func:`.fractal.value_noise` on the separable grid u × v (1-D), bit for bit.
+
+    The same lattice, fade and float64 arithmetic in the same order, but the x interpolation
+    is done once per lattice row and the y interpolation reads whole rows of that: two row
+    gathers per pixel instead of four 2-D fancy-index gathers (≈ 5× faster at 256²).
+    """
+    n = 1 << level
+    fx, fy = u * n, v * n
+    ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+    sx, sy = fractal._fade(fx - ix), fractal._fade(fy - iy)
+    kx0, ky0 = int(ix.min()), int(iy.min())
+    lx = np.arange(kx0, int(ix.max()) + 2)
+    ly = np.arange(ky0, int(iy.max()) + 2)
+    lat = fractal.hash_uniform(seed, level, (lx % n)[None, :], ly[:, None])
+    jx, jy = ix - kx0, iy - ky0
+    a = lat[:, jx]
+    rows = a + (lat[:, jx + 1] - a) * sx[None, :]
+    top = rows[jy]
+    bot = rows[jy + 1]
+    return (top + (bot - top) * sy[:, None]).astype(np.float32)
+
+
+def fbm_rows(
+    seed: int, u: np.ndarray, v: np.ndarray, levels: range, gain: float = 0.5
+) -> np.ndarray:
+    """Return :func:`.fractal.fbm` (not ridged) on the separable grid u × v, bit for bit."""
+    out = None
+    amp = 1.0
+    for lv in levels:
+        n = value_noise_rows(seed, lv, u, v)
+        out = n * amp if out is None else out + n * amp
+        amp *= gain
+    if out is None:
+        return np.zeros((len(v), len(u)), np.float32)
+    return out.astype(np.float32)
 
 
 def _measure_stats() -> None:

@@ -274,6 +274,41 @@ def _axis(coord: np.ndarray, n: int, scale: float, origin: float, wrap: bool):
     return idx, w
 
 
+def _matrix(idx: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (the distinct grid indices, an (n, k) float32 weight matrix) of a separable axis.
+
+    ``idx``/``w`` are the (taps, n) indices and weights of n output samples; row i of the
+    matrix holds sample i's weights on the distinct indices, so a separable interpolation of a
+    grid block ``G`` (rows × columns) is ``Wy @ G @ Wx.T`` — a few small matrix products
+    instead of taps² gathers per pixel (a 256-px tile at z14 spans one or two grid cells).
+    """
+    uniq, inv = np.unique(idx, return_inverse=True)
+    m = np.zeros((idx.shape[1], len(uniq)), np.float32)
+    cols = np.broadcast_to(np.arange(idx.shape[1]), idx.shape)
+    np.add.at(m, (cols.ravel(), inv.ravel()), w.ravel().astype(np.float32))
+    return uniq, m
+
+
+#: Largest block (distinct rows × distinct columns) the matrix form of :func:`_separable`
+#: reads; beyond it (a tile spanning hundreds of grid cells) per-pixel gathers are cheaper.
+_MATRIX_MAX_CELLS = 1 << 16
+
+
+def _separable(g: np.ndarray, ri: np.ndarray, wy: np.ndarray, ci: np.ndarray, wx: np.ndarray):
+    """Return ``Σ wy[i]·wx[j]·g[ri[i], ci[j]]`` over the taps, (len rows, len columns) float32."""
+    ur, my = _matrix(ri, wy)
+    uc, mx = _matrix(ci, wx)
+    if len(ur) * len(uc) <= _MATRIX_MAX_CELLS:
+        block = np.asarray(g[np.ix_(ur, uc)], np.float32)
+        return (my @ block) @ mx.T
+    taps_y, taps_x = len(ri), len(ci)
+    n_y, n_x = ri.shape[1], ci.shape[1]
+    block = np.asarray(g[np.ix_(ri.ravel(), ci.ravel())], np.float32)
+    block = block.reshape(taps_y, n_y, taps_x, n_x)
+    rows = np.einsum("jw,ihjw->ihw", wx, block, optimize=True)
+    return np.einsum("ih,ihw->hw", wy, rows, optimize=True).astype(np.float32)
+
+
 def sample(lon: np.ndarray, lat: np.ndarray, mip: int = 0, *, low: bool = False) -> np.ndarray:
     """Return metres (len(lat), len(lon)) on the separable grid lon (columns) × lat (rows).
 
@@ -286,10 +321,7 @@ def sample(lon: np.ndarray, lat: np.ndarray, mip: int = 0, *, low: bool = False)
     s = PER_DEGREE / (1 << mip)
     ci, wx = _axis(np.asarray(lon, np.float64), n_c, s, -180.0, True)
     ri, wy = _axis(-np.asarray(lat, np.float64), n_r, s, -90.0, False)
-    block = np.asarray(g[np.ix_(ri.ravel(), ci.ravel())], np.float32)
-    block = block.reshape(4, len(lat), 4, len(lon))
-    rows = np.einsum("jw,ihjw->ihw", wx, block, optimize=True)
-    return np.einsum("ih,ihw->hw", wy, rows, optimize=True).astype(np.float32)
+    return np.asarray(_separable(g, ri, wy, ci, wx), np.float32)
 
 
 def sample_points(lon: np.ndarray, lat: np.ndarray, mip: int = 0) -> np.ndarray:
@@ -315,11 +347,10 @@ def roughness(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     fy = (90.0 - np.asarray(lat, np.float64)) * s - 0.5
     ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
     tx, ty = (fx - ix).astype(np.float32), (fy - iy).astype(np.float32)
-    x0, x1 = ix % n_c, (ix + 1) % n_c
-    y0, y1 = np.clip(iy, 0, n_r - 1), np.clip(iy + 1, 0, n_r - 1)
-    top = r[np.ix_(y0, x0)] * (1 - tx) + r[np.ix_(y0, x1)] * tx
-    bot = r[np.ix_(y1, x0)] * (1 - tx) + r[np.ix_(y1, x1)] * tx
-    return (top * (1 - ty)[:, None] + bot * ty[:, None]).astype(np.float32)
+    ci = np.stack([ix % n_c, (ix + 1) % n_c])
+    ri = np.stack([np.clip(iy, 0, n_r - 1), np.clip(iy + 1, 0, n_r - 1)])
+    wx, wy = np.stack([1 - tx, tx]), np.stack([1 - ty, ty])
+    return np.asarray(_separable(r, ri, wy, ci, wx), np.float32)
 
 
 def grid_value(lon: float, lat: float) -> float:

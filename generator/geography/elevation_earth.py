@@ -364,14 +364,17 @@ class EarthElevation:
         ridged_w = _smoothstep((rough - 20.0) / 120.0)
         acc = np.zeros((rect.h, rect.w), np.float32)
         amp = 1.0
-        for lv in range(DETAIL_LEVEL, top + 1):
-            rotated = lv < DETAIL_LEVEL + ROTATED_OCTAVES
-            n = _octave_rect(self._noise_seed, lv, z, rect, rotated)
-            if rotated:  # ridged folds of the axis-aligned octaves would crease along the lattice
-                r = 1.0 - 2.0 * np.abs(n) - (1.0 - 2.0 * _STATS["rot"])
-                n = n + ridged_w * (r - n)
-            acc += amp * n
+        split = min(DETAIL_LEVEL + ROTATED_OCTAVES, top + 1)
+        for lv in range(DETAIL_LEVEL, split):
+            n = _octave_rect(self._noise_seed, lv, z, rect, True)
+            # ridged folds of the axis-aligned octaves would crease along the lattice
+            r = 1.0 - 2.0 * np.abs(n) - (1.0 - 2.0 * _STATS["rot"])
+            acc += amp * (n + ridged_w * (r - n))
             amp *= 0.5
+        if split <= top:  # the finer, axis-aligned octaves: one separable sum
+            u, v = fractal.uv(z, rect)
+            sep = fbm_rows(self._noise_seed, u, v, range(split, top + 1))
+            acc += (amp / _STATS["sep_std"]) * sep
         # floor of 1.5 m: even the flattest plain is not a table
         return (acc * (DETAIL_GAIN * np.maximum(rough, 1.5))).astype(np.float32)
 
@@ -542,11 +545,15 @@ def _corridor_field(
         X, Y = mercator_x(z, rect), mercator_y(z, rect)
         ry, rx = np.nonzero(near)
         k = min(_K_NEAR, tree.n)
-        d, i = tree.query(np.stack([X[rx], Y[ry]], 1), k=k)
-        d, i = d.reshape(len(ry), k), i.reshape(len(ry), k)
+        # points beyond the corridor (t ≥ 1 for every row of the rect) cannot change anything:
+        # bounding the search there lets the tree stop early (those come back as inf / n)
+        bound = (float(H.max()) / float(cos_r.min()) + 0.5 * px) * (1.0 + 1e-6) + 1.0
+        d, i = tree.query(np.stack([X[rx], Y[ry]], 1), k=k, distance_upper_bound=bound)
+        d, i = d.reshape(len(ry), k), np.minimum(i.reshape(len(ry), k), tree.n - 1)
         d = d * cos_r[ry][:, None]
         floor_k = VALLEY_FLOOR_M + 0.5 * px * cos_r[ry][:, None]
         t_k = (np.maximum(d - floor_k, 0.0) / (H[i] - VALLEY_FLOOR_M)).astype(np.float32)
+        np.minimum(t_k, 2.0, out=t_k)  # (inf beyond the bound; every use saturates at 1)
         s_k = S[i].astype(np.float32)
         j = t_k.argmin(axis=1)
         t[ry, rx] = t_k[np.arange(len(ry)), j]
@@ -712,19 +719,45 @@ def value_noise_rows(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.
     return (top + (bot - top) * sy[:, None]).astype(np.float32)
 
 
+def _fade_matrix(f: np.ndarray) -> tuple[int, np.ndarray]:
+    """Return (first lattice index, the (n, lattice points) quintic-fade interpolation matrix)
+    of fractional lattice coordinates ``f`` (one axis of :func:`.fractal.value_noise`)."""
+    i = np.floor(f).astype(np.int64)
+    s = fractal._fade(f - i)
+    k0 = int(i.min())
+    m = np.zeros((len(f), int(i.max()) - k0 + 2))
+    j = i - k0
+    m[np.arange(len(f)), j] = 1.0 - s
+    m[np.arange(len(f)), j + 1] = s
+    return k0, m
+
+
 def fbm_rows(
     seed: int, u: np.ndarray, v: np.ndarray, levels: range, gain: float = 0.5
 ) -> np.ndarray:
-    """Return :func:`.fractal.fbm` (not ridged) on the separable grid u × v, bit for bit."""
-    out = None
+    """Return :func:`.fractal.fbm` (not ridged) on the separable grid u × v (1-D), float32.
+
+    The same lattices and quintic fade, to float rounding (≈ 1e-7 of the amplitude): an
+    octave is ``My · L · Mxᵀ`` (lattice values L, the fade weights of rows and columns as
+    matrices with two entries a row), so the whole sum is one matrix product
+    ``[My₁ … Myₙ] · [a₁L₁Mx₁ᵀ; …; aₙLₙMxₙᵀ]`` — a few BLAS calls instead of four gathers and a
+    lerp per pixel and octave (≈ 6× faster for 8 octaves at 256²).
+    """
+    ys, rs = [], []
     amp = 1.0
     for lv in levels:
-        n = value_noise_rows(seed, lv, u, v)
-        out = n * amp if out is None else out + n * amp
+        n = 1 << lv
+        kx, mx = _fade_matrix(u * n)
+        ky, my = _fade_matrix(v * n)
+        lx = np.arange(kx, kx + mx.shape[1])
+        ly = np.arange(ky, ky + my.shape[1])
+        lat = fractal.hash_uniform(seed, lv, (lx % n)[None, :], ly[:, None])
+        ys.append(my)
+        rs.append((amp * lat) @ mx.T)
         amp *= gain
-    if out is None:
+    if not ys:
         return np.zeros((len(v), len(u)), np.float32)
-    return out.astype(np.float32)
+    return (np.hstack(ys) @ np.vstack(rs)).astype(np.float32)
 
 
 def _measure_stats() -> None:

@@ -39,10 +39,11 @@ from scipy.special import ndtr
 from ..planner import Rect
 from . import classes as C
 from . import fractal, relief
+from .elevation_earth import fbm_rows
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, to_mercator
 
 #: Version of this layer's code (part of the identity).
-VERSION = "1"
+VERSION = "2"
 DATA = Path(__file__).resolve().parent.parent / "data"
 CLIMATE_PNG = DATA / "climate" / "koppen_era5.png"
 NE_DIR = DATA / "naturalearth"
@@ -281,9 +282,14 @@ def _sample_plate(grid: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndar
     iy, ix = np.floor(fy).astype(np.int64), np.floor(fx).astype(np.int64)
     ty, tx = (fy - iy)[:, None], (fx - ix)[None, :]
     x0, x1 = ix % cols, (ix + 1) % cols
-    g = grid.astype(np.float32) if grid.dtype != np.float32 else grid
-    top = g[np.ix_(iy, x0)] * (1 - tx) + g[np.ix_(iy, x1)] * tx
-    bot = g[np.ix_(iy + 1, x0)] * (1 - tx) + g[np.ix_(iy + 1, x1)] * tx
+    # gather first, convert after (converting the whole grid would cost more than the tile)
+    ux, inv_x = np.unique(np.concatenate([x0, x1]), return_inverse=True)
+    uy, inv_y = np.unique(np.concatenate([iy, iy + 1]), return_inverse=True)
+    g = np.asarray(grid[np.ix_(uy, ux)], np.float32)
+    jx0, jx1 = inv_x[: len(x0)], inv_x[len(x0) :]
+    jy0, jy1 = inv_y[: len(iy)], inv_y[len(iy) :]
+    top = g[np.ix_(jy0, jx0)] * (1 - tx) + g[np.ix_(jy0, jx1)] * tx
+    bot = g[np.ix_(jy1, jx0)] * (1 - tx) + g[np.ix_(jy1, jx1)] * tx
     return (top * (1 - ty) + bot * ty).astype(np.float32)
 
 
@@ -322,8 +328,8 @@ class EarthLandcover:
         # 1. climate at a displaced position, summer warmth at the pixel's own height
         top = min(z + 7, max(WARP_LEVELS))
         levels = range(WARP_LEVELS.start, top + 1)
-        wu = fractal.fbm(self._seed ^ 0x11, u, v, levels)
-        wv = fractal.fbm(self._seed ^ 0x22, u, v, levels)
+        wu = fbm_rows(self._seed ^ 0x11, u, v, levels)
+        wv = fbm_rows(self._seed ^ 0x22, u, v, levels)
         glon = lon[None, :] + WARP_DEG * 2.5 * wu / np.cos(np.radians(lat))[:, None]
         glat = lat[:, None] + WARP_DEG * 2.5 * wv
         kg = clim.nearest(glon, glat)
@@ -380,9 +386,10 @@ class EarthLandcover:
         out[tloc < 1.0] = C.ICE
 
         # 4. Natural Earth glaciers and cities
-        glacier = self._warped_mask("ne_50m_glaciated_areas", z, rect, u, v, lat)
+        warp: dict = {}
+        glacier = self._warped_mask("ne_50m_glaciated_areas", z, rect, u, v, lat, warp)
         out[glacier & (tloc < 12.0)] = C.ICE
-        urban = self._warped_mask("ne_50m_urban_areas", z, rect, u, v, lat)
+        urban = self._warped_mask("ne_50m_urban_areas", z, rect, u, v, lat, warp)
         out[urban] = C.URBAN
 
         # 5. water and wetlands
@@ -408,19 +415,27 @@ class EarthLandcover:
         approximately uniform value in [0, 1) by the normal CDF of its standard deviation."""
         lo, hi = span
         hi = max(lo, min(hi, z + 7))
-        m = fractal.fbm(seed, u, v, range(lo, hi + 1))
+        m = fbm_rows(seed, u, v, range(lo, hi + 1))
         sig = 0.35 * np.sqrt(sum(0.25**k for k in range(hi - lo + 1)))
         return ndtr(m / sig).astype(np.float32)
 
     def _warped_mask(
-        self, name: str, z: int, rect: Rect, u: np.ndarray, v: np.ndarray, lat: np.ndarray
+        self,
+        name: str,
+        z: int,
+        rect: Rect,
+        u: np.ndarray,
+        v: np.ndarray,
+        lat: np.ndarray,
+        warp: dict | None = None,
     ) -> np.ndarray:
         """Return a Natural Earth area mask with its edges displaced by fractal noise.
 
         The 1:50m outlines are straight between vertices ~1 km apart; reading the mask at a
         position moved by up to :data:`EDGE_WARP_M` (fbm from 4× that down to 4 px) makes the
         edges irregular at every zoom, the same for every rect (the mask is rasterised on a
-        padded rect, so no pixel reads outside it).
+        padded rect, so no pixel reads outside it). ``warp`` keeps the displacement of one
+        rect for the next mask (glaciers and cities move by the same field).
         """
         areas = _get(name)
         assert isinstance(areas, _Areas)
@@ -436,8 +451,14 @@ class EarthLandcover:
         levels = range(
             fractal.level_for_wavelength(z, 4 * amp), fractal.level_for_wavelength(z, 4.0) + 1
         )
-        dx = fractal.fbm(self._seed ^ 0x33, u, v, levels) * (amp / 0.5)
-        dy = fractal.fbm(self._seed ^ 0x44, u, v, levels) * (amp / 0.5)
+        key = (levels.start, levels.stop, amp)
+        if warp is not None and key in warp:
+            dx, dy = warp[key]
+        else:
+            dx = fbm_rows(self._seed ^ 0x33, u, v, levels) * (amp / 0.5)
+            dy = fbm_rows(self._seed ^ 0x44, u, v, levels) * (amp / 0.5)
+            if warp is not None:
+                warp[key] = dx, dy
         iy = np.clip(np.arange(rect.h)[:, None] + pad + np.rint(dy), 0, big.shape[0] - 1)
         ix = np.clip(np.arange(rect.w)[None, :] + pad + np.rint(dx), 0, big.shape[1] - 1)
         return big[iy.astype(np.int64), ix.astype(np.int64)]

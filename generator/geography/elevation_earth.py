@@ -50,6 +50,7 @@ from . import classes, fractal, relief
 from .grid import (
     HALF_WORLD,
     grid_width,
+    ground_mpp,
     lonlat,
     lonlat_bounds,
     mercator_x,
@@ -76,6 +77,14 @@ DEFAULT_HALF_WIDTH_M = 800.0
 VALLEY_FLOOR_M = 350.0
 #: Rivers closer than this share the lower surface (:class:`RiverProfiles`); > 2 floors.
 PROXIMITY_M = 800.0
+#: Land within this ground distance of a lake comes down to the lake's surface (at fine zooms
+#: within :data:`LAKE_SHORE_MAX_PX`, inside the shore distance's 48 px cap).
+LAKE_SHORE_M = 400.0
+LAKE_SHORE_MAX_PX = 40.0
+#: How far the water layer's displaced, smoothed shores may lie from GSHHS's own (m).
+LAKE_SHORE_SLACK_M = 100.0
+#: Coarser pixels (≥ 400 m at 45°) are wider than the shore band.
+MIN_LAKE_SHORE_ZOOM = 8
 #: Valleys are carved from this zoom on (pixels ≤ 600 m, a corridor ≥ 3 px); coarser pixels
 #: would only point-sample corridors narrower than themselves.
 MIN_CARVE_ZOOM = 8
@@ -469,14 +478,55 @@ class EarthElevation:
         floor = np.where(base < 0.0, ramp, 0.5)
         floor = np.where(relief.depression(lon, lat), -np.inf, floor).astype(np.float32)
         out[land] = np.maximum(out[land], floor[land])
-        if lake.any():
+        near = self._near_lake(z, rect) if z >= MIN_LAKE_SHORE_ZOOM else None
+        if lake.any() or (near is not None and near.any()):
             # the 4′ mean without detail, but never above the 3 × 3-cell minimum: a lake in a
             # narrow valley must not take the mountains' mean (the JPEG's undershoot makes that
             # minimum a few grey steps low on small lakes)
             mean = relief.sample(lon, lat, max(1, relief.mip_for_pixel(360.0 / grid_width(z))))
             level = np.minimum(mean, relief.sample(lon, lat, low=True))
             out[lake] = level[lake]
+            if near is not None:
+                # the shore comes down to the lake: land within the shore band of a lake
+                # blends to the lake's surface by the signed shore distance (continuous up to
+                # its 48 px cap), so lake and shore meet without a step
+                mpp = ground_mpp(z, rect)[:, None]
+                band = np.minimum(LAKE_SHORE_M, LAKE_SHORE_MAX_PX * mpp)
+                blend = near & land & (dist > -band)
+                if blend.any():
+                    w = _smoothstep(-dist / band)[blend]
+                    out[blend] = level[blend] + (out[blend] - level[blend]) * w
         return out
+
+    def _near_lake(self, z: int, rect: Rect) -> np.ndarray | None:
+        """Return whether a lake lies within the shore band (plus the shores' displacement,
+        :data:`LAKE_SHORE_SLACK_M` up to 60° of latitude) of each pixel, from the undisplaced
+        GSHHS kinds 8× coarser (on that zoom's global grid, with a reach set by the zoom alone,
+        so every rect agrees), or None when the water source cannot tell lakes apart.
+
+        The signed distance says how far the nearest water is, not whether it is a lake; the
+        sea's shores keep their own treatment.
+        """
+        kind_of = getattr(self._water, "kind", None)
+        if kind_of is None or z < 3:
+            return None
+        f = 8
+        zc = z - 3
+        reach = min(LAKE_SHORE_M / (0.5 * pixel_size(z)), LAKE_SHORE_MAX_PX)
+        reach += LAKE_SHORE_SLACK_M / (0.5 * pixel_size(z))
+        r = int(np.ceil(reach / f)) + 1
+        cy0, cy1 = rect.y0 // f - r, (rect.y0 + rect.h - 1) // f + r + 1
+        cx0, cx1 = rect.x0 // f - r, (rect.x0 + rect.w - 1) // f + r + 1
+        kc = np.asarray(kind_of(zc, Rect(cy0, cx0, cy1 - cy0, cx1 - cx0), detail=False))
+        lake_c = kc == classes.LAKE
+        if not lake_c.any():
+            return np.zeros((rect.h, rect.w), bool)
+        from scipy.ndimage import maximum_filter
+
+        near_c = maximum_filter(lake_c, size=2 * r + 1, mode="constant")
+        iy = np.arange(rect.y0, rect.y0 + rect.h) // f - cy0
+        ix = np.arange(rect.x0, rect.x0 + rect.w) // f - cx0
+        return near_c[np.ix_(iy, ix)]
 
 
 #: Block size (px) of the coarse distance pass of :func:`_corridor_field`.

@@ -232,8 +232,10 @@ def test_seams_and_parent_agreement(checkpoints, config_dir, layout):
     w = load(config_dir, checkpoints[layout])
     m = block(w, 3, 2, 2)  # children of the z2 tile (1, 1)
     assert metrics.seam_ratio(m) < 1.5
-    # the target is 30 dB (benchmarks.md); random weights' noise clipped at 0/255 costs a little
-    assert metrics.parent_psnr(w.tile_array(2, 1, 1), m) > 35.0
+    # the target is 30 dB (benchmarks.md); random weights' noise clipped at 0/255 costs a little,
+    # and so does the edit toward the water layer (generator.follow), which on random weights'
+    # noise recolours every water-blue grain of the land (≈ 1.5 dB)
+    assert metrics.parent_psnr(w.tile_array(2, 1, 1), m) > 32.0
 
 
 def test_level_above_is_the_parent_whichever_model_made_it(checkpoints, tmp_path, tiny_model):

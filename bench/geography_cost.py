@@ -1,0 +1,115 @@
+"""What the geography costs the imagery: panning and a cold deep link with and without it.
+
+    .venv/bin/python bench/geography_cost.py [--model builtin] [--zoom 14] [--rounds 2]
+
+Three configs of ``earth``: ``[geography] kind = "none"`` (the imagery before the geography
+existed), ``follow = false`` (layers present, imagery not edited) and the default (the imagery
+follows the water layer). For each, over Lake Como and over the Alps: a cold deep link at --zoom
+(the whole cone from the base), then panning a 4×4 block next to it with its parents cached.
+Rounds alternate between the configs, so machine load hits them alike; wall and CPU seconds are
+reported (CPU time is what the geography adds; wall time is what a user waits). Writes
+bench/results/geography_cost.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import mercantile
+from common import save
+
+from generator import tiles
+from generator.world import World, load_model
+
+CONFIGS = {
+    "none": '[geography]\nkind = "none"\n\n',
+    "layers, no edit": "[geography]\nfollow = false\n\n",
+    "follow (default)": "",
+}
+PLACES = {"Lake Como": (9.26, 46.0), "Alps": (8.0, 46.5)}
+
+
+def load(label: str, model) -> World:
+    from tests.helpers import CONFIG_DIR, write_world
+
+    cfg = Path(tempfile.mkdtemp())
+    text = (CONFIG_DIR / "worlds" / "earth.toml").read_text()
+    write_world(cfg, "earth", text.replace("[model]", CONFIGS[label] + "[model]"))
+    return World.load("earth", config_dir=cfg, model=model)
+
+
+def measure(w: World, z: int, lon: float, lat: float) -> dict:
+    t = mercantile.tile(lon, lat, z)
+    b = mercantile.tile(lon, lat, w.config.base.zoom)
+    w.pyramid.tile(tiles.Tile(b.x, b.y, b.z))  # Blue Marble reprojection is not measured
+    s0 = w.pyramid.stats.snapshot()
+    c0, t0 = time.process_time(), time.perf_counter()
+    w.tile_array(z, t.x, t.y)
+    cold = (time.perf_counter() - t0, time.process_time() - c0)
+    s1 = w.pyramid.stats.snapshot()
+    g = w.geometry
+    bx, by = t.x + 2, t.y - 2
+    block = [tiles.Tile(bx + i, by + j, z) for j in range(4) for i in range(4)]
+    parents = {p for b in block for win in g.windows_for_tile(b) for p in g.parents_for_window(win)}
+    parents |= {p for b in block for p in g.parents_for_tile(b)}
+    for p in sorted(parents, key=lambda p: (p.y, p.x)):
+        w.pyramid.tile(p)
+    s2 = w.pyramid.stats.snapshot()
+    c0, t0 = time.process_time(), time.perf_counter()
+    for b in block:
+        w.tile_array(z, b.x, b.y)
+    pan = ((time.perf_counter() - t0) / len(block), (time.process_time() - c0) / len(block))
+    s3 = w.pyramid.stats.snapshot()
+    return {
+        "cold_s": cold[0],
+        "cold_cpu_s": cold[1],
+        "cold_evals": s1["model_evals"] - s0["model_evals"],
+        "pan_s_per_tile": pan[0],
+        "pan_cpu_s_per_tile": pan[1],
+        "pan_evals_per_tile": (s3["model_evals"] - s2["model_evals"]) / len(block),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="builtin")
+    ap.add_argument("--zoom", type=int, default=14)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    model = load_model(args.model)
+    rows: dict[str, dict[str, list[dict]]] = {p: {c: [] for c in CONFIGS} for p in PLACES}
+    for r in range(args.rounds):
+        for place, (lon, lat) in PLACES.items():
+            for label in CONFIGS:
+                w = load(label, model)  # a fresh, empty cache each round
+                if w.geography is not None:  # data indices loaded before timing ("warm")
+                    for name in ("water", "rivers"):
+                        w.geography.tile(name, 8, 0, 0)
+                res = measure(w, args.zoom, lon, lat)
+                rows[place][label].append(res)
+                print(r, place, label, {k: round(v, 3) for k, v in res.items()}, flush=True)
+    summary = {}
+    for place in PLACES:
+        summary[place] = {}
+        for label in CONFIGS:
+            runs = rows[place][label]
+            summary[place][label] = {
+                k: min(run[k] for run in runs) for k in runs[0]
+            }  # best of the rounds: the least disturbed by other load
+    print("| place | config | cold s | cold CPU s | pan s/tile | pan CPU s/tile | evals/tile |")
+    print("|---|---|---|---|---|---|---|")
+    for place, by in summary.items():
+        for label, s in by.items():
+            print(
+                f"| {place} | {label} | {s['cold_s']:.1f} | {s['cold_cpu_s']:.1f} | "
+                f"{s['pan_s_per_tile']:.3f} | {s['pan_cpu_s_per_tile']:.3f} | "
+                f"{s['pan_evals_per_tile']:.2f} |"
+            )
+    print(save("geography_cost", {"model": args.model, "zoom": args.zoom, "best": summary}))
+
+
+if __name__ == "__main__":
+    main()

@@ -329,8 +329,8 @@ class WorldSpec:
 
 _worlds: dict[WorldSpec, World] = {}
 _worlds_lock = threading.Lock()
-#: one task at a time per process, so a task's counters are its own work (model evaluations run
-#: one at a time per model anyway)
+#: one task at a time per process, so a task's counters are its own work (a worker process is
+#: one core: local clusters set ORBIS_EVAL_WORKERS=1)
 _task_lock = threading.Lock()
 
 

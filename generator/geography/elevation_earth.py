@@ -404,7 +404,7 @@ class EarthElevation:
         cos_min = max(np.cos(np.radians(lat_edge)), 0.05)
         hmax_all = max(VALLEY_HALF_WIDTH_M.values())
         # reach of the coarse pass (blocks up to one block outside the rect)
-        pad_m = hmax_all + 3 * _BLOCK * pixel_size(z) * cos_min
+        pad_m = hmax_all + 3 * _block(z) * pixel_size(z) * cos_min
         pad = pad_m / M_PER_DEG
         qbox = (
             (w - pad / cos_min + 180.0) % 360.0 - 180.0,
@@ -529,8 +529,16 @@ class EarthElevation:
         return near_c[np.ix_(iy, ix)]
 
 
-#: Block size (px) of the coarse distance pass of :func:`_corridor_field`.
+#: Block size (px) of the coarse distance pass of :func:`_corridor_field` …
 _BLOCK = 8
+#: … and at zooms up to this one half that: there 8 blocks are wider than the corridors and
+#: the exact pass near the rivers (1.5 blocks) would cover most of the rect.
+_SMALL_BLOCK_ZOOM = 10
+
+
+def _block(z: int) -> int:
+    """Return the block size (px) of the coarse distance pass at zoom z."""
+    return _BLOCK // 2 if z <= _SMALL_BLOCK_ZOOM else _BLOCK
 
 
 @dataclass
@@ -558,12 +566,13 @@ def _corridor_field(
     """Return the corridor field of a rect from the densified river points.
 
     The distance to a line is 1-Lipschitz and smooth away from it, so it is queried exactly
-    only near the rivers: first at the centres of 8 × 8-pixel blocks aligned with the zoom's
+    only near the rivers: first at the centres of 8 × 8-pixel blocks (4 × 4 up to
+    :data:`_SMALL_BLOCK_ZOOM`) aligned with the zoom’s
     global pixel grid (so every rect reads the same blocks; distances capped where no rect's
     river selection could differ), interpolated bilinearly, then exactly — the k nearest river
     points — wherever that estimate is within 1.5 blocks of a valley floor.
     """
-    B = _BLOCK
+    B = _block(z)
     px = pixel_size(z)
     kb0 = (rect.y0 - B // 2) // B
     kb1 = (rect.y0 + rect.h - 1 - B // 2) // B + 1
@@ -574,15 +583,22 @@ def _corridor_field(
     by = mercator_y(z, brect)[::B]
     bcos = np.cos(np.radians(lonlat(z, brect)[1][::B]))
     gx, gy = np.meshgrid(bx, by)
-    dc, ic = tree.query(np.stack([gx.ravel(), gy.ravel()], 1))
     shape_b = gx.shape
     cap = hmax + 1.5 * B * px * float(bcos.max())
+    # nodes farther than the cap are capped anyway: the search may stop there (those come
+    # back as inf / n; their surface is never read where t < 1, see below)
+    dc, ic = tree.query(
+        np.stack([gx.ravel(), gy.ravel()], 1),
+        distance_upper_bound=cap / float(bcos.min()) * (1.0 + 1e-9) + 1.0,
+    )
+    missing = ic >= tree.n
+    ic = np.minimum(ic, tree.n - 1)
     dg = np.minimum(dc.reshape(shape_b) * bcos[:, None], cap)
     hb = H[ic].reshape(shape_b)
     floor_m = VALLEY_FLOOR_M + 0.5 * px * bcos[:, None]
     tc = np.maximum(dg - floor_m, 0.0) / (hb - VALLEY_FLOOR_M)
     tc = np.where(dg >= cap, 2.0, tc)
-    sc = S[ic].reshape(shape_b)
+    sc = np.where(missing, 0.0, S[ic]).reshape(shape_b)
     fy = (np.arange(rect.y0, rect.y0 + rect.h) - brect.y0) / B
     fx = (np.arange(rect.x0, rect.x0 + rect.w) - brect.x0) / B
     t = _bilinear(tc, fy, fx).astype(np.float32)

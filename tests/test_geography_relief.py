@@ -306,3 +306,107 @@ def test_landcover_water_and_mosaic(layers) -> None:
     classes_present = set(np.unique(po).tolist())
     assert {C.CROPLAND, C.BROADLEAF} <= classes_present  # a mosaic, not one class
     assert po.dtype == np.uint8 and po.max() < len(C.LANDCOVER)
+
+
+# -- fast paths: same values as the reference formulations -------------------------------
+
+
+def test_fbm_rows_matches_fractal_fbm() -> None:
+    """The matrix-form fbm is fractal.fbm to float rounding (land cover thresholds it)."""
+    from generator.geography import fractal
+    from generator.geography.elevation_earth import fbm_rows
+
+    for z in (6, 12, 17):
+        u, v = fractal.uv(z, Rect(900 << (z - 6), 1700 << (z - 6), 64, 80))
+        for levels in (range(8, 11), range(12, min(19, z + 7) + 1)):
+            want = fractal.fbm(3, u, v, levels)
+            np.testing.assert_allclose(fbm_rows(3, u, v, levels), want, atol=1e-5)
+
+
+def test_coarse_rotated_octaves_stay_close() -> None:
+    """Rotated octaves evaluated on coarse nodes stay within 1 % of their (unit) std."""
+    from generator.geography import elevation_earth as ee
+    from generator.geography import fractal
+
+    z = 14
+    r = Rect(5600 << 6, 8800 << 6, 96, 96)
+    u, v = fractal.uv(z, r)
+    for lv in range(ee.DETAIL_LEVEL, ee.DETAIL_LEVEL + ee.ROTATED_OCTAVES):
+        exact = ee._octave(5, lv, u, v, True)
+        coarse = ee._octave_rect(5, lv, z, r, True)
+        assert np.abs(coarse - exact).max() < 0.01, lv  # octaves have unit std
+
+
+def test_relief_sample_matrix_form_matches_gathers() -> None:
+    """relief.sample's matrix form equals the per-pixel Catmull-Rom gathers (to 1 cm)."""
+    for z, lon, lat in ((9, 7.0, 46.0), (14, 10.0, 45.1), (2, 0.0, 0.0)):
+        r, c = pixel_of(z, lon, lat)
+        lo, la = lonlat(z, Rect(r, c, 40, 50))
+        g = relief.grid().mips[1]
+        s = relief.PER_DEGREE / 2
+        ci, wx = relief._axis(np.asarray(lo, np.float64), g.shape[1], s, -180.0, True)
+        ri, wy = relief._axis(-np.asarray(la, np.float64), g.shape[0], s, -90.0, False)
+        want = np.zeros((len(la), len(lo)))
+        for i in range(4):
+            for j in range(4):
+                want += wy[i][:, None] * wx[j][None, :] * g[np.ix_(ri[i], ci[j])]
+        np.testing.assert_allclose(relief.sample(lo, la, 1), want, atol=0.01)
+
+
+# -- the earth composition: shared water, lake shores --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def earth():
+    """The real earth geography (GSHHS/WDBII from the packaged data)."""
+    from generator.geography.earth import EarthGeography
+    from generator.geography.layers import Geography
+
+    return Geography("earth", EarthGeography(0))
+
+
+def test_earth_computes_water_once_per_rect(earth) -> None:
+    """Elevation, land cover and the water layers of one rect share one water evaluation."""
+    src = earth.source
+    calls = []
+    inner = src._water._source
+    orig = inner.water
+    inner.water = lambda z, rect: calls.append((z, tuple(rect))) or orig(z, rect)
+    try:
+        z = 12
+        r, c = pixel_of(z, 9.26, 45.98)
+        tx, ty = c // 256 + 3, r // 256 + 2  # a tile no other test asks for
+        for name in ("elevation", "landcover", "water", "distance"):
+            earth.tile(name, z, tx, ty)
+    finally:
+        inner.water = orig
+    assert calls == [(z, tuple(tile_rect(z, tx, ty)))]
+    kind, _ = src.water(z, tile_rect(z, tx, ty))
+    assert not kind.flags.writeable  # shared, so read-only
+
+
+def test_lake_shores_meet_the_lake(earth) -> None:
+    """Lake Como at z12: terrain comes down to the lake surface (no step at the shore; the
+    raw 2′ terrain stands ≈ 145 m above the lake there), and a window agrees with its tiles."""
+    z = 12
+    r, c = pixel_of(z, 9.26, 45.98)
+    tx, ty = c // 256, r // 256
+    rect = Rect(ty * 256, tx * 256, 256, 256)
+    e = np.asarray(earth.window("elevation", z, rect))
+    w = np.asarray(earth.window("water", z, rect))
+    lake, land = w == C.LAKE, w == C.LAND
+    assert lake.sum() > 1000 and land.sum() > 1000
+    steps = np.concatenate(
+        [
+            np.abs(np.diff(e, axis=ax))[(a & b) | (b & a2)]
+            for ax, a, b, a2 in (
+                (1, lake[:, :-1], land[:, 1:], land[:, :-1] & lake[:, 1:]),
+                (0, lake[:-1], land[1:], land[:-1] & lake[1:]),
+            )
+        ]
+    )
+    assert len(steps) > 100
+    assert np.median(steps) < 5.0 and np.percentile(steps, 95) < 15.0, np.percentile(steps, 95)
+    # a window overlapping the tile (rect-independent lake-shore band)
+    win = np.asarray(earth.window("elevation", z, Rect(rect.y0 + 100, rect.x0 - 60, 200, 200)))
+    np.testing.assert_allclose(win[:156, 60:], e[100:, :140], atol=1e-3)

@@ -726,9 +726,9 @@ def _octave(seed: int, level: int, u: np.ndarray, v: np.ndarray, rotated: bool) 
 
 #: A rotated octave is evaluated exactly on nodes every cell / this many pixels (aligned with
 #: the zoom's global pixel grid, so every rect reads the same nodes) and interpolated
-#: bilinearly between them: the cubic B-spline is smooth at that scale (interpolation error
-#: ≈ 1/(8·16²) of its curvature per cell², well under 0.1 % of the octave's amplitude), and
-#: it is most of the detail's cost at fine zooms otherwise.
+#: bilinearly between them: the cubic B-spline is smooth at that scale (measured: at most
+#: 0.6 % of the octave's standard deviation; 2.5 % with 8 nodes a cell), and it is most of
+#: the detail's cost at fine zooms otherwise.
 COARSE_NODES_PER_CELL = 16
 
 

@@ -10,8 +10,8 @@ the level being made, at two places of the cascade (ARCHITECTURE §9):
   toward the parent (which knew only the coarser mask) cannot undo a shore the finer level
   resolves.
 
-The edit is soft and local. Each pixel has a water coverage ``cov`` (the shore's signed distance
-anti-aliased over one pixel, or the river coverage) and a *waterness* ``w(px)`` from the colour
+The edit is soft and local. Each pixel has a water coverage ``cov`` (1 on ocean and lake pixels
+of the water layer, the river coverage on rivers) and a *waterness* ``w(px)`` from the colour
 rule calibrated on Blue Marble (:func:`waterness`). Inside water, pixels that look like land are
 pulled toward the local water colour (by ``1 − w``); on land, pixels that look like water are
 pulled toward the local land colour (by ``w``); pixels that already agree are left to the model
@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
-from .geography import Geography
-from .geography.grid import ground_mpp
+from .geography import Geography, classes
 from .planner import Rect
 from .resample import up2
 
@@ -96,21 +95,21 @@ class WaterFollower:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (water coverage 0..1, river share 0..1) of each pixel of a rect at zoom z.
 
-        ``context`` is a larger rect holding ``rect`` whose layers are already cached (a tile
-        lies in the top-left corner of its own window): the layers are read there and cropped,
-        so a tile costs no geography work of its own.
+        Ocean and lake pixels of the ``water`` layer cover their pixel wholly; rivers by their
+        coverage (anti-aliased where they are narrower than a pixel). ``context`` is a larger
+        rect holding ``rect`` whose layers are already cached (a tile lies in the top-left
+        corner of its own window): the layers are read there and cropped, so a tile costs no
+        geography work of its own.
         """
         if context is None:
             context = rect
         dy, dx = rect.y0 - context.y0, rect.x0 - context.x0
         crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
-        dist = self.geography.window("distance", z, context)[crop]
+        kind = self.geography.window("water", z, context)[crop]
         rivers = self.geography.window("rivers", z, context)[crop]
-        mpp = ground_mpp(z, rect).astype(np.float32)[:, None]
-        shore = np.clip(0.5 + dist / mpp, 0.0, 1.0)
+        shore = ((kind == classes.OCEAN) | (kind == classes.LAKE)).astype(np.float32)
         cov = np.maximum(shore, rivers)
-        river = np.clip(rivers - shore, 0.0, 1.0)
-        river_share = np.where(cov > 0, river / np.maximum(cov, 1e-6), 0.0)
+        river_share = np.clip(rivers - shore, 0.0, 1.0) * (cov > 0)
         return cov.astype(np.float32), river_share.astype(np.float32)
 
     def edit(
@@ -127,6 +126,9 @@ class WaterFollower:
         ``context``: see :meth:`coverage`."""
         cov, river_share = self.coverage(z, rect, context)
         px = _to255(img.astype(np.float32))
+        w = waterness(px)[None]
+        if not cov.any() and not w.any():
+            return img.astype(np.float32)  # dry land that looks dry: the edit is the identity
         par = _to255(parent.astype(np.float32))
         wpar = waterness(par)
         water_c = _local_colour(par, wpar, OCEAN_RGB)
@@ -140,7 +142,6 @@ class WaterFollower:
         water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None, None])
         land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None, None])
         water_c = water_c + (RIVER_RGB[:, None, None] - water_c) * river_share[None]
-        w = waterness(px)[None]
         to_water = px + (water_c - px) * np.maximum(1.0 - w, WATER_FLATTEN)
         to_land = px + (land_c - px) * w
         out = cov[None] * to_water + (1.0 - cov[None]) * to_land

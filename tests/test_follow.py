@@ -155,3 +155,18 @@ def test_coverage_read_from_a_context_rect_is_the_same(follower):
     b = follower.coverage(11, rect, context)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert 0 < a[0].mean() < 1
+
+
+def test_earth_water_kind_alone_equals_the_kind_with_distance():
+    """The cheap kind-only path of the water layer gives the same pixels as the full one."""
+    import mercantile
+
+    from generator.geography.earth import EarthGeography
+
+    geo = EarthGeography(20261123)
+    for z, (lon, lat) in ((9, (9.26, 46.0)), (12, (18.6, 59.35)), (15, (-5.45, 36.0))):
+        t = mercantile.tile(lon, lat, z)
+        rect = Rect(t.y * 256 + 7, t.x * 256 - 13, 288, 288)
+        kind_only = geo.water_kind(z, rect)
+        assert np.array_equal(kind_only, geo.water(z, rect)[0]), z
+        assert (kind_only != classes.LAND).any() or z == 15

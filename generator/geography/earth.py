@@ -98,6 +98,11 @@ class EarthGeography:
         """See :class:`~.source.GeographySource` (read-only arrays, shared)."""
         return self._water.water(z, rect)
 
+    def water_kind(self, z: int, rect: Rect) -> np.ndarray:
+        """Return the water kind alone, without the shore distance's transform and margin: the
+        water tiles and the imagery's water edit need no more (equal to ``water(z, rect)[0]``)."""
+        return self._water.kind(z, rect)
+
     def rivers(self, z: int, rect: Rect) -> np.ndarray:
         """See :class:`~.source.GeographySource` (read-only array, shared)."""
         return self._rivers.rivers(z, rect)

@@ -115,10 +115,22 @@ class Geography:
                 self._cache[key] = hit  # type: ignore[assignment]
         return hit  # type: ignore[return-value]
 
+    def _source_kind(self, z: int, rect: Rect) -> np.ndarray:
+        """The source's water kind alone: from its (kind, distance) if that is cached, else by
+        its cheaper ``water_kind`` when it has one (no distance transform), else ``water``."""
+        with self._lock:
+            hit = self._cache.get(("_source_water", z, tuple(rect)))
+        if hit is not None:
+            return hit[0]  # type: ignore[index]
+        kind_only = getattr(self.source, "water_kind", None)
+        if kind_only is not None:
+            return np.asarray(kind_only(z, rect), np.uint8)
+        return self._source_water(z, rect)[0]
+
     def _compute(self, name: str, z: int, rect: Rect) -> np.ndarray:
         src = self.source
         if name == "water":
-            kind, _ = self._source_water(z, rect)
+            kind = self._source_kind(z, rect)
             river = self.window("rivers", z, rect)
             out = kind.astype(np.uint8, copy=True)
             out[(river >= 0.5) & (kind == classes.LAND)] = classes.RIVER

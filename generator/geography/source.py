@@ -28,6 +28,9 @@ class GeographySource(Protocol):
         signed distance to the shore in ground metres (positive on water, negative on land)."""
         ...
 
+    # A source may also have ``water_kind(z, rect)``, equal to ``water(z, rect)[0]`` but cheaper
+    # (no distance transform); :class:`~.layers.Geography` uses it for the ``water`` layer.
+
     def rivers(self, z: int, rect: Rect) -> np.ndarray:
         """Return float32 (h, w) river water coverage in 0..1 (1: the pixel is all river)."""
         ...

@@ -489,12 +489,14 @@ class EarthElevation:
             if near is not None:
                 # the shore comes down to the lake: land within the shore band of a lake
                 # blends to the lake's surface by the signed shore distance (continuous up to
-                # its 48 px cap), so lake and shore meet without a step
+                # its 48 px cap), so lake and shore meet without a step; not on valley floors
+                # (``fade`` 0), where a river leaving a lake keeps its surface (pulled to a
+                # lower lake level it would climb back to it downstream)
                 mpp = ground_mpp(z, rect)[:, None]
                 band = np.minimum(LAKE_SHORE_M, LAKE_SHORE_MAX_PX * mpp)
                 blend = near & land & (dist > -band)
                 if blend.any():
-                    w = _smoothstep(-dist / band)[blend]
+                    w = 1.0 - (1.0 - _smoothstep(-dist / band)[blend]) * fade[blend]
                     out[blend] = level[blend] + (out[blend] - level[blend]) * w
         return out
 

@@ -68,6 +68,11 @@ class _Memo:
 
         return memo
 
+    def peek(self, name: str, z: int, rect: Rect) -> Any:
+        """Return the memoised result of ``name(z, rect)`` if it is still kept, else None."""
+        with self._lock:
+            return self._lru.get((name, z, tuple(rect)))
+
 
 class EarthGeography:
     """The layers of the ``earth`` world."""
@@ -101,6 +106,9 @@ class EarthGeography:
     def water_kind(self, z: int, rect: Rect) -> np.ndarray:
         """Return the water kind alone, without the shore distance's transform and margin: the
         water tiles and the imagery's water edit need no more (equal to ``water(z, rect)[0]``)."""
+        done = self._water.peek("water", z, rect)  # elevation/land cover of this rect had it
+        if done is not None:
+            return done[0]
         return self._water.kind(z, rect)
 
     def rivers(self, z: int, rect: Rect) -> np.ndarray:

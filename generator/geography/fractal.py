@@ -66,11 +66,12 @@ def value_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarr
         ly = np.arange(ky0, int(iy.max()) + 2)
         lat = hash_uniform(seed, level, (lx % n)[None, :], ly[:, None])
         jx, jy = ix - kx0, iy - ky0
-        a = lat[np.ix_(jy, jx)]
-        b = lat[np.ix_(jy, jx + 1)]
-        c = lat[np.ix_(jy + 1, jx)]
-        d = lat[np.ix_(jy + 1, jx + 1)]
-        sx, sy = sx[None, :], sy[:, None]
+        # x interpolation once per lattice row, then whole rows gathered for y: the same
+        # float64 operations in the same order as the 2-D path, ≈ 5× fewer gathers
+        a = lat[:, jx]
+        rows = a + (lat[:, jx + 1] - a) * sx[None, :]
+        top, bot = rows[jy], rows[jy + 1]
+        return (top + (bot - top) * sy[:, None]).astype(np.float32)
     else:
         fx, fy = u * n, v * n
         ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)

@@ -201,18 +201,24 @@ class EarthWater:
         """
         zs = SMOOTH_ZOOM
         f = float(1 << (z - zs))
+        pad = int(math.ceil(4 * SMOOTH_SIGMA_PX)) + 2
+        ws = grid_width(zs)
+        # the raster region holding every displaced sample (displacements are at most
+        # warp_margin_px) and the blur's reach around it: a larger region than needed changes
+        # no blurred value inside it, so it is found before the displacement field
+        mw = warp_margin_px(z)
+        x0 = int(np.floor((c0 - mw) / f - 0.5)) - pad
+        x1 = int(np.ceil((c1 + mw) / f - 0.5)) + pad + 1
+        y0 = max(int(np.floor((r0 - mw) / f - 0.5)) - pad, 0)
+        y1 = min(int(np.ceil((r1 + mw) / f - 0.5)) + pad + 1, ws)
+        lev = rasterize_levels(self.index, zs, Rect(y0, x0, y1 - y0, x1 - x0))
+        if (lev == lev.flat[0]).all():  # no shore within reach: nothing to displace or blur
+            return np.full((r1 - r0, c1 - c0), _KIND[lev.flat[0]], np.uint8)
         fx, fy = self._field(z, c0, c1, r0, r1)
         k = WARP_AMP_M / pixel_size(z)
         # sample positions in SMOOTH_ZOOM pixel-centre index space
         cs = (np.arange(c0, c1)[None, :] + 0.5 + fx * k) / f - 0.5
         rs = (np.arange(r0, r1)[:, None] + 0.5 + fy * k) / f - 0.5
-        pad = int(math.ceil(4 * SMOOTH_SIGMA_PX)) + 2
-        ws = grid_width(zs)
-        x0 = int(np.floor(cs.min())) - pad
-        x1 = int(np.ceil(cs.max())) + pad + 1
-        y0 = max(int(np.floor(rs.min())) - pad, 0)
-        y1 = min(int(np.ceil(rs.max())) + pad + 1, ws)
-        lev = rasterize_levels(self.index, zs, Rect(y0, x0, y1 - y0, x1 - x0))
         kind = _KIND[lev]
         wet = ndimage.gaussian_filter((kind != classes.LAND).astype(np.float32), SMOOTH_SIGMA_PX)
         lake = ndimage.gaussian_filter((kind == classes.LAKE).astype(np.float32), SMOOTH_SIGMA_PX)
@@ -249,12 +255,15 @@ class EarthWater:
             kind_e = self._sample_smooth(z, ec0, ec1, e0, e1)
         elif mw:
             raw = rasterize_levels(self.index, z, Rect(q0, qc0, q1 - q0, ec1 + mw - qc0))
-            fx, fy = self._field(z, ec0, ec1, e0, e1)
-            k = WARP_AMP_M / pixel_size(z)
-            src_c = np.rint(fx * k).astype(np.int64) + np.arange(ec0, ec1)[None, :] - qc0
-            src_r = np.rint(fy * k).astype(np.int64) + np.arange(e0, e1)[:, None]
-            src_r = np.clip(src_r, q0, q1 - 1) - q0
-            lev = raw[src_r, src_c]
+            if (raw == raw.flat[0]).all():  # no shore within reach: nothing to displace
+                lev = np.full((e1 - e0, ec1 - ec0), raw.flat[0], np.uint8)
+            else:
+                fx, fy = self._field(z, ec0, ec1, e0, e1)
+                k = WARP_AMP_M / pixel_size(z)
+                src_c = np.rint(fx * k).astype(np.int64) + np.arange(ec0, ec1)[None, :] - qc0
+                src_r = np.rint(fy * k).astype(np.int64) + np.arange(e0, e1)[:, None]
+                src_r = np.clip(src_r, q0, q1 - 1) - q0
+                lev = raw[src_r, src_c]
         else:
             raw = rasterize_levels(self.index, z, Rect(q0, qc0, q1 - q0, ec1 + mw - qc0))
             lev = raw[e0 - q0 : e1 - q0, ec0 - qc0 : ec1 - qc0]

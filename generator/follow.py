@@ -41,6 +41,9 @@ RIVER_RGB = np.array([40, 62, 70], np.float32)
 SIGMA = 4.0
 #: Parent pixels read around a tile for its local colours (≥ 4σ).
 PARENT_MARGIN = 16
+#: River coverage below this is not drawn (a 1/20-pixel river is invisible; skipping it lets
+#: most land tiles skip the edit altogether).
+MIN_COVERAGE = 0.05
 #: Inside water every pixel moves at least this far toward the local water colour: a ×2 model
 #: conditioned on a blurry parent paints land-like grain on lakes; real water at 1–100 m/px is
 #: nearly flat, so only a quarter of the model's texture is kept there.
@@ -125,27 +128,30 @@ class WaterFollower:
         parent level under the rect with that margin, the source of the local colours;
         ``context``: see :meth:`coverage`."""
         cov, river_share = self.coverage(z, rect, context)
+        cov = np.where(cov >= MIN_COVERAGE, cov, 0.0).astype(np.float32)
         px = _to255(img.astype(np.float32))
-        w = waterness(px)[None]
-        if not cov.any() and not w.any():
-            return img.astype(np.float32)  # dry land that looks dry: the edit is the identity
+        w = waterness(px)
+        # only pixels with water, or looking like water, change: everywhere else the formula
+        # below is exactly the identity, so it runs on those pixels alone
+        todo = (cov > 0) | (w > 0)
+        if not todo.any():
+            return img.astype(np.float32)  # dry land that looks dry
         par = _to255(parent.astype(np.float32))
         wpar = waterness(par)
-        water_c = _local_colour(par, wpar, OCEAN_RGB)
-        land_c = _local_colour(par, 1.0 - wpar, LAND_RGB)
         m = (parent.shape[1] - rect.h // 2) // 2
-        water_c = _up_crop(water_c, m, rect.h, rect.w)
-        land_c = _up_crop(land_c, m, rect.h, rect.w)
+        water_c = _up_crop(_local_colour(par, wpar, OCEAN_RGB), m, rect.h, rect.w)[:, todo]
+        land_c = _up_crop(_local_colour(par, 1.0 - wpar, LAND_RGB), m, rect.h, rect.w)[:, todo]
         # a local "water" colour that does not read as water (a coast of dark forest) or a
         # "land" colour that does is replaced by the fallback, so the edit always agrees with
         # the classifier of :func:`is_water`
-        water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None, None])
-        land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None, None])
-        water_c = water_c + (RIVER_RGB[:, None, None] - water_c) * river_share[None]
-        to_water = px + (water_c - px) * np.maximum(1.0 - w, WATER_FLATTEN)
-        to_land = px + (land_c - px) * w
-        out = cov[None] * to_water + (1.0 - cov[None]) * to_land
-        return (out / 127.5 - 1.0).astype(np.float32)
+        water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None])
+        land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None])
+        water_c = water_c + (RIVER_RGB[:, None] - water_c) * river_share[todo][None]
+        p, wt, cv = px[:, todo], w[todo][None], cov[todo][None]
+        to_water = p + (water_c - p) * np.maximum(1.0 - wt, WATER_FLATTEN)
+        to_land = p + (land_c - p) * wt
+        px[:, todo] = cv * to_water + (1.0 - cv) * to_land
+        return (px / 127.5 - 1.0).astype(np.float32)
 
 
 def _up_crop(a: np.ndarray, m: int, h: int, w: int) -> np.ndarray:

@@ -9,7 +9,8 @@
    false``, the imagery before this change): IoU of the pixels' water mask against the layer's
    (water kinds ocean, lake and river), summed over the places per zoom.
 
-Writes bench/results/follow.json and docs/img/follow-*.png (before | after | layer).
+Writes bench/results/follow.json and docs/img/follow.jpg (rows: z8, z11 and the deep zoom of
+the pictured places; columns: before | after | the layer's water).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ PLACES = {
     "Dalmatian islands": (16.5, 43.3),
     "Lake Como": (9.26, 46.0),
 }
+
+
+PICTURED = ("Stockholm archipelago", "Mekong delta", "Dalmatian islands")
 
 
 def calibration() -> dict:
@@ -77,6 +81,7 @@ def run(model: str, n_places: int, deep: int) -> dict:
         k: {z: [0, 0] for z in zooms} for k in ("before", "after")
     }  # intersection, union per zoom
     per_place = {}
+    strips: list[np.ndarray] = []
     seconds = {"before": 0.0, "after": 0.0}
     for name, (lon, lat) in list(PLACES.items())[:n_places]:
         t = mercantile.tile(lon, lat, deep)
@@ -95,15 +100,15 @@ def run(model: str, n_places: int, deep: int) -> dict:
                 acc[label][z][0] += inter
                 acc[label][z][1] += union
                 ious[z] = inter / union if union else 1.0
-                if z in (8, 11, deep) and label == "after":
+                if z in (8, 11, deep) and label == "after" and name in PICTURED:
                     b = before.tile_array(z, a.x, a.y)
                     lay = np.where(truth[..., None], [40, 90, 160], [200, 200, 190])
-                    strip = np.concatenate([b, arr, lay.astype(np.uint8)], axis=1)
-                    slug = name.lower().replace(" ", "-")
-                    Image.fromarray(strip).save(IMG / f"follow-{slug}-z{z}.png")
+                    strips.append(np.concatenate([b, arr, lay.astype(np.uint8)], axis=1))
             row[label] = ious
         per_place[name] = row
         print(name, {k: {z: round(v, 3) for z, v in row[k].items()} for k in row}, flush=True)
+    if strips:
+        Image.fromarray(np.concatenate(strips, axis=0)).save(IMG / "follow.jpg", quality=90)
     per_zoom = {
         label: {z: (i / u if u else 1.0) for z, (i, u) in acc[label].items()} for label in acc
     }

@@ -5,8 +5,8 @@
 For each place and zoom, one row of 256-px panels: the imagery before this change (the same
 world without the water edit: ``[geography] follow = false``, whose pixels equal the previous
 release's), the imagery now, the water layer (ocean, lake, river), a hillshade of the elevation
-layer and the land-cover layer. Writes docs/img/geo-{place}.png (three rows) and
-docs/img/geo-planet.png for the synthetic world.
+layer and the land-cover layer. Writes docs/img/geo-{place}.jpg (three rows) and
+docs/img/geo-planet.jpg for the synthetic world.
 """
 
 from __future__ import annotations
@@ -97,12 +97,12 @@ def main() -> None:
         if only and slug not in only:
             continue
         rows = [panels(before, after, z, lon, lat) for z in zooms]
-        Image.fromarray(np.concatenate(rows, 0)).save(IMG / f"geo-{slug}.png")
+        Image.fromarray(np.concatenate(rows, 0)).save(IMG / f"geo-{slug}.jpg", quality=90)
         print(slug, flush=True)
     if not only or "planet" in only:
         after, before = world("planet", args.model), before_world("planet", args.model)
         rows = [panels(before, after, z, *PLANET) for z in zooms]
-        Image.fromarray(np.concatenate(rows, 0)).save(IMG / "geo-planet.png")
+        Image.fromarray(np.concatenate(rows, 0)).save(IMG / "geo-planet.jpg", quality=90)
         print("planet")
 
 

@@ -138,9 +138,11 @@ def main() -> None:
     lines += export_section(load("export"))
     lines += fleet_section(load("fleet")) + seed_section(load("seed"))
     lines += diffusers_section(load("diffusers_layouts"), load("gpu_text2earth"))
-    extra = ROOT / "docs" / "benchmarks-notes.md"
-    if extra.exists():
-        lines += [extra.read_text()]
+    # hand-written sections, kept beside the generated ones
+    for extra in ("benchmarks-geography.md", "benchmarks-notes.md"):
+        path = ROOT / "docs" / extra
+        if path.exists():
+            lines += [path.read_text()]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
     print("wrote docs/benchmarks.md")
 

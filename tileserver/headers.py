@@ -27,3 +27,20 @@ def not_modified(headers: dict[str, str]) -> Response:
     """Return a 304 with only the headers a 304 may carry."""
     kept = {k: v for k, v in headers.items() if k.lower() in NOT_MODIFIED_KEEP}
     return Response(status_code=304, headers=kept)
+
+
+def tile_headers(
+    cache_key: str, version: str, mpp: float, v_param: str | None, max_age: int
+) -> dict[str, str]:
+    """Return the headers every tile answer carries (imagery and layers alike): strong ETag,
+    Cache-Control (a year and ``immutable`` when ``?v=`` names the world's version), CORS, the
+    ground resolution and the world's version."""
+    immutable = v_param == version
+    age = 31536000 if immutable else max_age
+    return {
+        "ETag": etag_for(cache_key),
+        "Cache-Control": f"public, max-age={age}" + (", immutable" if immutable else ""),
+        "Access-Control-Allow-Origin": "*",
+        "X-Orbis-Resolution": f"{mpp:.6g}",
+        "X-Orbis-World-Version": version,
+    }

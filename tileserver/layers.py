@@ -35,7 +35,7 @@ from generator.store import pack, unpack
 from generator.world import World
 
 from .flights import ClientGone
-from .headers import etag_for, is_not_modified, not_modified
+from .headers import is_not_modified, not_modified, tile_headers
 from .params import parse_tile
 
 #: layers served over HTTP, in the order listed by /worlds, TileJSON and WMTS
@@ -182,16 +182,14 @@ async def layer_tile(request: Request) -> Response:
     z, x, y = t.z, t.x, t.y
     suffix = "" if encoding in ("terrarium", "paletted") else f".{encoding}"
     key = f"{world.content_hash}/l/{geo.digest}/{layer}/{z}/{x}/{y}{suffix}.png"
-    immutable = request.query_params.get("v") == world.content_hash
-    max_age = 31536000 if immutable else request.app.state.settings.max_age
-    headers = {
-        "ETag": etag_for(key),
-        "Cache-Control": f"public, max-age={max_age}" + (", immutable" if immutable else ""),
-        "Access-Control-Allow-Origin": "*",
-        "X-Orbis-Resolution": f"{world.resolution(z, y):.6g}",
-        "X-Orbis-World-Version": world.content_hash,
-        "X-Orbis-Encoding": encoding,
-    }
+    headers = tile_headers(
+        key,
+        world.content_hash,
+        world.resolution(z, y),
+        request.query_params.get("v"),
+        request.app.state.settings.max_age,
+    )
+    headers["X-Orbis-Encoding"] = encoding
     if is_not_modified(request.headers, headers["ETag"]):
         return not_modified(headers)
     state = request.app.state

@@ -23,7 +23,7 @@ from . import wmts
 from .cache import cache_problem
 from .errors import Overloaded
 from .flights import ClientGone
-from .headers import etag_for, is_not_modified, not_modified
+from .headers import is_not_modified, not_modified, tile_headers
 from .params import parse_tile, parse_tilesize
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
@@ -65,15 +65,13 @@ async def tile(request: Request) -> Response:
         mpp = matrix_set.matrix(z).cellSize * 111319.49079327357
         extrapolated = world.model.beyond_training(mpp)
     key = encoded_key(world.content_hash, z, x, y, addr.fmt, scale, tms_id)  # = orbis seed's
-    immutable = request.query_params.get("v") == world.content_hash
-    max_age = 31536000 if immutable else request.app.state.settings.max_age
-    headers = {
-        "ETag": etag_for(key),
-        "Cache-Control": f"public, max-age={max_age}" + (", immutable" if immutable else ""),
-        "Access-Control-Allow-Origin": "*",
-        "X-Orbis-Resolution": f"{mpp:.6g}",
-        "X-Orbis-World-Version": world.content_hash,
-    }
+    headers = tile_headers(
+        key,
+        world.content_hash,
+        mpp,
+        request.query_params.get("v"),
+        request.app.state.settings.max_age,
+    )
     if extrapolated:
         headers["X-Orbis-Extrapolated"] = "beyond the model's trained resolution range"
     if is_not_modified(request.headers, headers["ETag"]):

@@ -389,16 +389,21 @@ class Pyramid:
             region = blend(g, t.z, Rect(y0, t.x * s - 2, y1 - y0, s + 4), windows)
             pad_top, pad_bottom = y0 - (t.y * s - 2), (t.y + 1) * s + 2 - y1
             region = np.pad(region, ((0, 0), (pad_top, pad_bottom), (0, 0)), mode="edge")
-        parent = self.read_region(t.z - 1, g.correction_rect(t))
-        out = parent_correct(region, parent)
-        if self.follower is not None:
+        if self.follower is None:
+            parent = self.read_region(t.z - 1, g.correction_rect(t))
+            out = parent_correct(region, parent)
+        else:
+            # one read of the parent around the tile: the water edit's local colours need a
+            # PARENT_MARGIN of it, the correction the 1-px border inside that
             m, half = PARENT_MARGIN, s // 2
-            around = Rect(t.y * half - m, t.x * half - m, half + 2 * m, half + 2 * m)
+            around = self.read_region(
+                t.z - 1, Rect(t.y * half - m, t.x * half - m, half + 2 * m, half + 2 * m)
+            )
+            parent = np.ascontiguousarray(around[:, m - 1 : m + half + 1, m - 1 : m + half + 1])
+            out = parent_correct(region, parent)
             tile_rect = Rect(t.y * s, t.x * s, s, s)
             context = g.window_rect(Window(t.z, t.x, t.y))  # its layers are cached already
-            out = self.follower.edit(
-                t.z, tile_rect, out, self.read_region(t.z - 1, around), context
-            )
+            out = self.follower.edit(t.z, tile_rect, out, around, context)
         arr = np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         arr = np.ascontiguousarray(arr)
         self._save_tile(t, arr)

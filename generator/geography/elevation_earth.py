@@ -716,7 +716,7 @@ def _octave(seed: int, level: int, u: np.ndarray, v: np.ndarray, rotated: bool) 
     if not _STATS:
         _measure_stats()
     if not rotated:
-        return value_noise_rows(seed, level, u, v) / _STATS["sep_std"]
+        return fractal.value_noise(seed, level, u, v) / _STATS["sep_std"]
     out = _rotated_noise(seed, level, u, v)
     wrap = u > 0.99
     if wrap.any():
@@ -762,29 +762,6 @@ def _octave_rect(seed: int, level: int, z: int, rect: Rect, rotated: bool) -> np
     qy, my = _lerp_nodes(rect.y0, rect.h, step)
     nodes = _octave(seed, level, ((qx % w) + 0.5) / w, (qy + 0.5) / w, rotated)
     return (my @ nodes.astype(np.float32)) @ mx.T
-
-
-def value_noise_rows(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Return :func:`.fractal.value_noise` on the separable grid u × v (1-D), bit for bit.
-
-    The same lattice, fade and float64 arithmetic in the same order, but the x interpolation
-    is done once per lattice row and the y interpolation reads whole rows of that: two row
-    gathers per pixel instead of four 2-D fancy-index gathers (≈ 5× faster at 256²).
-    """
-    n = 1 << level
-    fx, fy = u * n, v * n
-    ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
-    sx, sy = fractal._fade(fx - ix), fractal._fade(fy - iy)
-    kx0, ky0 = int(ix.min()), int(iy.min())
-    lx = np.arange(kx0, int(ix.max()) + 2)
-    ly = np.arange(ky0, int(iy.max()) + 2)
-    lat = fractal.hash_uniform(seed, level, (lx % n)[None, :], ly[:, None])
-    jx, jy = ix - kx0, iy - ky0
-    a = lat[:, jx]
-    rows = a + (lat[:, jx + 1] - a) * sx[None, :]
-    top = rows[jy]
-    bot = rows[jy + 1]
-    return (top + (bot - top) * sy[:, None]).astype(np.float32)
 
 
 def _fade_matrix(f: np.ndarray) -> tuple[int, np.ndarray]:

@@ -44,6 +44,18 @@ class ImageInputError(OrbisError):
     """A user image (``orbis upscale``) that cannot be read or used."""
 
 
+class UpstreamError(OrbisError):
+    """An upstream tile server (an ``xyz`` base) that failed or timed out: a 502, never cached.
+
+    ``status`` is the upstream's HTTP status, or None when it could not be reached.
+    """
+
+    def __init__(self, url: str, status: int | None, problem: str) -> None:
+        self.url, self.status, self.problem = url, status, problem
+        got = f"status {status}" if status is not None else "no answer"
+        super().__init__(f"upstream {url}: {got}: {problem}")
+
+
 class InvalidRegion(OrbisError):
     """A bounding box, zoom range or resolution that cannot be used (``region``, ``export``)."""
 

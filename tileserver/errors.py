@@ -18,6 +18,7 @@ from generator.errors import (
     ModelLoadError,
     UnknownLayer,
     UnknownWorld,
+    UpstreamError,
     WorldConfigError,
     ZoomOutOfRange,
 )
@@ -43,6 +44,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     ImageInputError: 400,
     WorldConfigError: 500,
     ModelLoadError: 500,
+    UpstreamError: 502,  # an xyz base's upstream failed: not our bug, and never cached
 }
 
 

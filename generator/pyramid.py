@@ -276,12 +276,17 @@ class Pyramid:
             )
 
     def _make_upper(self, t: Tile) -> np.ndarray:
-        """Base tiles come from the base; tiles above it are 2×2 box means of their children."""
+        """Base tiles come from the base; tiles above it are 2×2 box means of their children,
+        or the base's own ``tile_at(z, x, y)`` when it has one."""
         arr = self._load_tile(t)
         if arr is not None:
             return arr
         if t.z == self.base_zoom:
             arr = self.base.tile(t.x, t.y)
+        elif hasattr(self.base, "tile_at"):
+            # a base that answers every zoom above its own (users' imagery: overviews), where
+            # box-meaning children would cost 4^(base zoom - z) tiles
+            arr = self.base.tile_at(t.z, t.x, t.y)
         else:
             mosaic = self.children_mosaic(t)
             arr = np.clip(np.rint(box_down2_np(mosaic)), 0, 255).astype(np.uint8)

@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import UnknownWorld, WorldConfigError
 
@@ -22,13 +30,123 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class BaseConfig(_Strict):
-    """The base level: real imagery (``bluemarble``) or a seeded continent map (``continents``)."""
+#: keys of ``[base]`` that only users' own imagery takes (``raster``, ``xyz``)
+SOURCE_KEYS = ("path", "url", "max_zoom", "bands", "rescale", "fallback", "feather")
 
-    kind: Literal["bluemarble", "continents"]
+
+class BaseConfig(_Strict):
+    """The base level: real imagery (``bluemarble``), a seeded continent map (``continents``),
+    or the user's own imagery: a GeoTIFF/COG (``raster``) or a tile server (``xyz``).
+
+    The source keys default to None and are dumped with ``exclude_none``, so the built-in
+    worlds' identity (and content hash) is what it was before they existed.
+    """
+
+    kind: Literal["bluemarble", "continents", "raster", "xyz"]
     zoom: int = Field(
         4, ge=1, le=6, description="zoom level of the base; levels above are box means"
     )
+    path: str | None = Field(
+        None, min_length=1, description="raster: a GeoTIFF/COG; relative to the config's parent"
+    )
+    url: str | None = Field(
+        None, min_length=1, description="xyz: a tile URL template with {z}, {x} and {y}"
+    )
+    max_zoom: int | None = Field(
+        None, strict=True, ge=0, le=30, description="xyz: the upstream's finest zoom"
+    )
+    bands: tuple[StrictInt, ...] | None = Field(
+        None, min_length=1, max_length=3, description="1-based bands: one (grey) or R, G, B"
+    )
+    rescale: str | tuple[str, ...] | None = Field(
+        None, description="'min,max' for all bands, or one per band (TiTiler's rescale)"
+    )
+    fallback: str | None = Field(
+        None,
+        min_length=1,
+        description="world shown outside the footprint and under nodata (default earth; "
+        "'none': black)",
+    )
+    feather: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=256,
+        description="width of the blend across the footprint edge, in native-zoom px (32)",
+    )
+
+    @property
+    def is_source(self) -> bool:
+        """Return True for the user's own imagery (``raster`` or ``xyz``)."""
+        return self.kind in ("raster", "xyz")
+
+    @property
+    def fallback_world(self) -> str:
+        """Return the fallback world's name ('none': no world, black)."""
+        return self.fallback or "earth"
+
+    @property
+    def feather_px(self) -> int:
+        """Return the feather width in native-zoom pixels (default 32)."""
+        return 32 if self.feather is None else self.feather
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            missing = [k for k in ("{z}", "{x}", "{y}") if k not in v]
+            if missing:
+                raise ValueError(f"URL template {v!r} lacks {', '.join(missing)}")
+        return v
+
+    @field_validator("bands")
+    @classmethod
+    def _check_bands(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if v is not None:
+            if len(v) not in (1, 3):
+                raise ValueError(f"give 1 band (grey) or 3 (R, G, B), got {list(v)}")
+            if any(b < 1 for b in v):
+                raise ValueError(f"bands are numbered from 1, got {list(v)}")
+        return v
+
+    @field_validator("rescale")
+    @classmethod
+    def _check_rescale(cls, v: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        if v is not None:
+            from .sources.raster import parse_rescale
+
+            parse_rescale(v, 1 if isinstance(v, str) else max(len(v), 1))
+        return v
+
+    @field_validator("fallback")
+    @classmethod
+    def _check_fallback(cls, v: str | None) -> str | None:
+        if v is not None and not v.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"fallback {v!r} is not a world name (letters, digits, '-', '_')")
+        return v
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> BaseConfig:
+        given = [k for k in SOURCE_KEYS if getattr(self, k) is not None]
+        if not self.is_source:
+            if given:
+                raise ValueError(f"{given[0]} is only for kind 'raster' or 'xyz'")
+            return self
+        if "zoom" in self.model_fields_set:
+            raise ValueError(f"kind {self.kind!r} takes no zoom: its native zoom is the data's")
+        if self.kind == "raster":
+            if self.path is None:
+                raise ValueError("kind 'raster' needs path (a GeoTIFF or COG)")
+            for k in ("url", "max_zoom"):
+                if getattr(self, k) is not None:
+                    raise ValueError(f"{k} is only for kind 'xyz'")
+        else:
+            if self.url is None or self.max_zoom is None:
+                raise ValueError("kind 'xyz' needs url and max_zoom")
+            for k in ("path", "bands", "rescale"):
+                if getattr(self, k) is not None:
+                    raise ValueError(f"{k} is only for kind 'raster'")
+        return self
 
 
 class _Sampling(_Strict):
@@ -138,6 +256,10 @@ class WorldConfig(_Strict):
         """Return the geography this world has: the config's, else the one its base implies."""
         if self.geography.kind is not None:
             return self.geography.kind
+        if self.base.is_source:
+            # the real-world layers under the user's imagery when the fallback is the earth;
+            # other fallbacks: set [geography] kind (the planet's layers belong to its base)
+            return "earth" if self.base.fallback_world == "earth" else "none"
         return "earth" if self.base.kind == "bluemarble" else "planet"
 
     @model_validator(mode="after")
@@ -148,9 +270,11 @@ class WorldConfig(_Strict):
                 f"center must be [lat in ±85.06, lon in ±180, zoom in 0..max_zoom], got "
                 f"{list(self.center)}"
             )
-        if self.max_zoom < self.base.zoom:
+        if not self.base.is_source and self.max_zoom < self.base.zoom:
             raise ValueError(f"max_zoom {self.max_zoom} is below base.zoom {self.base.zoom}")
         for r in self.model.ranges:
+            if self.base.is_source:  # the native zoom is the data's: checked when loaded
+                break
             if r.zooms[0] <= self.base.zoom or r.zooms[1] > self.max_zoom:
                 raise ValueError(
                     f"model.ranges: zooms {list(r.zooms)} must lie in base.zoom+1.."

@@ -506,3 +506,58 @@ def seed(
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.group()
+def world() -> None:
+    """Manage world configs (``world new``: a world over your own GeoTIFF/COG)."""
+
+
+@world.command("new")
+@click.argument("name")
+@click.option(
+    "--base",
+    "base",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="a GeoTIFF or COG (any CRS GDAL knows) to show at and above its native zoom",
+)
+@click.option(
+    "--fallback",
+    default="earth",
+    show_default=True,
+    help="world shown outside the footprint and under nodata ('none': black)",
+)
+@click.option("--bands", default=None, help="1-based bands, e.g. 4,3,2 (default 1,2,3)")
+@click.option("--rescale", default=None, help="'min,max' stretch to 0..255 (16-bit data)")
+@click.option("--feather", default=None, type=click.IntRange(0, 256), help="px [default: 32]")
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
+@click.option("--force", is_flag=True, help="replace an existing world of that name")
+def world_new(
+    name: str,
+    base: Path,
+    fallback: str,
+    bands: str | None,
+    rescale: str | None,
+    feather: int | None,
+    config_dir: Path | None,
+    force: bool,
+) -> None:
+    """Write CONFIG/worlds/NAME.toml with the raster BASE; print its zooms and footprint."""
+    from .sources.new_world import new_world
+
+    try:
+        band_list = tuple(int(b) for b in bands.split(",")) if bands else None
+    except ValueError:
+        raise OrbisError(f"--bands: {bands!r} is not a list of band numbers, e.g. 4,3,2") from None
+    made = new_world(
+        name,
+        base,
+        fallback=fallback,
+        config_dir=config_dir,
+        force=force,
+        bands=band_list,
+        rescale=rescale,
+        feather=feather,
+    )
+    click.echo(made.summary())

@@ -283,28 +283,88 @@ def export(
     )
 
 
+def _bands(ctx, param, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        bands = tuple(int(b) for b in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give 1-based band numbers, e.g. 4,3,2") from None
+    if len(bands) not in (1, 3):
+        raise click.BadParameter(f"{value!r}: give 1 band (grey) or 3 (R, G, B)")
+    return bands
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--zoom",
-    required=True,
+    default=None,
     type=click.IntRange(1, 30),
-    help="zoom of the output; inputs are taken as imagery of zoom-1",
+    help="zoom of the output; inputs are taken as imagery of zoom-levels (needed for plain "
+    "images; a GeoTIFF's comes from its resolution)",
 )
-@click.option("--lat", default=0.0, show_default=True, type=click.FloatRange(-85.06, 85.06))
+@click.option(
+    "--levels",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 5),
+    help="cascade steps: the output has 2^levels × the pixels each way",
+)
+@click.option(
+    "--lat",
+    default=None,
+    type=click.FloatRange(-85.06, 85.06),
+    help="latitude of the model's resolution conditioning [default: 0; a GeoTIFF's centre]",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--model", default="builtin", show_default=True)
+@click.option(
+    "--bands",
+    default=None,
+    callback=_bands,
+    help="GeoTIFF: 1-based bands, one (grey) or R,G,B, e.g. 4,3,2 [default: its RGB]",
+)
+@click.option(
+    "--rescale",
+    multiple=True,
+    help="GeoTIFF: MIN,MAX mapped to 0..255, once for all bands or once per band "
+    "[default for non-8-bit data: its 2-98 percentiles]",
+)
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path))
 def upscale(
-    inputs: tuple[Path, ...], zoom: int, lat: float, seed: int, model: str, out: Path
+    inputs: tuple[Path, ...],
+    zoom: int | None,
+    levels: int,
+    lat: float | None,
+    seed: int,
+    model: str,
+    bands: tuple[int, ...] | None,
+    rescale: tuple[str, ...],
+    out: Path,
 ) -> None:
-    """Add one zoom level of detail (×2) to your own images."""
+    """Add zoom levels of detail (×2 each) to your own images.
+
+    A georeferenced GeoTIFF gives a GeoTIFF in the same CRS over the same bounds (transform
+    scaled by 2^-levels); PNG, JPEG and other images give an image of the output's format.
+    """
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from .upscale import upscale_array
+    from . import geoupscale
     from .world import load_model
 
+    geo_inputs = {inp: geoupscale.is_georeferenced(inp) for inp in inputs}
+    if zoom is None and not all(geo_inputs.values()):
+        plain = next(str(p) for p, g in geo_inputs.items() if not g)
+        raise click.UsageError(f"--zoom is needed for {plain!r} (not a georeferenced GeoTIFF)")
+    single = len(inputs) == 1 and out.suffix
+    if single and geo_inputs[inputs[0]] and out.suffix.lower() not in (".tif", ".tiff"):
+        raise ImageInputError(
+            f"{str(inputs[0])!r} is a GeoTIFF: its output must be .tif, not {out}"
+        )
+    if zoom is not None and zoom - levels < 0:
+        raise click.UsageError(f"--zoom {zoom} with --levels {levels} starts below zoom 0")
     m = load_model(model)
     if getattr(m, "kind", None) == "diffusers":
         raise OrbisError(
@@ -312,6 +372,24 @@ def upscale(
             "diffusers models make tiles through a world (orbis render/serve --model)"
         )
     for inp in inputs:
+        path = out if single else out / inp.name
+        if geo_inputs[inp]:
+            geo = geoupscale.read_geotiff(inp, bands, rescale or None)
+            if min(geo.rgb.shape[:2]) < 8:
+                raise ImageInputError(
+                    f"image {str(inp)!r} is too small ({geo.rgb.shape[1]}×{geo.rgb.shape[0]})"
+                )
+            z = zoom if zoom is not None else geoupscale.output_zoom(geo, levels)
+            # the raster's own ground resolution unless a zoom is imposed (then as for images)
+            mpp = geo.mpp if zoom is None else None
+            phi = geo.lat if lat is None else lat
+            result = geoupscale.upscale_levels(geo.rgb, z, levels, m, lat=phi, seed=seed, mpp=mpp)
+            geoupscale.write_geotiff(path, result, geo, levels)
+            click.echo(
+                f"{inp} -> {path} ({result.shape[1]}×{result.shape[0]}, {geo.crs}, "
+                f"{geo.mpp:.3g} → {geo.mpp / 2**levels:.3g} m/px at {geo.lat:.2f}°, zoom {z})"
+            )
+            continue
         try:
             with Image.open(inp) as im:
                 arr = np.asarray(im.convert("RGB"))
@@ -321,8 +399,8 @@ def upscale(
             raise ImageInputError(
                 f"image {str(inp)!r} is too small ({arr.shape[1]}×{arr.shape[0]})"
             )
-        result = upscale_array(arr, zoom, m, lat=lat, seed=seed)
-        path = out if len(inputs) == 1 and out.suffix else out / inp.name
+        assert zoom is not None
+        result = geoupscale.upscale_levels(arr, zoom, levels, m, lat=lat or 0.0, seed=seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(result).save(path)
         click.echo(f"{inp} -> {path} ({result.shape[1]}×{result.shape[0]})")

@@ -48,8 +48,14 @@ def upscale_array(
     seed: int = 0,
     steps: int | None = None,
     geometry: Geometry | None = None,
+    mpp: float | None = None,
 ) -> np.ndarray:
-    """Return the ×2 image (uint8 H·2×W·2×3) of an RGB uint8 image of zoom ``zoom − 1``."""
+    """Return the ×2 image (uint8 H·2×W·2×3) of an RGB uint8 image of zoom ``zoom − 1``.
+
+    ``mpp`` is the output's ground resolution the model is told; by default that of a Web
+    Mercator pixel of ``zoom`` at ``lat``. A georeferenced input knows its own (a UTM scene's
+    10 m is not a zoom's cell size), so ``orbis upscale`` passes it.
+    """
     geometry = geometry or Geometry()
     h, w = image.shape[:2]
     H, W = 2 * h, 2 * w
@@ -60,7 +66,8 @@ def upscale_array(
     sh, sw = 2 * src.shape[0], 2 * src.shape[1]
     parent = torch.from_numpy(src.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0)[None]
     cond = up2(parent)
-    mpp = tiles.equator_resolution(zoom) * math.cos(math.radians(lat))
+    if mpp is None:
+        mpp = tiles.equator_resolution(zoom) * math.cos(math.radians(lat))
     field = NoiseField(seed)
     acc = np.zeros((3, sh, sw), dtype=np.float32)
     wsum = np.zeros((sh, sw), dtype=np.float32)

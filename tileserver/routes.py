@@ -163,7 +163,7 @@ def _world_info(request: Request, name: str, world: World) -> dict[str, object]:
         "title": c.title or name,
         "min_zoom": 0,
         "max_zoom": c.max_zoom,
-        "base_zoom": c.base.zoom,
+        "base_zoom": world.pyramid.base_zoom,  # a raster world: its native zoom
         "attribution": c.attribution,
         "center": list(c.center),
         "version": world.content_hash,

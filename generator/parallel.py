@@ -1,19 +1,26 @@
-"""Where model evaluations run: one intra-op thread each, independent windows side by side.
+"""Where model evaluations run: 1 or 2 intra-op threads each, independent windows side by side.
 
-Tile bytes must not depend on the machine's core count (ARCHITECTURE §1.1). They would if
-torch chose its intra-op thread count from the machine: oneDNN's convolutions and MKL's matrix
-products split their reductions by thread, so a window sampled with 2 threads differs from the
-same window sampled with 1 in the last bits of its floats, and after float16 storage, blending
-and rounding a few pixels of a tile differ by one grey level. Hence the rule:
+Tile bytes must not depend on the machine's core count (ARCHITECTURE §1.1). They would if a
+model's floats depended on its intra-op thread count, and in general they do: oneDNN splits a
+1×1 convolution's reduction by thread, and ATen's element-wise kernels (SiLU) take their
+vectorised or scalar path per element by where the thread chunks end, so a window sampled with
+3 threads differs from the same window with 1 in the last bits, and after float16 storage,
+blending and rounding a few pixels of a tile differ by one grey level. Hence the rule:
 
-- **every model evaluation runs with** :data:`EVAL_THREADS` **intra-op threads** (one), set by
-  :func:`pin_threads` in the calling thread right before the evaluation. ``torch.set_num_threads``
-  looks process-global but is not quite: under OpenMP it sets the calling thread's own thread
-  count (and the default of threads that have not used torch yet), so a thread of a server's
-  pool that used torch before keeps its old count. Pinning per call, in the thread that
-  evaluates, holds whoever else sets the count (uvicorn's threads, Dask workers, ``orbis
-  render``, a user's code). torch's inter-op pool (``torch.jit.fork``) is never used here, so
-  its size does not matter;
+- **a model evaluation runs with an intra-op thread count its floats do not depend on**:
+  :data:`EVAL_THREADS` (one) for any model, or any count the model declares bit-identical in
+  ``invariant_threads``. The built-in model declares (1, 2): its 1×1 convolutions are matrix
+  products (:class:`~generator.models.sr_model.PointwiseConv2d`), and its 3×3 convolutions,
+  group norms and SiLUs give the same floats with 1 and 2 threads on windows whose sides are
+  multiples of its stride (``tests/test_determinism.py`` checks it on the shipped weights and
+  on random ones). Diffusers checkpoints declare nothing and run on one thread. Which count a
+  window gets (:func:`eval_threads`) then only decides its speed: a lone window takes two
+  cores when the process has them idle (a client panning one tile at a time), windows side by
+  side take one each. The count is set per evaluation, in the thread that evaluates:
+  ``torch.set_num_threads`` looks process-global but, under OpenMP, sets the calling thread's
+  own count, so whoever else sets it (uvicorn's threads, Dask workers, ``orbis render``, a
+  user's code) cannot change an evaluation's. torch's inter-op pool (``torch.jit.fork``) is
+  never used here, so its size does not matter;
 - **the cores are used by evaluating independent windows of one level in parallel**
   (:func:`run_all`): the planner already lists each level's windows, each window is a pure
   function of the level above, so the order and the thread they run on cannot change a bit.
@@ -30,17 +37,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
 
 from .errors import Cancelled
 
-#: intra-op threads of every model evaluation; part of the world's content hash (the bytes
-#: depend on it). One: any machine has a core for it, Dask workers run one thread each, and
-#: windows in parallel use the cores better than threads inside one small window do.
+#: intra-op threads of an evaluation of a model that declares no ``invariant_threads``; part of
+#: the world's content hash. One: any machine has a core for it, Dask workers run one thread
+#: each, and windows in parallel use the cores better than threads inside one window do.
 EVAL_THREADS = 1
 
 T = TypeVar("T")
@@ -49,12 +57,38 @@ R = TypeVar("R")
 _local = threading.local()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_busy = 0  # intra-op threads of the evaluations running in this process now
+_busy_lock = threading.Lock()
 
 
-def pin_threads() -> None:
-    """Give the calling thread :data:`EVAL_THREADS` intra-op threads (cheap when already so)."""
-    if torch.get_num_threads() != EVAL_THREADS:
-        torch.set_num_threads(EVAL_THREADS)
+def pin_threads(n: int = EVAL_THREADS) -> None:
+    """Give the calling thread ``n`` intra-op threads (cheap when already so)."""
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+@contextmanager
+def eval_threads(invariant: Sequence[int] = (EVAL_THREADS,)) -> Iterator[int]:
+    """Run one model evaluation with the most threads among ``invariant`` that idle cores allow.
+
+    ``invariant`` are the thread counts the model's floats do not depend on (a model's
+    ``invariant_threads``); the count chosen is the largest of them that fits the cores no
+    other evaluation of this process uses now, and no more than the calling :func:`run_all`'s
+    share of the cores (a level's windows side by side take one core each). Speed only: any
+    choice gives the same bytes. Afterwards the thread is back at :data:`EVAL_THREADS`.
+    """
+    global _busy
+    with _busy_lock:
+        free = min(eval_workers() - _busy, getattr(_local, "share", eval_workers()))
+        n = max([k for k in invariant if k <= free], default=min(invariant))
+        _busy += n
+    try:
+        pin_threads(n)
+        yield n
+    finally:
+        with _busy_lock:
+            _busy -= n
+        pin_threads(EVAL_THREADS)
 
 
 def eval_workers() -> int:
@@ -147,6 +181,7 @@ def run_all(
             out.append(fn(item))
         return out
     tasks = [_Task() for _ in items]
+    share = max(1, eval_workers() // min(len(items), eval_workers()))
     stop = threading.Event()  # set on the first error: nobody starts another item
 
     def run(i: int) -> bool:
@@ -154,6 +189,8 @@ def run_all(
         task = tasks[i]
         if not task.claim():
             return False
+        outer = getattr(_local, "share", None)
+        _local.share = share  # items side by side: one core each (eval_threads)
         try:
             if stop.is_set():
                 return True  # an earlier item failed: its error is the one raised
@@ -164,6 +201,10 @@ def run_all(
             stop.set()
         finally:
             task.done.set()
+            if outer is None:
+                del _local.share
+            else:
+                _local.share = outer
         return True
 
     futures: list[Future[bool]] = [pool.submit(run, i) for i in range(1, len(tasks))]

@@ -1,13 +1,17 @@
 """The same bytes whatever the machine's core count and the process layout (ARCHITECTURE §1.1).
 
-Before ``generator.parallel`` pinned every model evaluation to one intra-op thread, a window
+Before ``generator.parallel`` chose every model evaluation's intra-op thread count, a window
 sampled with 2 torch threads differed from one sampled with 1 in its last float bits, and the
 tiles of ``OMP_NUM_THREADS=2`` differed from those of ``OMP_NUM_THREADS=1`` (even with the tiny
 test model); the suite pinned ``OMP_NUM_THREADS=1`` for itself, so it never saw it. Here:
 
 - fast: an evaluation in a thread whose torch thread count was set to 2 equals one made with 1;
-  ``run_all`` runs each item once, in order, honours ``cancel`` and errors, never deadlocks when
-  nested; the content hash names the evaluation layout;
+  the built-in model's windows (shipped weights and random ones, several window sizes) are
+  bit-identical with 1 and 2 intra-op threads (so a lone window may take both cores), while a
+  plain 1×1 ``nn.Conv2d`` is not (what :class:`PointwiseConv2d` is for); ``eval_threads`` gives
+  a lone evaluation two threads only when a core is idle, and one inside a level's side-by-side
+  windows; ``run_all`` runs each item once, in order, honours ``cancel`` and errors, never
+  deadlocks when nested; the content hash names the evaluation layout;
 - slow: the same tiles made in separate processes, by ``orbis render`` under
   ``OMP_NUM_THREADS=1``, ``2``, unset and a simulated 4-core layout, by a real ``orbis serve``
   (uvicorn) under ``2`` and by a Dask worker (Dask's default: one thread), are byte-identical
@@ -91,7 +95,7 @@ def test_an_evaluation_ignores_the_calling_threads_torch_setting(tiny_model):
     def sample(threads: int) -> bytes:
         torch.set_num_threads(threads)  # what a server's pool thread may have been left with
         out = sample_window(tiny_model, cond, noise, 10.0).numpy().tobytes()
-        assert torch.get_num_threads() == parallel.EVAL_THREADS  # pinned in this thread
+        assert torch.get_num_threads() == parallel.EVAL_THREADS  # left at one thread
         return out
 
     with ThreadPoolExecutor(1) as pool:  # a fresh thread each, like a server's worker threads
@@ -101,9 +105,85 @@ def test_an_evaluation_ignores_the_calling_threads_torch_setting(tiny_model):
     assert two == one
 
 
+def _sample_with(model, threads: int, size: int) -> bytes:
+    g = torch.Generator().manual_seed(size)
+    cond = torch.rand((1, 3, size, size), generator=g) * 2 - 1
+    noise = torch.randn((1, 3, size, size), generator=g)
+    model.invariant_threads = (threads,)  # forced: the count the evaluation gets
+    try:
+        return sample_window(model, cond, noise, 30.0).numpy().tobytes()
+    finally:
+        del model.invariant_threads  # back to the class's (1, 2)
+
+
+@pytest.mark.parametrize("size", [256 + 32, 256 + 64, 256 + 96])
+def test_the_built_in_model_gives_the_same_floats_with_1_and_2_threads(size):
+    """Shipped weights and a random model, on window sizes of margins 32, 64 and 96."""
+    from generator.models.sr_model import SuperResolutionModel, default_model_path, random_model
+
+    for model in (SuperResolutionModel.from_pretrained(default_model_path()), random_model()):
+        assert model.invariant_threads == (1, 2)
+        one, two = _sample_with(model, 1, size), _sample_with(model, 2, size)
+        assert one == two
+
+
+def test_a_plain_1x1_convolution_is_not_thread_invariant_but_pointwise_is():
+    """Why PointwiseConv2d exists: oneDNN's 1×1 convolution changes its last bits with threads."""
+    from generator.models.sr_model import PointwiseConv2d
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(32, 64, 1)
+    x = torch.randn(1, 32, 144, 144)
+
+    def run(module: torch.nn.Module, threads: int) -> torch.Tensor:
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            return module(x)
+
+    try:
+        plain = [run(conv, n) for n in (1, 2)]
+        pw = PointwiseConv2d(32, 64, 1)
+        pw.load_state_dict(conv.state_dict())
+        point = [run(pw, n) for n in (1, 2)]
+    finally:
+        torch.set_num_threads(parallel.EVAL_THREADS)
+    assert not torch.equal(plain[0], plain[1])  # the bug the rule would otherwise have
+    assert torch.equal(point[0], point[1])
+    assert torch.allclose(point[0], plain[0], atol=1e-5)  # the same convolution
+
+
+def test_a_lone_evaluation_takes_an_idle_core_and_side_by_side_ones_do_not(monkeypatch):
+    monkeypatch.setenv("ORBIS_EVAL_WORKERS", "2")
+    with parallel.eval_threads((1, 2)) as n:
+        assert n == 2 and torch.get_num_threads() == 2
+        with parallel.eval_threads((1, 2)) as m:  # another evaluation meanwhile: no core left
+            assert m == 1
+    assert torch.get_num_threads() == parallel.EVAL_THREADS
+    with parallel.eval_threads((1,)) as n:  # a model that declares nothing: one thread
+        assert n == 1
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def fn(_: int) -> None:
+        with parallel.eval_threads((1, 2)) as k:
+            with lock:
+                got.append(k)
+            time.sleep(0.01)
+
+    parallel.run_all(fn, [0, 1, 2, 3])  # a level's windows side by side: one core each
+    assert got == [1, 1, 1, 1]
+    monkeypatch.setenv("ORBIS_EVAL_WORKERS", "1")
+    with parallel.eval_threads((1, 2)) as n:  # a 1-core machine: never two
+        assert n == 1
+
+
 def test_the_content_hash_names_the_evaluation_layout(config_dir, tiny_model):
     world = World.load("earth", config_dir, model=tiny_model)
-    assert world.identity["evaluation"] == {"intra_op_threads": 1, "batch": 1}
+    assert world.identity["evaluation"] == {
+        "intra_op_threads": [1, 2],
+        "pointwise": "matmul",
+        "batch": 1,
+    }
 
 
 def test_run_all_runs_each_item_once_in_order_on_several_threads(monkeypatch):

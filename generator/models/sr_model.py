@@ -105,10 +105,57 @@ class ModelInfo:
     notes: dict[str, str] = field(default_factory=dict)
 
 
+class PointwiseConv2d(torch.nn.Conv2d):
+    """A 1×1 convolution evaluated as a matrix product, so its floats ignore the thread count.
+
+    oneDNN splits a 1×1 convolution's reduction differently with 1 and 2 intra-op threads (its
+    last bits differ); MKL's matrix product of the same numbers does not, nor do the UNet's
+    3×3 convolutions, group norms and SiLUs at 1 and 2 threads on the windows' shapes (tested
+    in ``tests/test_determinism.py``). The parameters and the state dict are those of
+    ``nn.Conv2d``: checkpoints load and save unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``conv2d(x)`` for a 1×1, stride-1, unpadded, ungrouped kernel."""
+        y = torch.matmul(self.weight[:, :, 0, 0], x.flatten(2))
+        if self.bias is not None:
+            y = y + self.bias[:, None]
+        return y.view(x.shape[0], self.out_channels, *x.shape[2:])
+
+
+def make_thread_invariant(unet: torch.nn.Module) -> int:
+    """Turn the plain 1×1 convolutions of ``unet`` into :class:`PointwiseConv2d`; return how many.
+
+    Only the module's class changes (same parameters, same state dict keys), in place.
+    """
+    n = 0
+    for mod in unet.modules():
+        if (
+            type(mod) is torch.nn.Conv2d
+            and mod.kernel_size == (1, 1)
+            and mod.stride == (1, 1)
+            and mod.padding in ((0, 0), "valid")
+            and mod.dilation == (1, 1)
+            and mod.groups == 1
+        ):
+            mod.__class__ = PointwiseConv2d
+            n += 1
+    return n
+
+
 class SuperResolutionModel:
-    """UNet + scheduler + :class:`ModelInfo`, saved and loaded the diffusers way."""
+    """UNet + scheduler + :class:`ModelInfo`, saved and loaded the diffusers way.
+
+    Its evaluations give the same floats with 1 and 2 intra-op threads
+    (:func:`make_thread_invariant`), so ``generator.parallel`` may give a lone window both
+    cores of a 2-core share without changing a bit.
+    """
+
+    #: intra-op thread counts whose evaluations are bit-identical (generator.parallel)
+    invariant_threads: tuple[int, ...] = (1, 2)
 
     def __init__(self, unet: UNet2DModel, scheduler: DDIMScheduler, info: ModelInfo) -> None:
+        make_thread_invariant(unet)
         self.unet = unet.eval()
         self.scheduler = scheduler
         self.info = info

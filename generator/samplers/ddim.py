@@ -2,10 +2,10 @@
 
 Deterministic by construction: the only randomness is the initial noise, which the caller cuts
 from the global noise field, so two overlapping windows start from the same noise in their
-overlap, and it runs with a fixed intra-op thread count (``generator.parallel``), so its floats
-do not depend on the machine's cores. The loop follows diffusers' numbered pipeline habit around
-a stock scheduler, rebuilt per call with ``from_config`` (schedulers carry per-run state and must
-not be shared across threads).
+overlap, and it runs with an intra-op thread count the model's floats do not depend on (1, or 2
+when a core is idle: ``generator.parallel``), so they do not depend on the machine's cores.
+The loop follows diffusers' numbered pipeline habit around a stock scheduler, rebuilt per call
+with ``from_config`` (schedulers carry per-run state and must not be shared across threads).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from ..models.sr_model import SuperResolutionModel, class_labels
-from ..parallel import pin_threads
+from ..parallel import eval_threads
 
 
 @torch.inference_mode()
@@ -37,8 +37,7 @@ def sample_window(
     Raises:
         ValueError: shapes disagree or H, W are not multiples of the UNet's stride.
     """
-    # 1. Check inputs; one intra-op thread, whichever thread calls (see generator.parallel)
-    pin_threads()
+    # 1. Check inputs
     if parent_up.shape != noise.shape:
         raise ValueError(f"parent {tuple(parent_up.shape)} and noise {tuple(noise.shape)} differ")
     stride = model.stride
@@ -54,9 +53,10 @@ def sample_window(
     s = model.info.pixel_unshuffle
     x = pixel_unshuffle(noise * scheduler.init_noise_sigma, s)
     cond = pixel_unshuffle(parent_up, s)
-    for t in scheduler.timesteps:
-        v = model.unet(torch.cat([x, cond], dim=1), t, class_labels=labels).sample
-        x = scheduler.step(v, t, x, eta=0.0).prev_sample
+    with eval_threads(model.invariant_threads):  # 1 or 2 threads: the same floats (see parallel)
+        for t in scheduler.timesteps:
+            v = model.unet(torch.cat([x, cond], dim=1), t, class_labels=labels).sample
+            x = scheduler.step(v, t, x, eta=0.0).prev_sample
     # 4. Residual back to image space
     return (parent_up + pixel_shuffle(x, s) * model.info.residual_scale).clamp(-1.0, 1.0)
 

@@ -24,7 +24,14 @@ from PIL import Image
 
 from . import tiles
 from .base import BaseLevel, BlueMarbleBase, ContinentsBase
-from .errors import InvalidTile, ModelLoadError, OrbisError, UnknownLayer
+from .errors import (
+    ImageInputError,
+    InvalidTile,
+    ModelLoadError,
+    OrbisError,
+    UnknownLayer,
+    WorldConfigError,
+)
 from .follow import WaterFollower
 from .geography import LAYERS, Geography, make_geography
 from .models.sr_model import SuperResolutionModel, default_model_path
@@ -33,12 +40,13 @@ from .planner import Geometry
 from .pyramid import Pyramid
 from .stages import Stage
 from .store import Store
-from .world_config import WorldConfig, load_world_config
+from .world_config import WorldConfig, default_config_dir, load_world_config
 
 if TYPE_CHECKING:
     from affine import Affine
 
     from .models.diffusers_backend import DiffusersModel
+    from .sources import ImagerySource
 
     AnyModel = SuperResolutionModel | DiffusersModel
 
@@ -206,11 +214,84 @@ def build_stages(
     return tuple(stages)
 
 
-def make_base(config: WorldConfig) -> BaseLevel:
-    """Return the base level a config names."""
+def make_source(config: WorldConfig, config_dir: Path | None, file: str) -> ImagerySource:
+    """Return the imagery source of a ``raster`` or ``xyz`` world.
+
+    A relative ``path`` is taken from the config folder's parent (the repository root for the
+    shipped config), as model paths are.
+
+    Raises:
+        WorldConfigError: the raster cannot be used (names the TOML, the key and the file).
+    """
+    b = config.base
+    if b.kind == "raster":
+        from .sources.raster import RasterSource
+
+        assert b.path is not None
+        p = Path(b.path).expanduser()
+        if not p.is_absolute():
+            p = (config_dir or default_config_dir()).parent / p
+        try:
+            return RasterSource(p, bands=b.bands, rescale=b.rescale, tile_size=config.tile_size)
+        except ImageInputError as exc:
+            msg = str(exc)
+            key = "base.bands" if ": band" in msg else "base.rescale" if "rescale" in msg else ""
+            raise WorldConfigError(file, key or "base.path", msg) from None
+    from .sources.xyz import XyzSource
+
+    return XyzSource(b.url, max_zoom=b.max_zoom, tile_size=config.tile_size)  # type: ignore[arg-type]
+
+
+def make_base(
+    config: WorldConfig,
+    *,
+    source: ImagerySource | None = None,
+    fallback: World | None = None,
+) -> BaseLevel:
+    """Return the base level a config names (``source`` and ``fallback`` for raster/xyz)."""
+    if config.base.is_source:
+        from .sources.compose import SourceBase, black
+
+        assert source is not None
+        if fallback is None:
+            return SourceBase(source, black(config.tile_size), feather=config.base.feather_px)
+        fb = fallback.pyramid
+        return SourceBase(
+            source,
+            lambda z, x, y: fb.tile(tiles.Tile(x, y, z)),
+            feather=config.base.feather_px,
+            fallback_identity=fallback.content_hash,
+        )
     if config.base.kind == "bluemarble":
         return BlueMarbleBase(config.base.zoom, config.tile_size)
     return ContinentsBase(config.seed, config.base.zoom, config.tile_size)
+
+
+_fallbacks: dict[tuple[object, ...], tuple[object, World]] = {}
+_fallbacks_lock = threading.RLock()
+
+
+def _fallback_world(
+    name: str,
+    config_dir: Path | None,
+    store: Store | None,
+    model: object,
+    runtime: dict[str, object],
+    chain: tuple[str, ...],
+) -> World:
+    """Load a raster world's fallback once per (config, store, model, runtime) in a process.
+
+    Several raster worlds over the same fallback then share its pyramid (hot cache, single
+    flight), not only its store. A world with a private store (None) gets a private fallback.
+    """
+    key = (name, str(config_dir), id(store), id(model), tuple(sorted(runtime.items())))
+    with _fallbacks_lock:
+        if store is not None and key in _fallbacks:
+            return _fallbacks[key][1]
+        world = World.load(name, config_dir, store, model, _chain=chain, **runtime)  # type: ignore[arg-type]
+        if store is not None:
+            _fallbacks[key] = (store, world)  # the store is held: its id stays unique
+        return world
 
 
 class World:
@@ -225,6 +306,8 @@ class World:
         *,
         stages: tuple[Stage, ...] = (),
         batch: int = 1,
+        config_dir: Path | None = None,
+        fallback: World | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -232,7 +315,23 @@ class World:
         self.stages = stages
         self._batch = batch if any(st.latent for st in stages) else 1  # built-in: always alone
         self.geometry = Geometry(config.tile_size, config.sampler.margin)
-        self._base = make_base(config)  # before the content hash: the planet's layers share it
+        #: the user's imagery (raster/xyz bases), and the world shown where it has no data
+        self.source: ImagerySource | None = None
+        self.fallback: World | None = None
+        if config.base.is_source:
+            file = str((config_dir or default_config_dir()) / "worlds" / f"{name}.toml")
+            self.source = make_source(config, config_dir, file)
+            if config.max_zoom < self.source.native_zoom:
+                raise WorldConfigError(
+                    file,
+                    "max_zoom",
+                    f"{config.max_zoom} is below the data's native zoom {self.source.native_zoom}",
+                )
+            if fallback is None and config.base.fallback_world != "none":
+                fallback = World.load(config.base.fallback_world, config_dir, store)
+            self.fallback = fallback
+        # before the content hash: the planet's layers share it
+        self._base = make_base(config, source=self.source, fallback=self.fallback)
         self.pyramid = Pyramid(
             key_prefix=self.content_hash,
             base=self._base,
@@ -263,6 +362,7 @@ class World:
         device: str = "cpu",
         dtype: str = "float32",
         batch: int | None = None,
+        _chain: tuple[str, ...] = (),
     ) -> World:
         """Load a world by name from ``config_dir/worlds/NAME.toml`` (default: the repo's).
 
@@ -282,7 +382,34 @@ class World:
         )
         if batch is None:
             batch = 1 if device == "cpu" else 4
-        return cls(name, config, m, store, stages=stages, batch=batch)
+        fallback = None
+        if config.base.is_source and config.base.fallback_world != "none":
+            fb = config.base.fallback_world
+            if fb in _chain or fb == name:
+                loop = " → ".join([*_chain, name, fb])
+                raise WorldConfigError(
+                    str((cdir or default_config_dir()) / "worlds" / f"{name}.toml"),
+                    "base.fallback",
+                    f"fallback worlds form a loop ({loop})",
+                )
+            fallback = _fallback_world(
+                fb,
+                cdir,
+                store,
+                model,
+                {"prompt": prompt, "device": device, "dtype": dtype, "batch": batch},
+                (*_chain, name),
+            )
+        return cls(
+            name,
+            config,
+            m,
+            store,
+            stages=stages,
+            batch=batch,
+            config_dir=cdir,
+            fallback=fallback,
+        )
 
     @cached_property
     def geography(self) -> Geography | None:
@@ -320,7 +447,13 @@ class World:
             {
                 "seed": c.seed,
                 "tile_size": c.tile_size,
-                "base": c.base.model_dump(),
+                # raster/xyz: the source's identity (file digest), the fallback world's
+                # content hash and the feather; built-in bases: the config keys they set
+                "base": (
+                    self._base.identity()  # type: ignore[attr-defined]
+                    if c.base.is_source
+                    else c.base.model_dump(exclude_none=True)
+                ),
                 "model": self.model.identity,
                 "steps": c.model.steps or self.model.info.num_inference_steps,
                 "sampler": c.sampler.model_dump(),
@@ -476,4 +609,4 @@ class World:
     def beyond_training(self, z: int, y: int) -> bool:
         """Return True when the tile is finer than the model's trained range (extrapolated)."""
         mpp = self.resolution(z, y)
-        return z > self.config.base.zoom and self.model_for(z).beyond_training(mpp)
+        return z > self.pyramid.base_zoom and self.model_for(z).beyond_training(mpp)

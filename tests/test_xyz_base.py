@@ -342,3 +342,113 @@ def test_http_outage_is_502_never_cached_then_recovers(root, model_dir, tmp_path
         src.close()
         failing.close()
         upstream.kill(proc)
+
+
+# ---- read_margin: the neighbourhood the composition's feather needs -------------------------
+
+
+def test_read_margin_is_the_mosaic_of_neighbours(server):
+    with source(server) as src:
+        rgb, alpha = src.read_margin(2, 0, 2, 16)
+        assert rgb.shape == (288, 288, 3) and alpha.shape == (288, 288)
+        np.testing.assert_array_equal(rgb[16:-16, 16:-16], upstream.tile_pixels(2, 0, 2))
+        np.testing.assert_array_equal(rgb[16:-16, :16], upstream.tile_pixels(2, 3, 2)[:, -16:])
+        np.testing.assert_array_equal(rgb[:16, 16:-16], upstream.tile_pixels(2, 0, 1)[-16:])
+        # the missing neighbour (2, 1, 1) is no data in the top-right corner only
+        assert alpha[:16, -16:].max() == 0.0 and alpha[16:, :].min() == 1.0
+        # above the north pole the first row repeats (the world's edge is not the data's)
+        top, a = src.read_margin(2, 3, 0, 8)
+        np.testing.assert_array_equal(top[:8, 8:-8], np.repeat(top[8:9, 8:-8], 8, axis=0))
+        assert a.min() == 1.0
+
+
+def test_read_margin_fails_whole_when_a_neighbour_fails(root):
+    port = upstream.free_port()
+    proc = upstream.start(root, port)
+    try:
+        src = XYZSource(f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png", 3, backoff=0.01)
+        src.read(2, 0, 0)
+        upstream.kill(proc)
+        with pytest.raises(UpstreamError):
+            src.read_margin(2, 0, 0, 8)  # the centre is held, its neighbours are not
+        src.close()
+    finally:
+        upstream.kill(proc)
+
+
+# ---- end to end: a world whose base is [base] kind = "xyz" -----------------------------------
+
+WORLD = """
+title = "xyz test"
+seed = 7
+max_zoom = 3
+attribution = "test tiles"
+center = [0.0, 0.0, 2]
+
+[base]
+kind = "xyz"
+url = "http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png"
+max_zoom = 2
+fallback = "none"
+
+[geography]
+kind = "none"
+"""
+
+
+@pytest.mark.slow
+def test_xyz_world_end_to_end_outage_and_recovery(root, model_dir, tmp_path):
+    from starlette.testclient import TestClient
+
+    from tests.helpers import write_world
+    from tests.serving_helpers import decode_array
+    from tileserver import Settings, create_app
+
+    port = upstream.free_port()
+    write_world(tmp_path, "up", WORLD.format(port=port))
+    proc = upstream.start(root, port)
+    settings = Settings(config_dir=tmp_path, model=str(model_dir), worlds=("up",))
+    try:
+        with TestClient(create_app(settings)) as client:
+            app = client.app
+            # native zoom: the upstream's pixels exactly (every neighbour has data)
+            r = client.get("/tiles/up/2/3/2.png")
+            assert r.status_code == 200, r.text
+            np.testing.assert_array_equal(decode_array(r.content), upstream.tile_pixels(2, 3, 2))
+            # the top row too: no fade at the pole (rows beyond it repeat the edge)
+            r = client.get("/tiles/up/2/3/0.png")
+            np.testing.assert_array_equal(decode_array(r.content), upstream.tile_pixels(2, 3, 0))
+            # the 404 tile is the fallback ("none": black); its neighbour fades into it
+            assert decode_array(client.get("/tiles/up/2/1/1.png").content).max() == 0
+            near = decode_array(client.get("/tiles/up/2/1/2.png").content).astype(int)
+            want = upstream.tile_pixels(2, 1, 2).astype(int)
+            assert (near[:4] < want[:4]).all() and np.array_equal(near[64:], want[64:])
+            # above the native zoom: the upstream's own zoom-1 tile
+            r = client.get("/tiles/up/1/1/1.png")
+            np.testing.assert_array_equal(decode_array(r.content), upstream.tile_pixels(1, 1, 1))
+            # below it: generated from the upstream's tiles
+            assert client.get("/tiles/up/3/6/4.png").status_code == 200
+
+            upstream.kill(proc)
+            assert client.get("/tiles/up/2/3/2.png").status_code == 200  # cached
+            # tiles decoded and held in memory would still serve; forget them to see the outage
+            source_ = app.state.worlds["up"].source
+            source_.clear()
+            for path in ("/tiles/up/2/3/3.png", "/tiles/up/3/0/7.png"):
+                for _ in range(2):
+                    r = client.get(path)
+                    assert r.status_code == 502, (path, r.status_code, r.text)
+                    assert "upstream http://127.0.0.1" in r.json()["detail"]
+                    assert "no answer" in r.json()["detail"]
+            assert _keys_for(app.state.store, 2, 3, 3) == []
+            assert _keys_for(app.state.store, 3, 0, 7) == []
+            assert len(app.state.flights) == 0
+
+            proc = upstream.start(root, port)
+            r = client.get("/tiles/up/2/3/3.png")
+            assert r.status_code == 200
+            np.testing.assert_array_equal(decode_array(r.content), upstream.tile_pixels(2, 3, 3))
+            assert client.get("/tiles/up/3/0/7.png").status_code == 200
+            source_.close()
+    finally:
+        upstream.kill(proc)

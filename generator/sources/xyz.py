@@ -33,6 +33,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -93,6 +94,19 @@ def validate_url(url: str) -> str:
             f"url {shown!r}: no {need}; an XYZ template needs {{z}}, {{x}} and {{y}}"
         )
     return url
+
+
+_pool_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Return the threads that fetch a tile's neighbours (I/O bound: no model runs there)."""
+    global _executor
+    with _pool_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orbis-xyz")
+        return _executor
 
 
 def _world_bounds() -> tuple[float, float, float, float]:
@@ -194,6 +208,36 @@ class XYZSource:
                     self._lru.popitem(last=False)
         return value
 
+    def read_margin(self, z: int, x: int, y: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return tile (z, x, y) with ``margin`` px of its neighbours around it.
+
+        The composition's feather needs the data mask around a tile; the up-to-8 neighbours are
+        fetched side by side on the pool (a cold tile costs one round trip, not nine). x wraps;
+        rows beyond the poles repeat the edge row (the world's edge is not the data's edge, so
+        it must not fade to the fallback there).
+
+        Raises:
+            UpstreamError: any of the tiles failed (no partial answer is returned).
+        """
+        s, n = self.tile_size, 1 << z
+        if margin <= 0:
+            return self.read(z, x, y)
+        if margin > s:
+            raise ValueError(f"margin {margin} is more than a tile ({s} px)")
+        offsets = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if 0 <= y + dy < n]
+        parts = list(_pool().map(lambda d: self.read(z, (x + d[0]) % n, y + d[1]), offsets))
+        big = np.zeros((3 * s, 3 * s, 3), np.uint8)
+        alpha = np.zeros((3 * s, 3 * s), np.float32)
+        for (dx, dy), (rgb, a) in zip(offsets, parts, strict=True):
+            sl = np.s_[(dy + 1) * s : (dy + 2) * s, (dx + 1) * s : (dx + 2) * s]
+            big[sl], alpha[sl] = rgb, a
+        if y == 0:  # above the north pole: the first row again
+            big[:s], alpha[:s] = big[s : s + 1], alpha[s : s + 1]
+        if y == n - 1:  # below the south pole: the last row again
+            big[2 * s :], alpha[2 * s :] = big[2 * s - 1 : 2 * s], alpha[2 * s - 1 : 2 * s]
+        c = np.s_[s - margin : 2 * s + margin, s - margin : 2 * s + margin]
+        return big[c], alpha[c]
+
     # ---- helpers ---------------------------------------------------------------------------
 
     def tile_url(self, z: int, x: int, y: int) -> str:
@@ -289,3 +333,7 @@ class XYZSource:
         rgb.setflags(write=False)
         alpha.setflags(write=False)
         return rgb, alpha
+
+
+#: the spelling ``generator.world.make_source`` imports
+XyzSource = XYZSource

@@ -27,14 +27,16 @@ import hashlib
 import math
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import rasterio
+from affine import Affine
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import CRSError, RasterioIOError
-from rasterio.transform import from_bounds
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 
@@ -67,6 +69,14 @@ def file_digest(path: Path) -> str:
     with _digests_lock:
         _digests[key] = digest
     return digest
+
+
+def _crs_name(crs: object) -> str:
+    """A CRS's name for a one-line message (pyproj's), else its first 60 characters."""
+    try:
+        return str(pyproj.CRS.from_user_input(crs).name)
+    except pyproj.exceptions.CRSError:
+        return str(crs)[:60]
 
 
 def parse_rescale(value: object, nbands: int) -> tuple[tuple[float, float], ...] | None:
@@ -144,7 +154,9 @@ class RasterSource:
         if not p.is_file():
             raise ImageInputError(f"{p}: not a file")
         try:
-            ds = rasterio.open(p)
+            with warnings.catch_warnings():  # no georeference is our error, said below
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                ds = rasterio.open(p)
         except RasterioIOError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ImageInputError(f"{p}: not a raster GDAL can read ({first})") from None
@@ -160,14 +172,18 @@ class RasterSource:
         if ds.gcps[0] and ds.transform.is_identity:
             raise ImageInputError(f"{p}: georeferenced by GCPs only; warp it to a grid first")
         try:
-            merc, w, h = calculate_default_transform(
-                ds.crs, "EPSG:3857", ds.width, ds.height, *ds.bounds
-            )
+            with warnings.catch_warnings():  # rasterio 1.4's own Affine "*" (affine ≥ 2.5)
+                warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+                merc, w, h = calculate_default_transform(
+                    ds.crs, "EPSG:3857", ds.width, ds.height, *ds.bounds
+                )
             self._bounds = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
-        except (CRSError, ValueError, rasterio.errors.RasterioError) as exc:
-            raise ImageInputError(f"{p}: unknown CRS {ds.crs!s:.60} ({exc})") from None
+        except (CRSError, ValueError, rasterio.errors.RasterioError):
+            raise ImageInputError(
+                f"{p}: unknown CRS {_crs_name(ds.crs)!r} (no transformation to EPSG:3857)"
+            ) from None
         if not all(math.isfinite(v) for v in self._bounds):
-            raise ImageInputError(f"{p}: its CRS {ds.crs!s:.60} does not map to lon/lat")
+            raise ImageInputError(f"{p}: its CRS {_crs_name(ds.crs)!r} does not map to lon/lat")
         count = ds.count
         if bands is None:
             colour = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha]
@@ -261,7 +277,7 @@ class RasterSource:
         b = tiles.tms().xy_bounds(x, y, z)
         res = (b.right - b.left) / s
         left, top = b.left - margin * res, b.top + margin * res
-        transform = from_bounds(left, top - n * res, left + n * res, top, n, n)
+        transform = Affine(res, 0.0, left, 0.0, -res, top)
         # the overview whose pixels are the finest not coarser than the tile's
         ratio = res / self.mercator_res
         level, factor = -1, 1.0

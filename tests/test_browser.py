@@ -9,25 +9,19 @@ Screenshots of every test's final page land in ``tests/artifacts/`` (git-ignored
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 
-from tests.serving_helpers import save_tiny_model, stop_process
+from tests.serving_helpers import chromium, served
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -80,61 +74,17 @@ WATCH_BADGE_JS = """() => {
 # ---- the server and the browser ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"the browser tests need Chromium at {CHROMIUM}, which is missing: install it with "
-            "`apt-get install chromium` (.ci/run does so before `make test`); "
-            "`playwright install` is not used",
-            pytrace=False,
-        )
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium(CHROMIUM_ARGS) as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     """``orbis serve`` on a free port of 127.0.0.1; yields its base URL."""
-    tmp = tmp_path_factory.mktemp("browser-server")
-    model = save_tiny_model(tmp / "model")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    cmd = [
-        sys.executable, "-m", "generator.cli", "serve", "--host", "127.0.0.1",
-        "--port", str(port), "--cache", str(tmp / "cache"), "--model", str(model),
-    ]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                tail = log.read_text()[-3000:]
-                pytest.fail(f"orbis serve exited with {proc.returncode}:\n{tail}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"orbis serve did not answer /health:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
+    with served(tmp_path_factory.mktemp("browser-server")) as base:
         yield base
-    finally:
-        stop_process(proc, timeout=15)
 
 
 @dataclass

@@ -9,21 +9,17 @@ renders in software (SwiftShader) with the flags below. Screenshots land in ``te
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage
 
 from tests.geo_stub import stub_elevation
-from tests.serving_helpers import save_tiny_model, stop_process
-from tests.test_browser import ARTIFACTS, CHROMIUM, REPO, VIEWPORT, Tab, free_port
+from tests.serving_helpers import chromium, served
+from tests.test_browser import ARTIFACTS, VIEWPORT, Tab
 
 pytestmark = pytest.mark.slow
 
@@ -43,52 +39,15 @@ LAYER_RE = re.compile(r"/tiles/(?P<world>[\w.-]+)/layers/(?P<layer>\w+)/(?P<z>\d
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"the browser tests need Chromium at {CHROMIUM}: `apt-get install chromium`",
-            pytrace=False,
-        )
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=WEBGL_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium(WEBGL_ARGS) as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     """``orbis serve`` with the stub geography on a free port; yields its base URL."""
-    tmp = tmp_path_factory.mktemp("browser-layers")
-    model = save_tiny_model(tmp / "model")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    cmd = [
-        sys.executable, "-m", "tests.geo_stub", "serve", "--host", "127.0.0.1",
-        "--port", str(port), "--cache", str(tmp / "cache"), "--model", str(model),
-    ]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"orbis serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"orbis serve did not answer /health:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
+    with served(tmp_path_factory.mktemp("browser-layers"), module="tests.geo_stub") as base:
         yield base
-    finally:
-        stop_process(proc, timeout=15)
 
 
 class LayerTab(Tab):

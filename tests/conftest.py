@@ -47,3 +47,22 @@ def earth(tiny_model):
     from generator.world import World
 
     return World.load("earth", model=tiny_model)
+
+
+@pytest.fixture(scope="module")
+def nogeo_config_dir(tmp_path_factory):
+    """A config folder whose ``earth`` has no geography: no data indices to build per process."""
+    from tests.helpers import CONFIG_DIR, write_world
+
+    d = tmp_path_factory.mktemp("config")
+    text = (CONFIG_DIR / "worlds" / "earth.toml").read_text()
+    write_world(d, "earth", text + '\n[geography]\nkind = "none"\n')
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny random model of the serving tests, saved to a folder (for subprocesses)."""
+    from tests.serving_helpers import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))

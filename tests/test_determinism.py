@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -40,30 +39,16 @@ from generator.errors import Cancelled
 from generator.formats import ImageFormat
 from generator.samplers import sample_window
 from generator.world import World
-from tests.helpers import CONFIG_DIR, REPO, write_world
-from tests.serving_helpers import save_tiny_model, stop_process
+from tests.helpers import REPO
+from tests.serving_helpers import stop_process
 
 TILES = ["6/33/22", "5/16/11", "6/32/21"]
 
 
 @pytest.fixture(scope="module")
-def config_dir(tmp_path_factory) -> Path:
-    """The repository's earth with no geography (no data indices to build in each process)."""
-    d = tmp_path_factory.mktemp("config")
-    text = (CONFIG_DIR / "worlds" / "earth.toml").read_text()
-    write_world(d, "earth", text + '\n[geography]\nkind = "none"\n')
-    return d
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
-
-
-@pytest.fixture(scope="module")
-def reference(config_dir, model_dir) -> dict[str, bytes]:
+def reference(nogeo_config_dir, tiny_model_dir) -> dict[str, bytes]:
     """PNG bytes of TILES made in this process, with whatever torch threads it has."""
-    w = World.load("earth", config_dir, model=str(model_dir))
+    w = World.load("earth", nogeo_config_dir, model=str(tiny_model_dir))
     out = {}
     for a in TILES:
         z, x, y = map(int, a.split("/"))
@@ -177,8 +162,8 @@ def test_a_lone_evaluation_takes_an_idle_core_and_side_by_side_ones_do_not(monke
         assert n == 1
 
 
-def test_the_content_hash_names_the_evaluation_layout(config_dir, tiny_model):
-    world = World.load("earth", config_dir, model=tiny_model)
+def test_the_content_hash_names_the_evaluation_layout(nogeo_config_dir, tiny_model):
+    world = World.load("earth", nogeo_config_dir, model=tiny_model)
     assert world.identity["evaluation"] == {
         "intra_op_threads": [1, 2],
         "pointwise": "matmul",
@@ -248,7 +233,7 @@ def test_nested_run_all_does_not_deadlock(monkeypatch):
 
 @pytest.mark.slow
 def test_orbis_render_under_1_2_and_unset_threads_gives_the_same_bytes(
-    config_dir, model_dir, reference, tmp_path
+    nogeo_config_dir, tiny_model_dir, reference, tmp_path
 ):
     procs = {}
     # "4": a simulated 4-core layout (4 OpenMP threads, 4 windows side by side) on any machine
@@ -257,7 +242,7 @@ def test_orbis_render_under_1_2_and_unset_threads_gives_the_same_bytes(
         out = tmp_path / label
         cmd = [
             sys.executable, "-m", "generator.cli", "render", "earth", *TILES, "-o", str(out),
-            "--config", str(config_dir), "--model", str(model_dir),
+            "--config", str(nogeo_config_dir), "--model", str(tiny_model_dir),
         ]  # fmt: skip
         env = _env(OMP_NUM_THREADS=omp, ORBIS_EVAL_WORKERS=workers)
         procs[label] = subprocess.Popen(
@@ -273,14 +258,17 @@ def test_orbis_render_under_1_2_and_unset_threads_gives_the_same_bytes(
 
 
 @pytest.mark.slow
-def test_orbis_serve_on_uvicorn_gives_the_same_bytes(config_dir, model_dir, reference, tmp_path):
+def test_orbis_serve_on_uvicorn_gives_the_same_bytes(
+    nogeo_config_dir, tiny_model_dir, reference, tmp_path
+):
     from tests.test_redis_store import _wait_healthy, free_port
 
     port = free_port()
     log = tmp_path / "serve.log"
     cmd = [
         sys.executable, "-m", "generator.cli", "serve", "--host", "127.0.0.1", "--port",
-        str(port), "--cache", "memory", "--config", str(config_dir), "--model", str(model_dir),
+        str(port), "--cache", "memory", "--config", str(nogeo_config_dir),
+        "--model", str(tiny_model_dir),
     ]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -304,7 +292,7 @@ def test_orbis_serve_on_uvicorn_gives_the_same_bytes(config_dir, model_dir, refe
     assert "Traceback" not in log.read_text()
 
 
-def _render_in_worker(config_dir: str, model_dir: str, addresses: list[str]) -> dict:
+def _render_in_worker(nogeo_config_dir: str, tiny_model_dir: str, addresses: list[str]) -> dict:
     """Run in a Dask worker process: its torch threads before, and the tiles' PNG bytes."""
     import torch as worker_torch
 
@@ -312,7 +300,7 @@ def _render_in_worker(config_dir: str, model_dir: str, addresses: list[str]) -> 
     from generator.world import World as W
 
     threads = worker_torch.get_num_threads()
-    w = W.load("earth", config_dir, model=model_dir)
+    w = W.load("earth", nogeo_config_dir, model=tiny_model_dir)
     tiles = {}
     for a in addresses:
         z, x, y = map(int, a.split("/"))
@@ -321,7 +309,7 @@ def _render_in_worker(config_dir: str, model_dir: str, addresses: list[str]) -> 
 
 
 @pytest.mark.slow
-def test_a_dask_worker_gives_the_same_bytes(config_dir, model_dir, reference):
+def test_a_dask_worker_gives_the_same_bytes(nogeo_config_dir, tiny_model_dir, reference):
     from distributed import Client, LocalCluster
 
     with (
@@ -330,7 +318,9 @@ def test_a_dask_worker_gives_the_same_bytes(config_dir, model_dir, reference):
         ) as cluster,
         Client(cluster) as client,
     ):
-        fut = client.submit(_render_in_worker, str(config_dir), str(model_dir), TILES, pure=False)
+        fut = client.submit(
+            _render_in_worker, str(nogeo_config_dir), str(tiny_model_dir), TILES, pure=False
+        )
         result = fut.result(timeout=600)
     assert result["pid"] != os.getpid()
     assert result["threads"] == 1  # Dask's OMP_NUM_THREADS=1: the layout of the issue

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,25 +29,12 @@ from generator.region import parse_bbox
 from generator.seed import SeedError, WorldSpec, load_world, parse_formats, plan_seed, run_block
 from generator.store import pack, unpack
 from generator.world import World
-from tests.helpers import CONFIG_DIR, REPO, write_world
-from tests.serving_helpers import parse_metrics, save_tiny_model, stop_process
+from tests.helpers import REPO
+from tests.serving_helpers import parse_metrics, stop_process
 from tileserver import Settings, create_app
 
 BBOX = "2.3,48.8,2.4,48.9"  # Paris: one tile per zoom at z0-6
 ZOOMS = (3, 6)
-
-
-@pytest.fixture(scope="module")
-def config_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("config")
-    text = (CONFIG_DIR / "worlds" / "earth.toml").read_text()
-    write_world(d, "earth", text + '\n[geography]\nkind = "none"\n')
-    return d
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 def _seed_in_process(spec: WorldSpec, formats: tuple[str, ...]) -> seed.SeedPlan:
@@ -65,9 +51,9 @@ def _seed_in_process(spec: WorldSpec, formats: tuple[str, ...]) -> seed.SeedPlan
 
 
 @pytest.fixture(scope="module")
-def seeded(config_dir, model_dir, tmp_path_factory) -> tuple[WorldSpec, seed.SeedPlan]:
+def seeded(nogeo_config_dir, tiny_model_dir, tmp_path_factory) -> tuple[WorldSpec, seed.SeedPlan]:
     cache = tmp_path_factory.mktemp("cache")
-    spec = WorldSpec("earth", str(cache), str(model_dir), str(config_dir))
+    spec = WorldSpec("earth", str(cache), str(tiny_model_dir), str(nogeo_config_dir))
     return spec, _seed_in_process(spec, ("png", "webp"))
 
 
@@ -78,8 +64,12 @@ def _metrics(client: TestClient) -> dict[str, float]:
 # ---- the key and the formats ---------------------------------------------------------------
 
 
-def test_the_server_stores_encoded_tiles_under_encoded_key(config_dir, model_dir, tmp_path):
-    settings = Settings(config_dir=config_dir, model=str(model_dir), cache=str(tmp_path / "c"))
+def test_the_server_stores_encoded_tiles_under_encoded_key(
+    nogeo_config_dir, tiny_model_dir, tmp_path
+):
+    settings = Settings(
+        config_dir=nogeo_config_dir, model=str(tiny_model_dir), cache=str(tmp_path / "c")
+    )
     with TestClient(create_app(settings)) as client:
         r = client.get("/tiles/earth/3/4/2.webp")
         assert r.status_code == 200
@@ -100,11 +90,13 @@ def test_parse_formats(text, expected):
     assert parse_formats(text) == expected
 
 
-def test_an_unknown_format_is_a_one_line_cli_error(model_dir, tmp_path):
+def test_an_unknown_format_is_a_one_line_cli_error(tiny_model_dir, tmp_path):
     with pytest.raises(SeedError, match="unknown format 'gif'"):
         parse_formats("png,gif")
     args = ["seed", "earth", "--bbox", BBOX, "--zooms", "3-4", "--formats", "tiff"]
-    result = CliRunner().invoke(main, [*args, "--cache", str(tmp_path), "--model", str(model_dir)])
+    result = CliRunner().invoke(
+        main, [*args, "--cache", str(tmp_path), "--model", str(tiny_model_dir)]
+    )
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith("orbis: error: --formats: unknown")
 
@@ -132,10 +124,12 @@ def test_the_plan_encodes_every_bbox_tile_in_every_format_then_nothing(seeded):
         world.pyramid.store.close()
 
 
-def test_a_seeded_tile_is_served_with_no_generation_and_no_encoding(seeded, config_dir, model_dir):
+def test_a_seeded_tile_is_served_with_no_generation_and_no_encoding(
+    seeded, nogeo_config_dir, tiny_model_dir
+):
     spec, _ = seeded
-    fresh = World.load("earth", config_dir, model=str(model_dir))  # nothing cached
-    settings = Settings(config_dir=config_dir, model=str(model_dir), cache=spec.cache)
+    fresh = World.load("earth", nogeo_config_dir, model=str(tiny_model_dir))  # nothing cached
+    settings = Settings(config_dir=nogeo_config_dir, model=str(tiny_model_dir), cache=spec.cache)
     box = parse_bbox(BBOX)
     with TestClient(create_app(settings)) as client:
         n = 0
@@ -154,10 +148,12 @@ def test_a_seeded_tile_is_served_with_no_generation_and_no_encoding(seeded, conf
     assert m['orbis_world_model_evals_total{world="earth"}'] == 0
 
 
-def test_pixels_seeded_without_formats_cost_an_encoding_only(config_dir, model_dir, tmp_path):
-    spec = WorldSpec("earth", str(tmp_path / "c"), str(model_dir), str(config_dir))
+def test_pixels_seeded_without_formats_cost_an_encoding_only(
+    nogeo_config_dir, tiny_model_dir, tmp_path
+):
+    spec = WorldSpec("earth", str(tmp_path / "c"), str(tiny_model_dir), str(nogeo_config_dir))
     _seed_in_process(spec, ())
-    settings = Settings(config_dir=config_dir, model=str(model_dir), cache=spec.cache)
+    settings = Settings(config_dir=nogeo_config_dir, model=str(tiny_model_dir), cache=spec.cache)
     t = seed.bbox_tiles(parse_bbox(BBOX), 6)[0]
     with TestClient(create_app(settings)) as client:
         assert client.get(f"/tiles/earth/6/{t.x}/{t.y}.png").status_code == 200
@@ -197,7 +193,9 @@ def test_export_reuses_the_seeded_bytes(seeded, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_seed_into_redis_then_a_fresh_server_does_no_work(config_dir, model_dir, tmp_path):
+def test_seed_into_redis_then_a_fresh_server_does_no_work(
+    nogeo_config_dir, tiny_model_dir, tmp_path
+):
     from tests.test_redis_store import RedisServer, _wait_healthy, free_port
 
     if shutil.which("redis-server") is None:
@@ -205,7 +203,7 @@ def test_seed_into_redis_then_a_fresh_server_does_no_work(config_dir, model_dir,
     redis_server = RedisServer(tmp_path)
     redis_server.start()
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    common = ["--config", str(config_dir), "--model", str(model_dir)]
+    common = ["--config", str(nogeo_config_dir), "--model", str(tiny_model_dir)]
     proc = None
     try:
         seeded = subprocess.run(

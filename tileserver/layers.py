@@ -15,11 +15,15 @@ Encodings, chosen so that standard clients read the values without a plugin:
 - ``landcover`` and ``water``: paletted PNG whose indices are the class ids of
   :mod:`generator.geography.classes` and whose palette is their legend colours; in ``water``
   the land index is transparent (tRNS), so the layer overlays imagery as it is.
+- ``layout``: paletted PNG of :mod:`generator.geography.layout_classes` (roads, fields,
+  buildings …); ``/tiles/{world}/layers/features/{z}/{x}/{y}.geojson`` serves the same objects
+  as an RFC 7946 FeatureCollection (``application/geo+json``, lon/lat, clipped to the tile).
 """
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from generator.errors import InvalidTile, UnknownLayer
 from generator.geography import LAYERS, Geography
 from generator.geography import classes as C
+from generator.geography import layout_classes as LC
 from generator.store import pack, unpack
 from generator.world import World
 
@@ -39,7 +44,9 @@ from .headers import is_not_modified, not_modified, tile_headers
 from .params import parse_tile
 
 #: layers served over HTTP, in the order listed by /worlds, TileJSON and WMTS
-SERVED = ("elevation", "landcover", "water")
+SERVED = ("elevation", "landcover", "water", "layout")
+#: the vector twin of ``layout``: GeoJSON tiles at ``/layers/features/{z}/{x}/{y}.geojson``
+FEATURES = "features"
 #: elevation encodings (``?encoding=``): the first is the default
 ENCODINGS = ("terrarium", "mapbox")
 BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
@@ -80,6 +87,8 @@ def decode_height(rgb: np.ndarray, encoding: str = "terrarium") -> np.ndarray:
 
 def palette(layer: str) -> tuple[C.Klass, ...]:
     """Return the classes (ids, names, colours) of a class layer."""
+    if layer == "layout":
+        return LC.LAYOUT
     return C.LANDCOVER if layer == "landcover" else C.WATER_KINDS
 
 
@@ -130,7 +139,7 @@ def _geography(world: World, name: str, layer: str) -> Geography:
     Raises:
         UnknownLayer: not a served layer, or the world has no geography.
     """
-    if layer not in SERVED:
+    if layer not in SERVED and layer != FEATURES:
         raise UnknownLayer(f"unknown layer {layer[:60]!r}; layers: {', '.join(SERVED)}")
     geo = world.geography
     if geo is None:
@@ -142,6 +151,8 @@ def _encoding(request: Request, layer: str) -> str:
     value = request.query_params.get("encoding")
     if value is None:
         return ENCODINGS[0] if layer == "elevation" else "paletted"
+    if layer == FEATURES:
+        raise InvalidTile("?encoding= applies to the elevation layer only, not 'features'")
     if layer != "elevation":
         raise InvalidTile(f"?encoding= applies to the elevation layer only, not {layer!r}")
     if value not in ENCODINGS:
@@ -161,6 +172,11 @@ def world_layers(root: str, name: str, world: World) -> list[dict[str, object]]:
             "tile_url": f"{root}/tiles/{name}/layers/{layer}/{{z}}/{{x}}/{{y}}.png",
             "tilejson": f"{root}/tiles/{name}/layers/{layer}/tilejson.json",
             **({"encoding": "terrarium"} if layer == "elevation" else {}),
+            **(
+                {"features_url": f"{root}/tiles/{name}/layers/{FEATURES}/{{z}}/{{x}}/{{y}}.geojson"}
+                if layer == "layout"
+                else {}
+            ),
         }
         for layer in SERVED
     ]
@@ -171,17 +187,24 @@ async def layer_tile(request: Request) -> Response:
     from .routes import _world  # the imagery routes' world lookup (readiness, 404 naming)
 
     p = request.path_params
-    addr = parse_tile(p["world"], p["z"], p["x"], p["y"])
+    layer, y_name = p["layer"], p["y"]
+    vector = layer == FEATURES
+    if vector:  # the layout's objects: {y}.geojson, validated as the PNG tile of that name
+        if not y_name.endswith(".geojson"):
+            raise InvalidTile("feature tiles are served as GeoJSON only: {y}.geojson")
+        y_name = y_name.removesuffix(".geojson") + ".png"
+    addr = parse_tile(p["world"], p["z"], p["x"], y_name)
     if addr.fmt.value != "png" or addr.scale != 1:
         raise InvalidTile("layer tiles are served as 256-px PNG only: {y}.png")
     world = _world(request, addr.world)
-    layer = p["layer"]
     geo = _geography(world, addr.world, layer)
     encoding = _encoding(request, layer)
     t = world.address(addr.z, addr.x, addr.y)
     z, x, y = t.z, t.x, t.y
     suffix = "" if encoding in ("terrarium", "paletted") else f".{encoding}"
-    key = f"{world.content_hash}/l/{geo.digest}/{layer}/{z}/{x}/{y}{suffix}.png"
+    ext = "geojson" if vector else "png"
+    media = "application/geo+json" if vector else "image/png"
+    key = f"{world.content_hash}/l/{geo.digest}/{layer}/{z}/{x}/{y}{suffix}.{ext}"
     headers = tile_headers(
         key,
         world.content_hash,
@@ -200,9 +223,14 @@ async def layer_tile(request: Request) -> Response:
             state.hot.set(key, body)
     if body is not None:
         state.prom.layer_cache_hits.labels(layer=layer).inc()
-        return Response(body, media_type="image/png", headers=headers)
+        return Response(body, media_type=media, headers=headers)
 
     def make() -> bytes:
+        if vector:
+            from generator.geography.layout import layout_of
+
+            doc = layout_of(geo).features(z, x, y, world.config.tile_size)
+            return json.dumps(doc, separators=(",", ":")).encode()
         arr = geo.tile(layer, z, x, y, world.config.tile_size)
         return encode_layer(arr, layer, encoding)
 
@@ -218,7 +246,7 @@ async def layer_tile(request: Request) -> Response:
         body = await state.flights.run(key, produce, request)
     except ClientGone:
         return Response(status_code=499)
-    return Response(body, media_type="image/png", headers=headers)
+    return Response(body, media_type=media, headers=headers)
 
 
 async def layer_tilejson(request: Request) -> Response:
@@ -232,23 +260,28 @@ async def layer_tilejson(request: Request) -> Response:
     base = str(request.base_url).rstrip("/")
     c = world.config
     query = "?encoding=mapbox" if encoding == "mapbox" else ""
+    ext = "geojson" if layer == FEATURES else "png"
+    info = LAYERS["layout" if layer == FEATURES else layer]
     doc: dict[str, object] = {
         "tilejson": "3.0.0",
         "name": f"{c.title or name} · {layer}",
-        "description": LAYERS[layer].description,
+        "description": info.description,
         "version": "1.0.0",
         "attribution": c.attribution,
         "scheme": "xyz",
-        "tiles": [f"{base}/tiles/{name}/layers/{layer}/{{z}}/{{x}}/{{y}}.png{query}"],
+        "tiles": [f"{base}/tiles/{name}/layers/{layer}/{{z}}/{{x}}/{{y}}.{ext}{query}"],
         "minzoom": 0,
         "maxzoom": c.max_zoom,
         "bounds": BOUNDS,
         "center": [c.center[1], c.center[0], c.center[2]],
         "tileSize": c.tile_size,
-        "units": LAYERS[layer].units,
+        "units": info.units,
     }
     if layer == "elevation":
         doc["encoding"] = encoding
+    elif layer == FEATURES:
+        doc.update(format="geojson", description="layout objects (RFC 7946)", kinds=list(LC.KINDS))
+        del doc["units"]
     else:
         doc["legend"] = legend(layer)
     return JSONResponse(doc, headers={"Access-Control-Allow-Origin": "*"})

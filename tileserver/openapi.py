@@ -92,7 +92,7 @@ _LAYER_PARAM = {
     "name": "layer",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "enum": ["elevation", "landcover", "water"]},
+    "schema": {"type": "string", "enum": ["elevation", "landcover", "water", "layout"]},
     "description": "geography layer (a world with [geography] kind = none has none: 404)",
 }
 _ENCODING_PARAM = {
@@ -184,6 +184,29 @@ def document(worlds: dict[str, int] | None = None) -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _LAYER_PNG,
+                        "304": {"description": "not modified"},
+                        "400": _ERROR,
+                        "404": _ERROR,
+                        "503": _503,
+                    },
+                }
+            },
+            "/tiles/{world}/layers/features/{z}/{x}/{y}": {
+                "get": {
+                    "summary": "the layout's objects in a tile: RFC 7946 GeoJSON (lon/lat)",
+                    "operationId": "layout_features",
+                    "parameters": [
+                        world_param,
+                        z_param,
+                        tile_params[2],
+                        _path_param("y", "row: Y.geojson", r"^[0-9]+\.geojson$"),
+                        tile_params[5],
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "FeatureCollection, a kind per feature",
+                            "content": {"application/geo+json": {"schema": {}}},
+                        },
                         "304": {"description": "not modified"},
                         "400": _ERROR,
                         "404": _ERROR,

@@ -46,6 +46,7 @@ _LAYER_ABSTRACT = {
     "elevation": "elevation in metres, Terrarium RGB: height = R*256 + G + B/256 - 32768",
     "landcover": "land-cover class ids as palette indices (legend in the layer's TileJSON)",
     "water": "water kinds as palette indices: 0 land (transparent), 1 ocean, 2 lake, 3 river",
+    "layout": "layout class ids (roads, fields, buildings) as palette indices (legend in TileJSON)",
 }
 
 

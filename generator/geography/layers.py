@@ -47,6 +47,7 @@ LAYERS: dict[str, LayerInfo] = {
         LayerInfo("rivers", "float32", "fraction", "river water coverage of the pixel, 0..1"),
         LayerInfo("elevation", "float32", "m", "height above sea level (negative below it)"),
         LayerInfo("landcover", "uint8", "class", "land-cover class id (see the legend)"),
+        LayerInfo("layout", "uint8", "class", "layout class id: roads, fields, buildings (legend)"),
     )
 }
 
@@ -64,7 +65,14 @@ class Geography:
     @property
     def identity(self) -> dict[str, object]:
         """Return everything that decides layer values (part of the world's content hash)."""
-        return {"kind": self.kind, "version": GEOGRAPHY_VERSION, "source": self.source.identity}
+        from .layout import VERSION as LAYOUT_VERSION
+
+        return {
+            "kind": self.kind,
+            "version": GEOGRAPHY_VERSION,
+            "source": self.source.identity,
+            "layout": LAYOUT_VERSION,
+        }
 
     @property
     def digest(self) -> str:
@@ -141,6 +149,10 @@ class Geography:
             return np.asarray(src.rivers(z, rect), np.float32)
         if name == "elevation":
             return np.asarray(src.elevation(z, rect), np.float32)
+        if name == "layout":
+            from .layout import layout_of
+
+            return layout_of(self).classes(z, rect)
         return np.asarray(src.landcover(z, rect), np.uint8)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +105,9 @@ class Pyramid:
         self.prefix = key_prefix
         #: edits the imagery of every generated level toward the geography's water layer
         self.follower = follower
+        #: ``f(tile) -> pixels | None``: another pyramid known to hold this tile's exact bytes
+        #: (a raster world far from its data: the fallback's); None → generate it here
+        self.delegate: Callable[[Tile], np.ndarray | None] | None = None
         self.base = base
         self.base_zoom = base.zoom
         self.model = model
@@ -228,6 +231,10 @@ class Pyramid:
             self.stats.add(tile_hits=1)
             return arr
         if t.z > self.base_zoom:
+            if self.delegate is not None:
+                arr = self.delegate(t)
+                if arr is not None:
+                    return arr
             self._generate(t, cancel)
             arr = self._load_tile(t)
             if arr is None:  # evicted between store and load (tiny caches): compute directly

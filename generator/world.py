@@ -344,6 +344,31 @@ class World:
             batch=batch,
             follower=self._follower(),
         )
+        if self.fallback is not None and self._same_cascade(self.fallback):
+            self.pyramid.delegate = self._delegate
+
+    def _same_cascade(self, other: World) -> bool:
+        """Return True when ``other`` generates the same windows from the same parents (every
+        identity key but the base's): then, away from the data, its tiles are this world's."""
+        mine = {k: v for k, v in self.identity.items() if k != "base"}
+        return mine == {k: v for k, v in other.identity.items() if k != "base"}
+
+    def _delegate(self, t: tiles.Tile) -> np.ndarray | None:
+        """The fallback's tile when t's cone at the native zoom holds no data, else None.
+
+        A tile reads windows over itself and the tile to its left/top, which read their parents
+        with margins; up the cone that reach sums to less than 3 tiles plus 2 follow margins
+        of the native zoom (a geometric series: each level's reach halves). Five native tiles
+        around t's ancestor are checked against the footprint: a conservative test.
+        """
+        base = self._base
+        nz = base.zoom
+        k = t.z - nz
+        reach = 5 * self.config.tile_size
+        if base.touches(nz, t.x >> k, t.y >> k, reach):  # type: ignore[attr-defined]
+            return None
+        assert self.fallback is not None
+        return self.fallback.pyramid.tile(t)
 
     def _follower(self) -> WaterFollower | None:
         if self.geography is None or not self.config.geography.follow:

@@ -355,11 +355,27 @@ def test_outside_the_footprint_is_the_fallbacks_bytes(world):
 
 
 @pytest.mark.slow
-def test_generated_tiles_far_outside_equal_the_fallbacks(world):
-    # same seed, model, sampler and (no) geography: the same windows give the same pixels
+def test_generated_tiles_far_outside_equal_the_fallbacks(cfg, tiny_model, world):
+    # same seed, model, sampler and (no) geography: the same windows give the same pixels, so
+    # the world hands such tiles to its fallback; generating them here gives the same bytes
+    assert world.pyramid.delegate is not None
     w, s, e, n = world.source.bounds()
-    t = mercantile.tile(w - 4, s - 4, 9)
-    assert np.array_equal(world.tile_array(9, t.x, t.y), world.fallback.tile_array(9, t.x, t.y))
+    t = mercantile.tile(w - 12, s - 9, 9)  # > 5 native-zoom tiles (1.4° each) away
+    want = world.fallback.tile_array(9, t.x, t.y)
+    before = world.pyramid.stats.snapshot()["windows_generated"]
+    assert np.array_equal(world.tile_array(9, t.x, t.y), want)
+    assert world.pyramid.stats.snapshot()["windows_generated"] == before  # delegated
+    alone = World.load("scene", cfg, model=tiny_model)
+    alone.pyramid.delegate = None
+    assert np.array_equal(alone.tile_array(9, t.x, t.y), want)  # generated: the same bytes
+    assert alone.pyramid.stats.snapshot()["windows_generated"] > 0
+    near = centre_tile(world.source, 9)
+    assert world._delegate(tiles.Tile(near.x, near.y, 9)) is None
+
+
+def test_no_delegation_when_the_cascade_differs(cfg, scenes, tiny_model):
+    write_world(cfg, "scene_seed", raster_toml(scenes["rgb"]).replace("seed = 5", "seed = 6"))
+    assert World.load("scene_seed", cfg, model=tiny_model).pyramid.delegate is None
 
 
 @pytest.mark.slow

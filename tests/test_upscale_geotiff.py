@@ -71,7 +71,9 @@ UTM = ("EPSG:32632", Affine(10, 0, 500000, 0, -10, 5100000))
 LONLAT = ("EPSG:4326", Affine(0.0005, 0, 2.30, 0, -0.0005, 48.90))
 
 
-@pytest.mark.parametrize(("grid", "levels"), [(UTM, 1), (LONLAT, 1), (UTM, 2)])
+@pytest.mark.parametrize(
+    ("grid", "levels"), [(UTM, 1), (LONLAT, 1), pytest.param(UTM, 2, marks=pytest.mark.slow)]
+)
 def test_output_lies_over_the_input(model_dir, tmp_path, grid, levels):
     crs, transform = grid
     src = write_tif(tmp_path / "in.tif", smooth(48, 64), crs, transform)

@@ -70,6 +70,8 @@ VERSION = "1"
 MARGIN = 4
 #: First zoom of each family (see the module docstring); buildings from :data:`BUILDING_MPP`.
 FIELDS_Z, VILLAGES_Z, BLOCKS_Z, TRACKS_Z, HEDGES_Z = 12, 11, 14, 14, 15
+#: First zoom of the towns' arterial streets (every 4th/5th street of the grid, 14 m wide).
+ARTERIALS_Z, ARTERIAL_M = 12, 14.0
 BUILDING_MPP = 2.0
 #: Ground width of a street (m); streets are the settlement ground between blocks.
 CHANNELS = ("class", "edge", "road", "building")
@@ -101,6 +103,7 @@ class _Objects:
     """The vector objects that reach one rect (Mercator metres, unwrapped like the rect)."""
 
     roads: list  # (class, LineString)
+    arterials: np.ndarray  # town arterial streets: drawn as roads on settlement ground only
     parcels: np.ndarray
     use: np.ndarray
     hedged: np.ndarray
@@ -207,9 +210,13 @@ class Layout:
             return np.round(np.stack([lon, lat], -1), 7)
 
         geoms = shapely.transform(geoms, project)
+        bad = ~shapely.is_valid(geoms)  # rounding to 1e-7° can fold a sliver
+        geoms[bad] = shapely.make_valid(geoms[bad])
+        size = np.where(shapely.get_dimensions(geoms) == 1, shapely.length(geoms), 0.0)
+        size = np.where(shapely.get_dimensions(geoms) == 2, shapely.area(geoms), size)
         feats = []
-        for (_, _, props), g in zip(out, geoms, strict=True):
-            if g is None or shapely.is_empty(g) or g.geom_type == "GeometryCollection":
+        for (_, _, props), g, sz in zip(out, geoms, size, strict=True):
+            if g is None or sz <= 0 or g.geom_type == "GeometryCollection":
                 continue
             feats.append(
                 {
@@ -285,11 +292,15 @@ class Layout:
                 v = self._village(ix, iy)[0]
                 if v is not None and shapely.intersects(v, bbox):
                     villages.append(v)
-        blocks, houses = [], []
-        if z >= BLOCKS_Z:
+        blocks, houses, arterials = [], [], []
+        if z >= ARTERIALS_Z:
             for ix, iy in cells(CELL_L):
                 tc = self._town(ix, iy)
                 if tc is None:
+                    continue
+                if len(tc.arterials):
+                    arterials.append(tc.arterials[shapely.intersects(tc.arterials, bbox)])
+                if z < BLOCKS_Z:
                     continue
                 blocks.append(tc.blocks[shapely.intersects(tc.blocks, bbox)])
                 if mpp <= BUILDING_MPP:
@@ -309,6 +320,7 @@ class Layout:
 
         return _Objects(
             roads,
+            cat(arterials),
             cat(parcels),
             cat(use, np.uint8),
             cat(hedged, bool),
@@ -333,7 +345,8 @@ class Layout:
         x0, _, _, y1 = bounds
         tr = Affine(s, 0.0, x0, 0.0, -s, y1)
         lc = np.asarray(self.geo.window("landcover", z, big))
-        wet = np.asarray(self.geo.window("water", z, big)) != C.LAND
+        kind = np.asarray(self.geo.window("water", z, big))
+        wet = kind != C.LAND
         mpp = float(ground_mpp(z, big).mean())
         objs = self._objects(z, bounds, mpp)
 
@@ -355,6 +368,8 @@ class Layout:
         farm = (lc == C.CROPLAND) | (lc == C.GRASSLAND)
         pid = burn(objs.parcels)
         on = farm & (pid > 0) & ~wet
+        if on.any():  # terraces are cropland: a steep meadow is one open slope, unparcelled
+            on[on] = ~((objs.use[pid[on] - 1] == K.TERRACE) & (lc[on] == C.GRASSLAND))
         if on.any():
             use = objs.use[pid[on] - 1]
             base = np.where(lc[on] == C.CROPLAND, K.FIELD, K.MEADOW)
@@ -384,6 +399,12 @@ class Layout:
         inh = settle & (hid > 0)
         cls[inh] = K.BUILDING
         ids[inh] = hid[inh] + 2_000_000
+        if len(objs.arterials):
+            polys = shapely.buffer(objs.arterials, max(ARTERIAL_M / mpp, 1.0) * s / 2, quad_segs=2)
+            art = burn(polys) > 0
+            art &= settle | (kind == C.RIVER)  # town streets bridge rivers, not lakes or sea
+            cls[art] = np.where(wet[art], K.BRIDGE, K.ROAD)
+            ids[art] = 0
         if objs.roads:
             lines = np.array([g for _, g in objs.roads], object)
             width = np.array([WIDTH_M[k] for k, _ in objs.roads])

@@ -153,10 +153,11 @@ class Coarse:
         urban_f = ndimage.uniform_filter(urban, max(1, round(9 / f)), mode="nearest")
         dry_f = ndimage.uniform_filter(dry, max(1, round(9 / f)), mode="nearest")
         flat = np.clip(1.0 - slope / 0.12, 0.0, 1.0)
+        # flat ground first (valley floors, whatever grows there), then farmland and towns
         suit = (
             (~wet)
-            * flat
-            * np.clip(0.15 + 0.85 * farm_f + urban_f - 0.5 * forest, 0.0, 1.0)
+            * flat**2
+            * np.clip(0.35 + 0.65 * farm_f + urban_f - 0.15 * forest, 0.0, 1.0)
             * (0.6 + 0.4 * np.exp(-near / 3000.0))
         ).astype(np.float32)
         return Block(
@@ -199,7 +200,7 @@ class Site:
 
 
 #: Per lattice: (purpose salt, candidates, minimum suitability, presence probability).
-SITE_LEVELS = {9: (11, 8, 0.2, 1.0), 11: (12, 6, 0.25, 0.85), 13: (13, 4, 0.3, 0.8)}
+SITE_LEVELS = {9: (11, 8, 0.2, 1.0), 11: (12, 10, 0.25, 0.85), 13: (13, 4, 0.3, 0.8)}
 
 
 class Network:

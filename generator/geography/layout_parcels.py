@@ -70,6 +70,7 @@ class TownCell:
     frame: tuple[float, float, float, float]  # centre x, centre y, angle, mercator scale
     dims: tuple[float, float, float]  # block length a, width b, street width (ground m)
     centres: np.ndarray  # (n, 2) block centres in the local frame (ground m)
+    arterials: np.ndarray  # LineStrings: every 4th/5th street of towns, drawn as roads
     buildings: dict = field(default_factory=dict)
 
 
@@ -157,7 +158,8 @@ def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
     use = np.full(len(polys), K.FIELD, np.uint8)
     if style != "terraces":
         q = rnd(seed, CELL_SEED_SALT + 9, CELL_L, ix, iy, np.arange(len(polys)))
-        use[q < (0.15 if 0.1 < dry < 0.5 else 0.05)] = K.ORCHARD
+        if style != "large":  # orchards are small parcels, commoner in the drier south
+            use[q < (0.08 if 0.1 < dry < 0.5 else 0.03)] = K.ORCHARD
     else:
         use[:] = K.TERRACE
     tracks = np.array([], object)
@@ -239,7 +241,18 @@ def town_cell(seed: int, coarse: Coarse, villages: list, ix: int, iy: int) -> To
     for _, vx, vy, vr in near:
         d = np.hypot(bx - vx, by - vy) / vr
         dens = np.maximum(dens, 0.95 * np.clip(1.0 - d, 0.0, 1.0) ** 0.6)
-    return TownCell(blocks, dens.astype(np.float32), frame, (a, b, st), centres)
+    arterials = np.array([], object)
+    if urban.max() >= 0.05:  # towns and cities: every 4th street along, every 5th across
+        au = iu[iu % 4 == 0] * a + q[3] * a
+        av = iv[iv % 5 == 0] * b + q[4] * b
+        ends = np.array([-half, half])
+        lu = _to_world(np.repeat(au[:, None], 2, 1), np.broadcast_to(ends, (len(au), 2)), frame)
+        lv = _to_world(np.broadcast_to(ends, (len(av), 2)), np.repeat(av[:, None], 2, 1), frame)
+        xy = np.concatenate([np.stack(lu, -1), np.stack(lv, -1)])
+        if len(xy):
+            arterials = shapely.intersection(shapely.linestrings(xy), box)
+            arterials = arterials[~shapely.is_empty(arterials)]
+    return TownCell(blocks, dens.astype(np.float32), frame, (a, b, st), centres, arterials)
 
 
 def buildings(seed: int, cell: TownCell, ix: int, iy: int) -> np.ndarray:

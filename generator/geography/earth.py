@@ -92,9 +92,12 @@ class EarthGeography:
     @property
     def identity(self) -> dict[str, object]:
         """Return the sources' identities (data digests and versions)."""
+        from .streams_earth import STREAMS_VERSION
+
         return {
             "water": self._water.identity,
             "rivers": self._rivers.identity,
+            "streams": STREAMS_VERSION,
             "elevation": self._elevation.identity,
             "landcover": self._landcover.identity,
         }
@@ -113,7 +116,9 @@ class EarthGeography:
 
     def rivers(self, z: int, rect: Rect) -> np.ndarray:
         """See :class:`~.source.GeographySource` (read-only array, shared)."""
-        return self._rivers.rivers(z, rect)
+        from .streams_earth import add_streams
+
+        return add_streams(self, z, rect, self._rivers.rivers(z, rect))
 
     def elevation(self, z: int, rect: Rect) -> np.ndarray:
         """See :class:`~.source.GeographySource`."""

@@ -80,8 +80,9 @@ RISE_TOL_M = 0.5
 JITTER_PX = 0.3
 #: Fade-in: nothing below FADE_PX[0] pixels of width, full strength from FADE_PX[1].
 FADE_PX = (0.25, 0.5)
-#: Coarsest zoom drawn: at z11 an 8 m stream is under a quarter of a pixel below 80° latitude.
-MIN_ZOOM = 12
+#: Coarsest zoom drawn (at z12 an 8 m stream is a third of a pixel at 45°: routing 16 cells for it
+#: would cost seconds for a faint line).
+MIN_ZOOM = 13
 #: Annual precipitation (mm) with no sources / with every source accepted.
 PRECIP_MM = (200.0, 800.0)
 #: Sub-pixels per pixel side of the anti-aliased raster.

@@ -86,7 +86,7 @@ def test_paths_descend_and_end(humid: S.EarthStreams) -> None:
     net = humid.network(gx // S.CELL, gy // S.CELL + 2)  # the sea is within REACH
     assert len(net.paths) > 100
     ends = net.ends
-    for path, why in zip(net.paths, ends):
+    for path, why in zip(net.paths, ends, strict=True):
         rect = Rect(int(path[:, 0].min()), int(path[:, 1].min()), 1, 1)
         h = int(path[:, 0].max()) - rect.y0 + 1
         w = int(path[:, 1].max()) - rect.x0 + 1

@@ -62,7 +62,7 @@ from .layout_net import (
     Network,
     cell_size,
 )
-from .layout_parcels import CELL_L, buildings, field_cell, town_cell, village
+from .layout_parcels import CELL_L, STYLES, buildings, field_cell, town_cell, village
 
 #: Version of the layout code (part of the geography identity): bump when layout values change.
 VERSION = "1"
@@ -73,6 +73,8 @@ FIELDS_Z, VILLAGES_Z, BLOCKS_Z, TRACKS_Z, HEDGES_Z = 12, 11, 14, 14, 15
 #: First zoom of the towns' arterial streets (every 4th/5th street of the grid, 14 m wide).
 ARTERIALS_Z, ARTERIAL_M = 12, 14.0
 BUILDING_MPP = 2.0
+#: A parcel style is drawn from the zoom where its narrowest parcels are this many pixels wide.
+MIN_PX = 1.5
 #: Ground width of a street (m); streets are the settlement ground between blocks.
 CHANNELS = ("class", "edge", "road", "building")
 
@@ -279,6 +281,8 @@ class Layout:
                 fc = self._field(ix, iy)
                 if fc is None:
                     continue
+                if fc.style in STYLES and STYLES[fc.style][0][0] < MIN_PX * mpp:
+                    continue  # its narrowest parcels would be under MIN_PX: not resolved yet
                 hit = shapely.intersects(fc.polys, bbox)
                 parcels.append(fc.polys[hit])
                 use.append(fc.use[hit])
@@ -403,7 +407,7 @@ class Layout:
             polys = shapely.buffer(objs.arterials, max(ARTERIAL_M / mpp, 1.0) * s / 2, quad_segs=2)
             art = burn(polys) > 0
             art &= settle | (kind == C.RIVER)  # town streets bridge rivers, not lakes or sea
-            cls[art] = np.where(wet[art], K.BRIDGE, K.ROAD)
+            cls[art] = np.where(wet[art], K.BRIDGE, K.AVENUE)
             ids[art] = 0
         if objs.roads:
             lines = np.array([g for _, g in objs.roads], object)

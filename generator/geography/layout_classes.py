@@ -3,7 +3,8 @@
 The ids are the paletted PNG indices of ``/tiles/{world}/layers/layout/…`` and the first of the
 layout's conditioning channels, so they never change meaning; a new class takes a new id. Later
 classes are drawn over earlier ones (a road over a field, a bridge over water), so the id order
-is also the drawing order of :mod:`.layout`.
+is also the drawing order of :mod:`.layout` (``AVENUE``, added later, is drawn before the
+network roads).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MAIN_ROAD = 14
 MOTORWAY = 15
 RAIL = 16
 BRIDGE = 17
+AVENUE = 18
 
 LAYOUT: tuple[Klass, ...] = (
     Klass(NONE, "none", (200, 200, 190)),
@@ -48,10 +50,14 @@ LAYOUT: tuple[Klass, ...] = (
     Klass(MOTORWAY, "motorway", (230, 110, 60)),
     Klass(RAIL, "rail", (70, 70, 80)),
     Klass(BRIDGE, "bridge", (255, 120, 200)),
+    Klass(AVENUE, "avenue", (255, 240, 200)),
 )
 
 #: classes that are roads or rail (the road-mask channel)
-ROADS = frozenset({STREET, TRACK, ROAD, MAIN_ROAD, MOTORWAY, RAIL, BRIDGE})
+ROADS = frozenset({STREET, TRACK, ROAD, MAIN_ROAD, MOTORWAY, RAIL, BRIDGE, AVENUE})
+#: the network: roads and rail that are not clipped by the land cover (streets and avenues are
+#: drawn on settlement ground only, so they move with the urban land cover's edges)
+NETWORK = frozenset({TRACK, ROAD, MAIN_ROAD, MOTORWAY, RAIL})
 #: classes that are field parcels (their boundaries are the edge channel's farmland edges)
 PARCELS = frozenset({FIELD, MEADOW, ORCHARD, PIVOT, TERRACE})
 

@@ -65,6 +65,8 @@ STREAMS_VERSION = "1"
 ZR = 13
 #: Side of a routing cell in pixels of ZR (one tile of ZR).
 CELL = 256
+#: Margin (pixels of ZR) of the raster whose filled surface gives a cell its directions.
+DIR_MARGIN = 64
 #: Longest path, in D8 steps of ZR (≈ 2.7 km at 45°, 3.8 km on the equator).
 REACH = 200
 #: Source lattice spacing in pixels of ZR (≈ 115 m on the equator).
@@ -155,7 +157,7 @@ class EarthStreams:
         self._elevation_fn = elevation_fn
         self._water_fn = water_fn
         self._tiles = _LRU(64)
-        self._cells = _LRU(256)
+        self._cells = _LRU(512)
         self.identity: dict[str, object] = {
             "version": STREAMS_VERSION,
             "seed": seed,
@@ -167,6 +169,7 @@ class EarthStreams:
             "fade_px": list(FADE_PX),
             "precip_mm": list(PRECIP_MM),
             "rise_tol_m": RISE_TOL_M,
+            "dir_margin": DIR_MARGIN,
         }
 
     # ---- routing -------------------------------------------------------------------------
@@ -189,22 +192,26 @@ class EarthStreams:
     def _dirs(self, cx: int, cy: int) -> np.ndarray:
         """Return the D8 code (pyflwdir's, 0: none) of each pixel of routing cell (cx, cy).
 
-        ``pyflwdir.dem.fill_depressions`` (Wang & Liu priority flood) on the 3 × 3 tiles of ZR
-        around the cell, the water pixels and the raster's edge as outlets; only the cell's
-        own 256 × 256 directions are kept, so every pixel's direction comes from one raster
-        (its cell's) whichever tile asks.
+        ``pyflwdir.dem.fill_depressions`` (Wang & Liu priority flood) on the cell grown by
+        :data:`DIR_MARGIN` pixels, the water pixels and the raster's edge as outlets; only the
+        cell's own 256 × 256 directions are kept, so every pixel's direction comes from one
+        raster (its cell's) whichever tile asks. The margin only decides how hollows that reach
+        the cell's edge drain.
         """
         from pyflwdir import dem
 
         def make() -> np.ndarray:
             elev, water = self._raster(cx, cy)
+            m = slice(CELL - DIR_MARGIN, 2 * CELL + DIR_MARGIN)
+            elev, water = elev[m, m], water[m, m]
             h, w = elev.shape
             edge = np.zeros((h, w), bool)
             edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
             pits = np.nonzero((edge | water).ravel())[0].astype(np.int64)
             e = np.where(np.isfinite(elev), elev, np.float32(1e5)).astype(np.float32)
             _, d8 = dem.fill_depressions(e, outlets="idxs_pit", idxs_pit=pits)
-            return d8[CELL : 2 * CELL, CELL : 2 * CELL].copy()
+            c = slice(DIR_MARGIN, DIR_MARGIN + CELL)
+            return d8[c, c].copy()
 
         return self._cells.get(("d", cx % (1 << ZR), cy), make)
 
@@ -371,6 +378,43 @@ class EarthStreams:
 
     # ---- drawing -------------------------------------------------------------------------
 
+    def _strips(self, cx: int, cy: int, z: int) -> tuple[np.ndarray, list, np.ndarray]:
+        """Return the drawn strips of routing cell (cx, cy) at zoom z, cached (LRU).
+
+        (bounds (n, 4) in global sub-pixels of z, rasterio shapes, intensity levels 1..255),
+        sorted by intensity so the strongest strip wins where strips overlap. ``cx`` may lie
+        outside the world (a wrapped copy next to a rect that crosses the antimeridian).
+        """
+
+        def make() -> tuple[np.ndarray, list, np.ndarray]:
+            empty = (np.zeros((0, 4)), [], np.zeros(0, np.int64))
+            net = self.network(cx, cy)
+            if not len(net.count):
+                return empty
+            s = pixel_size(z)
+            # the cell's centre latitude sets its ground → pixel scale (pure per cell)
+            lat = float(lonlat(ZR, Rect(cy * CELL + CELL // 2, 0, 1, 1))[1][0])
+            wpx = width_m(net.count) / (s * max(math.cos(math.radians(lat)), 0.05))
+            fade = _smoothstep((wpx - FADE_PX[0]) / (FADE_PX[1] - FADE_PX[0]))
+            keep = fade > 0
+            if not keep.any():
+                return empty
+            c = net.curves[keep]
+            shift = (cx - (cx % (1 << ZR))) * CELL * pixel_size(ZR)
+            sub = np.stack(
+                ((c[..., 0] + shift + HALF_WORLD) / s * SS, (HALF_WORLD - c[..., 1]) / s * SS),
+                axis=-1,
+            )
+            wsub = wpx[keep] * SS
+            half = np.maximum(wsub, SS / 2) / 2
+            strength = fade[keep] * np.minimum(1.0, wsub / (SS / 2))
+            order = np.argsort(strength, kind="stable")
+            buf = shapely.buffer(shapely.linestrings(sub[order]), half[order], quad_segs=2)
+            level = np.maximum(np.rint(strength[order] * 255), 1).astype(np.int64)
+            return shapely.bounds(buf), gshhs.geojson_shapes(buf, level.tolist()), level
+
+        return self._cells.get(("s", cx, cy, z), make)
+
     def streams(self, z: int, rect: Rect) -> np.ndarray:
         """Return float32 stream coverage (0..1) of the rect's pixels at zoom z."""
         w = grid_width(z)
@@ -391,51 +435,29 @@ class EarthStreams:
         cy1 = int(math.floor((r1 * f + grow) / CELL))
         cx0 = int(math.floor((rect.x0 * f - grow) / CELL))
         cx1 = int(math.floor(((rect.x0 + rect.w) * f + grow) / CELL))
-        xmin = -HALF_WORLD + rect.x0 * s
-        xmax = xmin + rect.w * s
-        ymax = HALF_WORLD - r0 * s
-        ymin = HALF_WORLD - r1 * s
-        pad = 2 * pixel_size(ZR)
-        polys, halves, strength = [], [], []
+        # the rect in global sub-pixels of z
+        bx0, bx1 = rect.x0 * SS, (rect.x0 + rect.w) * SS
+        by0, by1 = r0 * SS, r1 * SS
+        shapes: list = []
+        levels: list[np.ndarray] = []
         for cy in range(max(cy0, 0), min(cy1, (1 << ZR) - 1) + 1):
             for cx in range(cx0, cx1 + 1):
-                net = self.network(cx, cy)
-                if not len(net.count):
+                bounds, shp, level = self._strips(cx, cy, z)
+                if not len(shp):
                     continue
-                c = net.curves.copy()
-                # the cell may be a wrapped copy of the world: shift it next to the rect
-                c[..., 0] += (cx - (cx % (1 << ZR))) * CELL * pixel_size(ZR)
-                lo, hi = c.min(axis=1), c.max(axis=1)
-                near = (hi[:, 0] >= xmin - pad) & (lo[:, 0] <= xmax + pad)
-                near &= (hi[:, 1] >= ymin - pad) & (lo[:, 1] <= ymax + pad)
-                if not near.any():
-                    continue
-                # the cell's centre latitude sets its ground → pixel scale (pure per cell)
-                lat = float(lonlat(ZR, Rect(cy * CELL + CELL // 2, 0, 1, 1))[1][0])
-                wpx = width_m(net.count[near]) / (s * max(math.cos(math.radians(lat)), 0.05))
-                fade = _smoothstep((wpx - FADE_PX[0]) / (FADE_PX[1] - FADE_PX[0]))
-                keep = fade > 0
-                if not keep.any():
-                    continue
-                wsub = wpx[keep] * SS
-                polys.append(c[near][keep])
-                halves.append(np.maximum(wsub, SS / 2) / 2)
-                strength.append(fade[keep] * np.minimum(1.0, wsub / (SS / 2)))
-        if not polys:
+                hit = (bounds[:, 2] >= bx0) & (bounds[:, 0] <= bx1)
+                hit &= (bounds[:, 3] >= by0) & (bounds[:, 1] <= by1)
+                idx = np.nonzero(hit)[0]
+                if len(idx):
+                    shapes.extend(shp[i] for i in idx)
+                    levels.append(level[idx])
+        if not shapes:
             return out[rows - r0]
-        pts = np.concatenate(polys)
-        sub = np.stack(
-            ((pts[..., 0] + HALF_WORLD) / s * SS, (HALF_WORLD - pts[..., 1]) / s * SS), axis=-1
-        )
-        hv, st = np.concatenate(halves), np.concatenate(strength)
-        lines = shapely.linestrings(sub)
-        order = np.argsort(st, kind="stable")
-        buf = shapely.buffer(lines[order], hv[order], quad_segs=2)
-        level = np.maximum(np.rint(st[order] * 255), 1).astype(int).tolist()
+        order = np.argsort(np.concatenate(levels), kind="stable")
         hi_res = features.rasterize(
-            gshhs.geojson_shapes(buf, level),
+            [shapes[i] for i in order],
             out_shape=((r1 - r0) * SS, rect.w * SS),
-            transform=Affine.translation(rect.x0 * SS, r0 * SS),
+            transform=Affine.translation(bx0, by0),
             fill=0,
             dtype="uint8",
         )

@@ -1,0 +1,158 @@
+"""Benchmark of the ``earth`` procedural streams (generator/geography/streams_earth.py).
+
+Over six hilly places, for the 3 × 3 routing cells (tiles of z13) around each:
+
+1. **Paths.** How the kept sources' paths end (water / a closed hollow of the layer / their
+   reach) and their monotonicity, re-measured independently: the elevation layer at the
+   routing zoom read through the ``Geography`` facade at every path pixel, the largest climb
+   above the lowest point passed (tolerance 0.5 m).
+2. **Tiles** at z14, z15, z16 (the tile at the place): stream coverage (share of pixels > 0),
+   pixels the water layer marks RIVER because of the streams, zoom consistency (mean |2 × 2
+   mean of z+1 − z|), seams (3 × 3 tiles vs one window), cold seconds for the first tile of the
+   place (routing included) and warm milliseconds of ``EarthStreams.streams`` for a 256² tile
+   (median of 7) and of the whole ``rivers`` layer (WDBII + streams).
+
+Writes ``bench/results/geography_streams.json`` and prints markdown tables. Run:
+``OMP_NUM_THREADS=1 .venv/bin/python bench/geography_streams.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import mercantile
+import numpy as np
+
+from generator.geography import classes
+from generator.geography import streams_earth as S
+from generator.geography.grid import tile_rect
+from generator.geography.layers import make_geography
+from generator.planner import Rect
+
+OUT = Path(__file__).resolve().parent / "results" / "geography_streams.json"
+
+PLACES = {
+    "Black Forest": (8.10, 48.00),
+    "Vosges": (7.00, 48.10),
+    "Apennines (Bologna)": (11.20, 44.30),
+    "Scottish Highlands": (-4.50, 56.80),
+    "Appalachians (WV)": (-80.00, 38.50),
+    "Western Ghats (Kodagu)": (75.70, 12.40),
+}
+ZOOMS = (14, 15, 16)
+
+
+def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
+    """Ends and independently measured monotonicity of the kept paths of 3 × 3 cells."""
+    t = mercantile.tile(lon, lat, S.ZR)
+    ends = np.zeros(3, int)
+    worst, bad, n = 0.0, 0, 0
+    lengths = []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            net = st.network(t.x + dx, t.y + dy)
+            ends += np.bincount(net.ends, minlength=3)[:3]
+            elev = geo.window("elevation", S.ZR, tile_rect(S.ZR, t.x + dx, t.y + dy, margin=256))
+            y0, x0 = (t.y + dy) * 256 - 256, (t.x + dx) * 256 - 256
+            for p in net.paths:
+                prof = elev[p[:, 0] - y0, p[:, 1] - x0].astype(np.float64)
+                rise = float((prof - np.minimum.accumulate(prof)).max())
+                worst = max(worst, rise)
+                bad += rise > S.RISE_TOL_M + 1e-3
+                n += 1
+                lengths.append(len(p))
+    return {
+        "paths": n,
+        "end_water": int(ends[S.END_WATER]),
+        "end_hollow": int(ends[S.END_HOLLOW]),
+        "end_reach": int(ends[S.END_REACH]),
+        "monotone": n - bad,
+        "worst_rise_m": round(worst, 3),
+        "median_length_px": float(np.median(lengths)) if lengths else 0.0,
+    }
+
+
+def tiles(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
+    """Coverage, RIVER pixels, zoom consistency, seams and speed at ZOOMS."""
+    out = {}
+    for z in ZOOMS:
+        t = mercantile.tile(lon, lat, z)
+        r = tile_rect(z, t.x, t.y)
+        t0 = time.perf_counter()
+        cov = st.streams(z, r)
+        cold = time.perf_counter() - t0
+        ms = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            st.streams(z, r)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        # the whole rivers layer through the source (WDBII memo cleared each time)
+        rl = []
+        for _ in range(5):
+            geo.source._rivers._lru.clear()
+            t0 = time.perf_counter()
+            geo.source.rivers(z, r)
+            rl.append((time.perf_counter() - t0) * 1e3)
+        wdb = geo.source._rivers.rivers(z, r)
+        kind = geo.tile("water", z, t.x, t.y)
+        river_px = int(((kind == classes.RIVER) & (wdb < 0.5)).sum())
+        kids = st.streams(z + 1, Rect(r.y0 * 2, r.x0 * 2, 512, 512))
+        mean = kids.reshape(256, 2, 256, 2).mean(axis=(1, 3))
+        big = st.streams(z, Rect(r.y0 - 256, r.x0 - 256, 768, 768))
+        row = [[tile_rect(z, t.x + i, t.y + j) for i in (-1, 0, 1)] for j in (-1, 0, 1)]
+        mosaic = np.block([[st.streams(z, q) for q in rr] for rr in row])
+        out[str(z)] = {
+            "coverage_share": round(float((cov > 0).mean()), 4),
+            "stream_river_px": river_px,
+            "zoom_mean_abs_diff": round(float(np.abs(mean - cov).mean()), 5),
+            "zoom_area_ratio": round(float(mean.sum() / cov.sum()), 3) if cov.sum() else None,
+            "seam_max_diff": float(np.abs(big - mosaic).max()),
+            "cold_s": round(cold, 2),
+            "streams_warm_ms": round(statistics.median(ms), 1),
+            "rivers_layer_ms": round(statistics.median(rl), 1),
+        }
+    return out
+
+
+def main() -> None:
+    """Run the benchmark and write the JSON."""
+    geo = make_geography("earth", 0)
+    st = S.streams_of(geo.source)
+    res = {}
+    for name, (lon, lat) in PLACES.items():
+        t0 = time.perf_counter()
+        res[name] = {"paths": paths(geo, st, lon, lat), "tiles": tiles(geo, st, lon, lat)}
+        res[name]["total_s"] = round(time.perf_counter() - t0, 1)
+        print(name, res[name], flush=True)
+    load = os.getloadavg()[0]
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(
+        json.dumps({"places": res, "load_average_1min": load, "identity": st.identity}, indent=1)
+    )
+    print(f"\nload average {load:.1f}\n")
+    print("| place | paths | end water | end hollow | end reach | monotone | worst rise m |")
+    print("|---|---|---|---|---|---|---|")
+    for name, v in res.items():
+        p = v["paths"]
+        print(
+            f"| {name} | {p['paths']} | {p['end_water']} | {p['end_hollow']} | {p['end_reach']}"
+            f" | {p['monotone']} | {p['worst_rise_m']} |"
+        )
+    print("\n| place | z | coverage | RIVER px | 2×2 mean diff | area ratio | seam | cold s "
+          "| streams ms | rivers layer ms |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, v in res.items():
+        for z, q in v["tiles"].items():
+            print(
+                f"| {name} | {z} | {q['coverage_share']} | {q['stream_river_px']} | "
+                f"{q['zoom_mean_abs_diff']} | {q['zoom_area_ratio']} | {q['seam_max_diff']} | "
+                f"{q['cold_s']} | {q['streams_warm_ms']} | {q['rivers_layer_ms']} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -17,27 +17,27 @@ pulled toward the local water colour (by ``1 − w``); on land, pixels that look
 pulled toward the local land colour (by ``w``); pixels that already agree are left to the model
 (on water, to a quarter of their texture: :data:`WATER_FLATTEN`).
 Local colours are normalised convolutions of the agreeing pixels of the *parent level* around the
-tile (falling back smoothly to Blue Marble's mean ocean and land colours), so they are a pure
-function of the parent level near each pixel: two tiles computing the same pixel get the same
-colour and no seam appears at tile edges.
+tile (falling back smoothly to Blue Marble's mean ocean and land colours), computed on the
+parent's 2×2 blocks (the blur is wide: a half-resolution grid costs an eighth and loses nothing)
+and interpolated linearly to the pixels, so they are a pure function of the parent level near
+each pixel: two tiles computing the same pixel get the same colour and no seam appears at tile
+edges.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy.ndimage import gaussian_filter
 
 from .geography import Geography, classes
 from .planner import Rect
-from .resample import up2
 
 #: Blue Marble's mean open-ocean and land colours (0–255), the fallbacks of the local colours.
 OCEAN_RGB = np.array([10, 26, 60], np.float32)
 LAND_RGB = np.array([70, 75, 45], np.float32)
 #: Rivers and small lakes are shallower and greener than the open sea.
 RIVER_RGB = np.array([40, 62, 70], np.float32)
-#: σ of the local-colour blur, in parent pixels (its 4σ support must fit the parent margin).
+#: σ of the local-colour blur, in parent pixels (its 3.5σ support must fit the parent margin).
 SIGMA = 4.0
 #: Parent pixels read around a tile for its local colours (≥ 4σ).
 PARENT_MARGIN = 16
@@ -75,47 +75,65 @@ def _to255(img: np.ndarray) -> np.ndarray:
 
 
 def _local_colour(parent255: np.ndarray, weight: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Normalised convolution: the mean colour of the weighted parent pixels near each pixel,
-    blending smoothly into ``fallback`` where there are none."""
+    """Normalised convolution on the 2×2 blocks of the parent (the blur is wide and smooth, so a
+    half-resolution grid loses nothing and costs an eighth): the mean colour of the weighted
+    parent pixels near each block, blending smoothly into ``fallback`` where there are none.
+
+    Blocks are 2×2 parent pixels from the array's first pixel; a tile's parent starts on an even
+    global pixel (a multiple of 128 minus :data:`PARENT_MARGIN`), so its blocks are the same for
+    every tile and the colours have no seam. Returns (3, H//2, W//2).
+    """
     eps = 0.05
-    # one call for the weight and its three weighted channels (σ 0 across the stack: scipy
-    # filters each plane exactly as four separate calls would, at a quarter of the overhead)
-    stack = np.concatenate([weight[None], parent255 * weight[None]])
-    blur = gaussian_filter(stack, (0.0, SIGMA, SIGMA), mode="nearest", truncate=4.0)
+    h, w = weight.shape[0] // 2 * 2, weight.shape[1] // 2 * 2
+    stack = np.concatenate([weight[None], parent255 * weight[None]])[:, :h, :w]
+    blocks = 0.25 * (
+        stack[:, 0::2, 0::2] + stack[:, 1::2, 0::2] + stack[:, 0::2, 1::2] + stack[:, 1::2, 1::2]
+    )
+    # σ 0 across the stack: each plane is blurred on its own, in one call
+    blur = gaussian_filter(blocks, (0.0, SIGMA / 2, SIGMA / 2), mode="nearest", truncate=_TRUNCATE)
     return (blur[1:] + eps * fallback[:, None, None]) / (blur[0] + eps)
 
 
-#: Reach of the local-colour blur in parent pixels (scipy's radius: int(truncate · σ + 0.5)).
-_REACH = int(4.0 * SIGMA + 0.5)
+#: Truncation of the block blur (radius int(3.5 · σ/2 + 0.5) = 7 blocks, 14 parent pixels: the
+#: reach of a tile's pixels stays inside its PARENT_MARGIN, so no tile sees the edge clamp).
+_TRUNCATE = 3.5
 
 
-def _colours_at(
-    par: np.ndarray, weight: np.ndarray, fallback: np.ndarray, need: np.ndarray, m: int
+#: Where the rect's pixels fall between block centres: rect pixel i sits at parent pixel
+#: m + (i + 0.5)/2 − 0.5 and block k's centre at parent 2k + 0.5, so at block (m − 0.75)/2 + i/4:
+#: four pixels per block, at these fractions past a block centre.
+_PHASES = np.array([0.125, 0.375, 0.625, 0.875], np.float32)
+
+
+def _up4(a: np.ndarray, axis: int, n: int, m: int) -> np.ndarray:
+    """Return ``a`` (blocks of the parent, margin ``m`` parent pixels) linearly interpolated at
+    the ``n`` rect pixels along ``axis`` (1 or 2): one strided write per phase, no gathers.
+    Blocks past the array's edge repeat its last one."""
+    q0 = (m - 0.75) / 2  # a multiple of 1/8: exact
+    k0 = int(np.floor(q0 - 0.125))
+    skip = int(round((q0 - 0.125 - k0) * 4))
+    nb = (skip + n + 3) // 4
+    lo = a.take(np.arange(k0, k0 + nb), axis=axis, mode="clip")
+    d = a.take(np.arange(k0 + 1, k0 + 1 + nb), axis=axis, mode="clip") - lo
+    shape = list(a.shape)
+    shape[axis] = nb * 4
+    out = np.empty(shape, np.float32)
+    for p, t in enumerate(_PHASES):
+        sl = [slice(None)] * 3
+        sl[axis] = slice(p, None, 4)
+        out[tuple(sl)] = lo + d * t
+    sl = [slice(None)] * 3
+    sl[axis] = slice(skip, skip + n)
+    return out[tuple(sl)]
+
+
+def _local_colour_up(
+    par: np.ndarray, weight: np.ndarray, fallback: np.ndarray, h: int, w: int, m: int
 ) -> np.ndarray:
-    """Return the local colour (:func:`_local_colour`, ×2-upsampled as :func:`_up_crop` does)
-    at the pixels of the rect where ``need`` is set, as (3, need.sum()).
-
-    Only the parent region those pixels read is blurred and upsampled: a blurred value needs the
-    parent within :data:`_REACH` pixels (edge-clamped at the parent's own border, which the
-    region keeps), an upsampled one its two parent neighbours; so the values are bit for bit
-    those of the whole rect, at the cost of the pixels that change.
-    """
-    rows, cols = np.nonzero(need.any(axis=1))[0], np.nonzero(need.any(axis=0))[0]
-    # an even-aligned box of output pixels, so the ×2 grid keeps its phase
-    i0, i1 = rows[0] // 2 * 2, (rows[-1] + 2) // 2 * 2
-    j0, j1 = cols[0] // 2 * 2, (cols[-1] + 2) // 2 * 2
-    # parent pixels read by the upsampling of that box (one extra each side), then the blur's
-    # reach around them, clamped to the parent
-    py0, py1 = m - 1 + i0 // 2, m + i1 // 2 + 1
-    px0, px1 = m - 1 + j0 // 2, m + j1 // 2 + 1
-    H, W = par.shape[1:]
-    by0, by1 = max(py0 - _REACH, 0), min(py1 + _REACH, H)
-    bx0, bx1 = max(px0 - _REACH, 0), min(px1 + _REACH, W)
-    lc = _local_colour(par[:, by0:by1, bx0:bx1], weight[by0:by1, bx0:bx1], fallback)
-    crop = lc[:, py0 - by0 : py1 - by0, px0 - bx0 : px1 - bx0]
-    up = up2(torch.from_numpy(np.ascontiguousarray(crop))[None])[0].numpy()
-    box = up[:, 2 : 2 + i1 - i0, 2 : 2 + j1 - j0]
-    return box[:, need[i0:i1, j0:j1]]
+    """Return the local colour (:func:`_local_colour`) at every pixel of an (h, w) rect whose
+    parent is ``par`` with margin ``m``: bilinear between block centres (rows, then columns)."""
+    lc = _local_colour(par, weight, fallback)
+    return _up4(_up4(lc, 1, h, m), 2, w, m)
 
 
 class WaterFollower:
@@ -164,49 +182,35 @@ class WaterFollower:
         px = _to255(img.astype(np.float32))
         w = waterness(px)
         # only pixels with water, or looking like water, change: everywhere else the formula
-        # below is exactly the identity, so it runs on those pixels alone
+        # below is exactly the identity (and a tile with no such pixel is returned as it is)
         todo = (cov > 0) | (w > 0)
         if not todo.any():
             return img.astype(np.float32)  # dry land that looks dry
         par = _to255(parent.astype(np.float32))
         wpar = waterness(par)
         m = (parent.shape[1] - rect.h // 2) // 2
+        h, wd = rect.h, rect.w
         # the water colour matters only where there is water, the land colour only where the
-        # pixel is not wholly water (elsewhere each is multiplied by an exact 0 below), so each
-        # is computed only where it is read; the rest of the vector keeps the fallback
-        cv_todo = cov[todo]
-        water_c = np.repeat(OCEAN_RGB[:, None], len(cv_todo), axis=1)
-        land_c = np.repeat(LAND_RGB[:, None], len(cv_todo), axis=1)
-        wet, dry = cv_todo > 0, cv_todo < 1
-        if wet.any():
-            need = np.zeros_like(todo)
-            need[todo] = wet
-            water_c[:, wet] = _colours_at(par, wpar, OCEAN_RGB, need, m)
-        if dry.any():
-            need = np.zeros_like(todo)
-            need[todo] = dry
-            land_c[:, dry] = _colours_at(par, 1.0 - wpar, LAND_RGB, need, m)
+        # pixel is not wholly water (elsewhere each is multiplied by an exact 0 below)
+        if (cov > 0).any():
+            water_c = _local_colour_up(par, wpar, OCEAN_RGB, h, wd, m)
+        else:
+            water_c = np.broadcast_to(OCEAN_RGB[:, None, None], (3, h, wd))
+        if (cov < 1).any():
+            land_c = _local_colour_up(par, 1.0 - wpar, LAND_RGB, h, wd, m)
+        else:
+            land_c = np.broadcast_to(LAND_RGB[:, None, None], (3, h, wd))
         # a local "water" colour that does not read as water (a coast of dark forest) or a
         # "land" colour that does is replaced by the fallback, so the edit always agrees with
         # the classifier of :func:`is_water`
-        water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None])
-        land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None])
-        water_c = water_c + (RIVER_RGB[:, None] - water_c) * river_share[todo][None]
-        p, wt, cv = px[:, todo], w[todo][None], cov[todo][None]
-        to_water = p + (water_c - p) * np.maximum(1.0 - wt, WATER_FLATTEN)
-        to_land = p + (land_c - p) * wt
-        px[:, todo] = cv * to_water + (1.0 - cv) * to_land
+        water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None, None])
+        land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None, None])
+        water_c = water_c + (RIVER_RGB[:, None, None] - water_c) * river_share[None]
+        to_water = px + (water_c - px) * np.maximum(1.0 - w, WATER_FLATTEN)[None]
+        to_land = px + (land_c - px) * w[None]
+        # where cov = 0 and w = 0 this is exactly px (0 · finite + px): no mask needed
+        px = cov[None] * to_water + (1.0 - cov[None]) * to_land
         return (px / 127.5 - 1.0).astype(np.float32)
-
-
-def _up_crop(a: np.ndarray, m: int, h: int, w: int) -> np.ndarray:
-    """Return the cascade's bilinear ×2 (:func:`~generator.resample.up2`) of the parent-level
-    field ``a`` cropped to the rect (margin ``m`` ≥ 1 parent px): one extra parent pixel each
-    side, so every output pixel is interpolated from its true neighbours, as a neighbour tile
-    would do it."""
-    crop = a[:, m - 1 : m + h // 2 + 1, m - 1 : m + w // 2 + 1]
-    up = up2(torch.from_numpy(np.ascontiguousarray(crop))[None])[0].numpy()
-    return up[:, 2 : 2 + h, 2 : 2 + w]
 
 
 def pad_parent(parent: np.ndarray, margin: int = PARENT_MARGIN) -> np.ndarray:

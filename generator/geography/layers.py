@@ -24,7 +24,7 @@ from .grid import tile_rect
 from .source import GeographySource
 
 #: Version of the layer code shared by every source; bump when a change alters layer values.
-GEOGRAPHY_VERSION = "1"
+GEOGRAPHY_VERSION = "2"  # 2: the water edit's local colours on 2×2 parent blocks
 
 
 @dataclass(frozen=True)

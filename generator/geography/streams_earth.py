@@ -209,9 +209,15 @@ class EarthStreams:
             edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
             pits = np.nonzero((edge | water).ravel())[0].astype(np.int64)
             e = np.where(np.isfinite(elev), elev, np.float32(1e5)).astype(np.float32)
-            _, d8 = dem.fill_depressions(e, outlets="idxs_pit", idxs_pit=pits)
+            filled, d8 = dem.fill_depressions(e, outlets="idxs_pit", idxs_pit=pits)
+            # steepest descent on the filled surface wherever it slopes (the flood's own
+            # directions run in straight lines towards the outlet it came from); the flood's
+            # directions across the flats it filled
+            steep = _steepest(filled.astype(np.float64))
+            code = np.where(steep != 0, steep, d8)
+            code[water] = 0
             c = slice(DIR_MARGIN, DIR_MARGIN + CELL)
-            return d8[c, c].copy()
+            return code[c, c].copy()
 
         return self._cells.get(("d", cx % (1 << ZR), cy), make)
 
@@ -483,6 +489,29 @@ def _d8_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _D8_ROW, _D8_COL = _d8_tables()
+
+
+def _steepest(elev: np.ndarray) -> np.ndarray:
+    """Return the pyflwdir D8 code of the steepest strictly downhill neighbour (0: none, and on
+    the raster's border); ties go to the first in row-major order."""
+    h, w = elev.shape
+    codes = np.array([[32, 64, 128], [16, 0, 1], [8, 4, 2]], np.uint8)
+    inner = elev[1:-1, 1:-1]
+    best = np.zeros_like(inner)
+    out = np.zeros((h, w), np.uint8)
+    arg = np.zeros(inner.shape, np.uint8)
+    for i in range(3):
+        for j in range(3):
+            if i == 1 and j == 1:
+                continue
+            nb = elev[i : h - 2 + i, j : w - 2 + j]
+            slope = (inner - nb) / math.hypot(i - 1, j - 1)
+            better = slope > best
+            best = np.where(better, slope, best)
+            arg[better] = codes[i, j]
+    out[1:-1, 1:-1] = arg
+    return out
+
 
 #: Why a path stopped: reached water, the layer would rise (a hollow, a pit), or its reach.
 END_WATER, END_HOLLOW, END_REACH = 0, 1, 2

@@ -11,19 +11,28 @@ pixels of ZR, hashed from (seed, lattice cell) with :func:`.fractal.hash_uniform
 with a probability that follows the climate (annual precipitation of the Köppen/ERA5 grid that
 :mod:`.landcover_earth` reads: none below 200 mm, all from 800 mm; none in BW deserts, on EF ice
 caps, on Natural Earth glaciers, or in water) times cos² latitude (so sources per km² are the
-same at every latitude). From each source a path follows **strict steepest descent (D8)**:
-each pixel drains to the 8-neighbour with the largest drop per ground distance. The rule reads
-a pixel's 3 × 3 neighbourhood only, so a path is the same whichever window traces it (pyflwdir's
-``from_dem`` was not used: it fills depressions across its whole raster, so its directions
-depend on the raster's extent, and the filled path climbs out of the pits the layer has). A
-path stops after :data:`REACH` steps. It is **kept** only if it reaches water (ocean, lake or a
-WDBII river of the water and rivers layers at ZR) within that reach; paths that end in a pit
-or run out of length are dropped whole. Elevation therefore strictly falls from pixel to pixel
-along every kept path, and every kept path ends in water.
+same at every latitude).
 
-**Network and order.** Paths from many sources merge exactly (D8 is a function of the pixel),
-so a pixel's *count* — how many kept sources drain through it — is a discrete upstream area.
-A pixel is a channel where the count is at least :data:`K_MIN` (channel initiation), and its
+**Directions.** Each routing cell (a tile of ZR) takes its D8 directions from one raster: the
+cell grown by :data:`DIR_MARGIN` pixels, its depressions filled by ``pyflwdir``'s priority
+flood (``pyflwdir.dem.fill_depressions``, Wang & Liu 2006) with water pixels and the raster's
+edge as outlets; a pixel drains to its steepest strictly lower neighbour on the filled surface,
+and across the flats the flood filled by the flood's own direction (which leads to the flat's
+spill point). Every pixel's direction comes from its own cell's raster, so it is the same
+whichever tile asks. From each source a path follows the directions for at most
+:data:`REACH` steps and stops on the first water pixel (ocean, lake or a WDBII river of the
+water and rivers layers at ZR); **before any step that would take it more than**
+:data:`RISE_TOL_M` **above the lowest point it has passed on the layer itself** (the bottom of a
+closed hollow deeper than that: the filled surface crosses it, the layer does not); or back
+onto the pixel it came from. So along every stream the layer at ZR never climbs more than
+0.5 m. The layer's sub-grid relief has many closed hollows (about a tenth of the land at z13
+lies in hollows deeper than 0.5 m), so most streams end in one — a sink, where real water would
+pond — and only those near a river, lake or coast end in water
+(``bench/geography_streams.py`` counts both).
+
+**Network and order.** Paths from many sources merge exactly (a direction is a function of the
+pixel), so an edge's *count* — how many paths run along it — is a discrete upstream area.
+An edge is a channel where the count is at least :data:`K_MIN` (channel initiation), and its
 ground width grows like the square root of the count (hydraulic geometry), from
 :data:`WIDTH_MIN_M` to :data:`WIDTH_MAX_M`. Counts are exact for any cell: a path that touches a
 cell starts within REACH of it, and the sources traced for a cell are all those within REACH + 1

@@ -192,7 +192,10 @@ async def layer_tile(request: Request) -> Response:
     if vector:  # the layout's objects: {y}.geojson, validated as the PNG tile of that name
         if not y_name.endswith(".geojson"):
             raise InvalidTile("feature tiles are served as GeoJSON only: {y}.geojson")
-        y_name = y_name.removesuffix(".geojson") + ".png"
+        y_name = y_name.removesuffix(".geojson")
+        if not y_name.isdigit():
+            raise InvalidTile(f"y must be an integer, got {y_name[:20]!r}")
+        y_name += ".png"
     addr = parse_tile(p["world"], p["z"], p["x"], y_name)
     if addr.fmt.value != "png" or addr.scale != 1:
         raise InvalidTile("layer tiles are served as 256-px PNG only: {y}.png")

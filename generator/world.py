@@ -342,10 +342,19 @@ class World:
             steps=config.model.steps,
             stages=stages,
             batch=batch,
-            follower=self._follower(),
+            follower=self._mask_follower(self._follower()),
         )
         if self.fallback is not None and self._same_cascade(self.fallback):
             self.pyramid.delegate = self._delegate
+
+    def _mask_follower(self, follower: object) -> object:
+        """A raster world edits its imagery toward the layers outside its data only (see
+        :class:`~generator.sources.compose.FootprintFollower`)."""
+        if follower is None or not self.config.base.is_source:
+            return follower
+        from .sources.compose import FootprintFollower
+
+        return FootprintFollower(follower, self._base)  # type: ignore[arg-type]
 
     def _same_cascade(self, other: World) -> bool:
         """Return True when ``other`` generates the same windows from the same parents (every

@@ -541,3 +541,31 @@ def test_a_real_server_serves_a_raster_world(tmp_path, cfg, world):
     finally:
         stop_process(proc, timeout=30)
     assert "Traceback" not in log.read_text()
+
+
+def test_the_water_edit_acts_outside_the_data_only(world):
+    from generator.planner import Rect
+    from generator.sources.compose import FootprintFollower
+
+    class Brighten:  # a stand-in for the water edit: changes every pixel
+        def edit(self, z, rect, img, parent, context=None):
+            return img + 0.5
+
+    base = world.pyramid.base
+    f = FootprintFollower(Brighten(), base)
+    inner = centre_tile(world.source, 10)  # two levels below the native zoom, in the data
+    rect = Rect(inner.y * 256, inner.x * 256, 288, 288)
+    img = np.random.default_rng(0).uniform(-1, 1, (3, 288, 288)).astype(np.float32)
+    assert np.array_equal(f.edit(10, rect, img, None), img)  # the data's pixels, exactly
+    w, s, e, n = world.source.bounds()
+    far = mercantile.tile(w - 3, s - 3, 10)
+    rect = Rect(far.y * 256, far.x * 256, 288, 288)
+    assert base.weight_rect(10, rect) is None
+    assert np.array_equal(f.edit(10, rect, img, None), img + 0.5)  # the edit, exactly
+    edge = mercantile.tile(w, (s + n) / 2, 10)
+    ramps = [
+        base.weight_rect(10, Rect(edge.y * 256, (edge.x + i) * 256, 256, 256)) for i in range(6)
+    ]
+    ramps = [r for r in ramps if r is not None and r.min() < 0.5 < r.max()]
+    assert ramps and all(np.all(np.diff(r, axis=1) >= -1e-6) for r in ramps)  # fades in eastward
+    assert world.identity["base"]["follow"] == "outside the data"

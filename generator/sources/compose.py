@@ -33,9 +33,10 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
+from scipy.ndimage import distance_transform_edt, map_coordinates
 
 from .. import tiles
+from ..planner import Rect
 from . import ImagerySource
 
 #: bump when the composition changes bytes (hashed into the world's identity)
@@ -86,6 +87,7 @@ class SourceBase:
         self.zoom = int(source.native_zoom)
         self.tile_size = int(source.tile_size)
         self._bounds = source.bounds()
+        self._weights: dict[tuple[int, int], np.ndarray] = {}
 
     def identity(self) -> dict[str, object]:
         """Return what decides the base's bytes: source, fallback, feather, native zoom."""
@@ -96,6 +98,7 @@ class SourceBase:
             "fallback": self.fallback_identity,
             "feather": self.feather,
             "compose": COMPOSE_VERSION,
+            "follow": "outside the data",  # FootprintFollower
         }
 
     def tile(self, x: int, y: int) -> np.ndarray:
@@ -137,6 +140,49 @@ class SourceBase:
         c = np.s_[s - m : 2 * s + m, s - m : 2 * s + m]
         return big[c], alpha[c]
 
+    def weight_tile(self, x: int, y: int) -> np.ndarray:
+        """Return the source's feather weight over native tile (x, y) ((S, S) float32, memoised:
+        the follow mask below reads each native tile's weights for many windows)."""
+        key = (x, y)
+        w = self._weights.get(key)
+        if w is None:
+            s, m = self.tile_size, min(self.tile_size, self.feather)
+            if not self.touches(self.zoom, x, y, m):
+                w = np.zeros((s, s), np.float32)
+            else:
+                inside = self._read(self.zoom, x, y, m)[1] >= 0.5
+                w = np.ascontiguousarray(
+                    feather_weight(inside, float(self.feather))[m : m + s, m : m + s]
+                )
+            if len(self._weights) > 4096:
+                self._weights.clear()
+            self._weights[key] = w
+        return w
+
+    def weight_rect(self, z: int, rect: Rect) -> np.ndarray | None:
+        """Return the source's weight over ``rect`` of zoom z > native ((h, w), bilinear from the
+        native zoom's), or None where the rect surely holds no data."""
+        s, k = self.tile_size, z - self.zoom
+        f = float(1 << k)
+        y0, x0 = math.floor(rect.y0 / f) - 1, math.floor(rect.x0 / f) - 1
+        y1, x1 = math.ceil((rect.y0 + rect.h) / f) + 1, math.ceil((rect.x0 + rect.w) / f) + 1
+        n = 1 << self.zoom
+        ty = range(max(y0 // s, 0), min((y1 - 1) // s, n - 1) + 1)
+        tx = range(x0 // s, (x1 - 1) // s + 1)
+        if not any(self.touches(self.zoom, i % n, j) for j in ty for i in tx):
+            return None
+        big = np.zeros(((ty.stop - ty.start) * s, len(tx) * s), np.float32)
+        for a, j in enumerate(ty):
+            for b, i in enumerate(tx):
+                big[a * s : (a + 1) * s, b * s : (b + 1) * s] = self.weight_tile(i % n, j)
+        if not big.any():
+            return None
+        # pixel centres of the rect in the native grid, relative to the mosaic's corner
+        rows = (rect.y0 + np.arange(rect.h) + 0.5) / f - 0.5 - ty.start * s
+        cols = (rect.x0 + np.arange(rect.w) + 0.5) / f - 0.5 - tx.start * s
+        rr, cc = np.meshgrid(rows, cols, indexing="ij")
+        return map_coordinates(big, [rr, cc], order=1, mode="nearest").astype(np.float32)
+
     def tile_at(self, z: int, x: int, y: int) -> np.ndarray:
         """Return the composited tile (z, x, y) for any z ≤ the native zoom (uint8 (S, S, 3))."""
         s = self.tile_size
@@ -157,3 +203,31 @@ class SourceBase:
         fb = self.fallback(z, x, y).astype(np.float32)
         out = fb + w[..., None] * (rgb[core].astype(np.float32) - fb)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class FootprintFollower:
+    """The water edit of the geography (``generator.follow``) outside the user's data only.
+
+    Inside the footprint the imagery below the native zoom comes from real pixels, which already
+    show their water; the packaged shorelines and rivers are coarser than a 10 m scene, and the
+    edit's "looks like water" test takes cloud shadows for water. So the edit is faded out by
+    the source's own feather weight (1 inside the data: the unedited pixels, exactly; 0 outside:
+    the edit, exactly, so far from the data the bytes are the fallback world's).
+    """
+
+    def __init__(self, inner: object, base: SourceBase) -> None:
+        self.inner = inner
+        self.base = base
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def edit(self, z: int, rect: Rect, img: np.ndarray, *args: object, **kw: object) -> np.ndarray:
+        """Return the inner edit of ``img`` with the data's pixels left as they were."""
+        out = self.inner.edit(z, rect, img, *args, **kw)  # type: ignore[attr-defined]
+        w = self.base.weight_rect(z, rect) if z > self.base.zoom else None
+        if w is None:
+            return out
+        src = img.astype(np.float32)
+        mixed = (out + w[None] * (src - out)).astype(np.float32)
+        return np.where(w[None] >= 1.0, src, np.where(w[None] <= 0.0, out, mixed))

@@ -7,7 +7,8 @@ deterministic number per cell), buffered with shapely and rasterised with raster
 sub-pixels, then box-averaged: the coverage of a pixel is the fraction of it that is river.
 A strip narrower than half a pixel is drawn half a pixel wide at the matching lower intensity, so
 its mean coverage is still width / pixel: a river fades in with zoom as it widens and a parent
-pixel is close to the mean of its children. Classes narrower than 1/50 pixel are skipped.
+pixel is close to the mean of its children. Classes narrower than 1/20 pixel are skipped (the
+imagery ignores coverage under 1/20 anyway: :data:`generator.follow.MIN_COVERAGE`).
 
 Below the data's resolution (WDBII is a 1:1M-3M digitisation) the centrelines meander: each
 original segment is split every 2 px of the zoom, or an eighth of the river's width if more (a
@@ -36,8 +37,9 @@ from .grid import HALF_WORLD, grid_width, lonlat, pixel_size
 #: 4 additional, 5 minor rivers.
 WIDTH_M: dict[int, float] = {2: 300.0, 3: 150.0, 4: 60.0, 5: 30.0}
 
-#: Classes whose strip is narrower than this fraction of a (projected) pixel are not drawn.
-MIN_FRACTION = 0.02
+#: Classes whose strip is narrower than this fraction of a (projected) pixel are not drawn (2 %
+#: until GEOGRAPHY_VERSION 2: the fainter strips cost a fifth of the z5-z7 rivers for nothing seen).
+MIN_FRACTION = 0.05
 
 #: Meanders: first lattice level, amplitude (Web Mercator m) of that octave, gain per octave.
 MEANDER_LEVEL0 = 12

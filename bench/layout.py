@@ -188,7 +188,7 @@ def pictures(lay: Layout, world: str, name: str, lon: float, lat: float) -> dict
         t = TMS.tile(lon, lat, z)
         ch = lay.channels(z, tile_rect(z, t.x, t.y))
         rgb = colour(ch)
-        slug = name.split(" (")[0].lower().replace(" ", "-")
+        slug = name.split(" (")[0].lower().removeprefix("planet ").replace(" ", "-")
         Image.fromarray(rgb).save(TMP / f"{world}_{slug}_z{z}.png")
         tiles.append(rgb)
         share[f"z{z}"] = {

@@ -279,7 +279,7 @@ class Network:
     def _route(
         self, level: int, salt: int, ix: int, iy: int, d: int, a: Site, b: Site
     ) -> np.ndarray | None:
-        """Return the least-cost bend from a to b as (24, 2) Mercator points, or None."""
+        """Return the least-cost bend from a to b as (n, 2) Mercator points, or None."""
         pa, pb = np.array([a.x, a.y]), np.array([b.x, b.y])
         v = pb - pa
         length = float(np.hypot(*v))
@@ -308,7 +308,10 @@ class Network:
         best = int(np.argmin(cost))
         if water[best] > 0.3:
             return None
-        return pts[best]
+        # the chosen bend, sampled every ≈ 40 m so it stays a smooth curve at z17
+        t = np.linspace(0.0, 1.0, int(np.clip(seg[best] / 40.0, 24, 1024)))[:, None]
+        c = ctrl[best]
+        return (1 - t) ** 2 * pa + 2 * t * (1 - t) * c + t**2 * pb
 
 
 #: Link presence probabilities (E, S, SE) per network, and the class each is drawn as.

@@ -105,7 +105,7 @@ def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
     if farm.max() < 0.05:
         return None
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    slope = float(coarse.sample(np.array([cx]), np.array([cy]), "slope")[0])
+    slope = float(np.median(coarse.sample(px, py, "slope")))  # a valley floor is not a slope
     dry = float(coarse.sample(np.array([cx]), np.array([cy]), "dry")[0])
     k = mercator_scale(CELL_L, iy)
     rx, ry = ix >> (CELL_L - REGION_L), iy >> (CELL_L - REGION_L)

@@ -137,15 +137,18 @@ def fidelity(w: World) -> dict:
     return out
 
 
-def block_origin(w: World, z: int) -> tuple[int, int]:
-    """Even (x0, y0) of a 4×4 block straddling the footprint's western edge at its centre row."""
+def block_origin(w: World, z: int, feather: float) -> tuple[int, int]:
+    """Even (x0, y0) of a 4×4 block centred on the middle of the fade across the footprint's
+    western edge (``feather`` native-zoom px wide), at its centre row."""
     west, s, e, n = w.source.bounds()
-    t = mercantile.tile(west, (s + n) / 2, z)
+    nz = w.pyramid.base_zoom
+    lon = west + 0.5 * feather * (360.0 / (1 << nz)) / 256
+    t = mercantile.tile(lon, (s + n) / 2, z)
     return (t.x - 1) // 2 * 2, (t.y - 1) // 2 * 2
 
 
-def block(w: World, z: int) -> tuple[dict, np.ndarray]:
-    x0, y0 = block_origin(w, z)
+def block(w: World, z: int, feather: float) -> tuple[dict, np.ndarray]:
+    x0, y0 = block_origin(w, z, feather)
     t0 = time.perf_counter()
     grid = [[w.tile_array(z, x0 + i, y0 + j) for i in range(4)] for j in range(4)]
     secs = time.perf_counter() - t0
@@ -166,11 +169,12 @@ def block(w: World, z: int) -> tuple[dict, np.ndarray]:
     return r, m
 
 
-def edge_ratio(w: World, z: int, mosaic: np.ndarray, feather: float) -> float:
-    """Mean |ΔL| of horizontal pairs within ``feather`` px of the alpha edge / inside the data."""
+def edge_ratio(w: World, z: int, mosaic: np.ndarray, feather: float, at: float) -> float:
+    """Mean |ΔL| of horizontal pairs within ``feather`` px of the alpha edge / inside the data
+    (the block of :func:`block_origin` with feather ``at``)."""
     from scipy.ndimage import distance_transform_edt
 
-    x0, y0 = block_origin(w, z)
+    x0, y0 = block_origin(w, z, at)
     alpha = np.block([[w.source.read(z, x0 + i, y0 + j)[1] for i in range(4)] for j in range(4)])
     inside = alpha >= 0.5
     d_in = distance_transform_edt(inside)
@@ -229,10 +233,12 @@ def level_cost(w: World, z: int, x0: int, y0: int) -> dict:
 
 
 def save_png(arr: np.ndarray, name: str, size: int | None = None) -> str:
+    """Save a gallery PNG; mosaics reduced to ``size`` px and 256 colours (< 200 KB)."""
     OUT_IMG.mkdir(parents=True, exist_ok=True)
     im = Image.fromarray(arr)
     if size is not None:
         im = im.resize((size, size), Image.Resampling.LANCZOS)
+        im = im.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
     path = OUT_IMG / name
     im.save(path, optimize=True)
     return str(path.relative_to(ROOT))
@@ -264,19 +270,20 @@ def run(model: str, depths: list[int]) -> dict:
         r["warm_tile"] = warm_tile_ms(w)
         print(name, r["fidelity"], r["warm_tile"], f"{time.perf_counter() - t0:.1f}s", flush=True)
         edge = {}
-        info, mosaic = block(w, nz)
-        info["edge_ratio"] = edge_ratio(w, nz, mosaic, w.pyramid.base.width_at(nz))
-        hinfo, hmosaic = block(hard, nz)
-        info["edge_ratio_hard_cut"] = edge_ratio(hard, nz, hmosaic, 0.0)
+        f = float(w.pyramid.base.feather)
+        info, mosaic = block(w, nz, f)
+        info["edge_ratio"] = edge_ratio(w, nz, mosaic, f, f)
+        hinfo, hmosaic = block(hard, nz, f)
+        info["edge_ratio_hard_cut"] = edge_ratio(hard, nz, hmosaic, 0.0, f)
         info["seam_ratio_hard_cut"] = hinfo["seam_ratio"]
         edge["native"] = info
-        save_png(mosaic, f"{name}-edge-z{nz}.png", 512)
-        save_png(hmosaic, f"{name}-edge-z{nz}-hard.png", 512)
+        save_png(mosaic, f"{name}-edge-z{nz}.png", 384)
+        save_png(hmosaic, f"{name}-edge-z{nz}-hard.png", 384)
         print(name, "edge native", info, flush=True)
         for k in depths:
-            info, mosaic = block(w, nz + k)
+            info, mosaic = block(w, nz + k, f)
             edge[f"+{k}"] = info
-            save_png(mosaic, f"{name}-edge-z{nz + k}.png", 512)
+            save_png(mosaic, f"{name}-edge-z{nz + k}.png", 384)
             print(name, f"edge +{k}", info, flush=True)
         r["edge"] = edge
         # a zoom chain inside the data: native, then 1, 3, 5 levels below at the same spot
@@ -291,11 +298,11 @@ def run(model: str, depths: list[int]) -> dict:
         t = mercantile.tile((west + e) / 2, cy, nz + 1)
         x0, y0 = t.x // 2 * 2, t.y // 2 * 2
         earth = World.load("earth", cfg, store=store, model=m)
-        r["level_cost"] = {
-            "zoom": nz + 1,
-            "raster": level_cost(w, nz + 1, x0, y0),
-            "earth": level_cost(earth, nz + 1, x0, y0),
-        }
+        first = {"raster": level_cost(w, nz + 1, x0, y0)}
+        first["earth"] = level_cost(earth, nz + 1, x0, y0)
+        second = {"earth": level_cost(earth, nz + 1, x0 + 4, y0)}  # the other order
+        second["raster"] = level_cost(w, nz + 1, x0 + 4, y0)
+        r["level_cost"] = {"zoom": nz + 1, "block_a": first, "block_b_swapped": second}
         print(name, "cost", r["level_cost"], flush=True)
         out["scenes"][name] = r
     return out

@@ -10,7 +10,8 @@ Over six hilly places, for the 3 × 3 routing cells (tiles of z13) around each:
    pixels the water layer marks RIVER because of the streams, zoom consistency (mean |2 × 2
    mean of z+1 − z|), seams (3 × 3 tiles vs one window), cold seconds for the first tile of the
    place (routing included) and warm milliseconds of ``EarthStreams.streams`` for a 256² tile
-   (median of 7) and of the whole ``rivers`` layer (WDBII + streams).
+   (median of 7) and of the whole ``rivers`` layer (WDBII + streams). The cold seconds of
+   routing the 3 × 3 cells (elevation and water tiles of z13 included) are in ``paths``.
 
 Writes ``bench/results/geography_streams.json`` and prints markdown tables. Run:
 ``OMP_NUM_THREADS=1 .venv/bin/python bench/geography_streams.py``.
@@ -52,6 +53,11 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
     ends = np.zeros(3, int)
     worst, bad, n = 0.0, 0, 0
     lengths = []
+    t0 = time.perf_counter()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            st.network(t.x + dx, t.y + dy)
+    route_s = time.perf_counter() - t0
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             net = st.network(t.x + dx, t.y + dy)
@@ -73,6 +79,7 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
         "monotone": n - bad,
         "worst_rise_m": round(worst, 3),
         "median_length_px": float(np.median(lengths)) if lengths else 0.0,
+        "route_3x3_cells_cold_s": round(route_s, 1),
     }
 
 
@@ -134,13 +141,17 @@ def main() -> None:
         json.dumps({"places": res, "load_average_1min": load, "identity": st.identity}, indent=1)
     )
     print(f"\nload average {load:.1f}\n")
-    print("| place | paths | end water | end hollow | end reach | monotone | worst rise m |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| place | paths | end water | end hollow | end reach | monotone | worst rise m "
+        "| median length px | route 3×3 cells s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, v in res.items():
         p = v["paths"]
         print(
             f"| {name} | {p['paths']} | {p['end_water']} | {p['end_hollow']} | {p['end_reach']}"
-            f" | {p['monotone']} | {p['worst_rise_m']} |"
+            f" | {p['monotone']} | {p['worst_rise_m']} | {p['median_length_px']}"
+            f" | {p['route_3x3_cells_cold_s']} |"
         )
     print("\n| place | z | coverage | RIVER px | 2×2 mean diff | area ratio | seam | cold s "
           "| streams ms | rivers layer ms |")  # fmt: skip

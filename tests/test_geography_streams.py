@@ -156,3 +156,12 @@ def test_real_layers_black_forest() -> None:
     assert riv.max() > 0.5
     assert (wk == classes.RIVER).any()
     assert geo.identity["source"]["streams"] == S.STREAMS_VERSION  # type: ignore[index]
+    # along every kept path of the cell, the real layer at ZR climbs ≤ RISE_TOL_M
+    st = S.streams_of(geo.source)
+    c = mercantile.tile(*HUMID, S.ZR)
+    net = st.network(c.x, c.y)
+    elev = geo.window("elevation", S.ZR, tile_rect(S.ZR, c.x, c.y, margin=256))
+    assert len(net.paths) > 100
+    for p in net.paths:
+        prof = elev[p[:, 0] - (c.y * 256 - 256), p[:, 1] - (c.x * 256 - 256)].astype(np.float64)
+        assert np.all(prof <= np.minimum.accumulate(prof) + S.RISE_TOL_M + 1e-4)

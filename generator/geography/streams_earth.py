@@ -47,6 +47,14 @@ requested zoom (the same scheme as :mod:`.rivers_earth`): a strip narrower than 
 is drawn half a pixel wide at lower intensity, so a pixel's mean coverage stays width / pixel,
 and it fades in between :data:`FADE_PX` pixels of width (nothing below the lower bound, so
 streams appear from about z13-z15 by their width and latitude, without popping in).
+
+**Limits.** Streams do not carve the elevation (it is read, not changed), so they lie in the
+layer's own hollows and valleys; and because the layer's sub-grid relief is not eroded, most end
+in a hollow within a few hundred metres rather than at a river. A hydrologically conditioned
+elevation (the detail breached along these paths, or carved by them as
+:mod:`.elevation_earth` carves WDBII valleys) would let them run on to the rivers. Streams are
+routed at z13 and drawn from z13 on; coarser zooms draw none (an 8 m stream is under a third of
+a z12 pixel at 45°). Land cover does not see them (it reads WDBII coverage only).
 """
 
 from __future__ import annotations

@@ -43,15 +43,16 @@ from .elevation_earth import fbm_rows
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, to_mercator
 
 #: Version of this layer's code (part of the identity).
-VERSION = "2"
+VERSION = "3"  # 3: climate-lookup warp octaves to level 18 (no round or straight class edges)
 DATA = Path(__file__).resolve().parent.parent / "data"
 CLIMATE_PNG = DATA / "climate" / "koppen_era5.png"
 NE_DIR = DATA / "naturalearth"
 #: Lapse rate (K per m) for the climate downscaling.
 LAPSE = 0.0065
-#: Climate-lookup displacement: amplitude (degrees) and lattice levels (cells 156 … 39 km).
+#: Climate-lookup displacement: amplitude (degrees) and lattice levels (cells 156 km … 153 m,
+#: × 0.5 per octave: the edges of the 0.25° grid's classes and thresholds stay ragged to z12).
 WARP_DEG = 0.25
-WARP_LEVELS = range(8, 11)
+WARP_LEVELS = range(8, 19)
 #: Mosaic octaves: cells of 10 km (level 12) down to ≈ 75 m (level 19).
 MOSAIC_LEVELS = (12, 19)
 #: Largest displacement (m) of the Natural Earth outlines (their 1:50m vertices are ~1 km apart).

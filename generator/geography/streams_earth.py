@@ -7,8 +7,9 @@ every zoom where they are at least a fraction of a pixel wide.
 **Routing.** Everything is decided on the elevation layer at the fixed routing zoom
 :data:`ZR` (z13: 19 m pixels on the equator, 13.5 m at 45°), so a stream sits at the same place
 at every zoom. Sources lie on a jittered lattice (one candidate per :data:`SPACING` × SPACING
-pixels of ZR, hashed from (seed, lattice cell) with :func:`.fractal.hash_uniform`), accepted
-with a probability that follows the climate (annual precipitation of the Köppen/ERA5 grid that
+pixels of ZR — a power of two, so the lattice wraps with the world — hashed from (seed, lattice
+cell) with :func:`.fractal.hash_uniform`), accepted with a probability :data:`ACCEPT` × one that
+follows the climate (annual precipitation of the Köppen/ERA5 grid that
 :mod:`.landcover_earth` reads: none below 200 mm, all from 800 mm; none in BW deserts, on EF ice
 caps, on Natural Earth glaciers, or in water) times cos² latitude (so sources per km² are the
 same at every latitude).
@@ -86,8 +87,11 @@ CELL = 256
 DIR_MARGIN = 64
 #: Longest path, in D8 steps of ZR (≈ 2.7 km at 45°, 3.8 km on the equator).
 REACH = 200
-#: Source lattice spacing in pixels of ZR (≈ 115 m on the equator).
-SPACING = 6
+#: Source lattice spacing in pixels of ZR (76 m on the equator).
+SPACING = 4
+#: Share of lattice candidates accepted where the climate is wet (one source per ≈ 36 px² of ZR,
+#: ≈ 115 m apart on the equator).
+ACCEPT = 0.45
 #: Sources that must have merged before a channel shows (channel initiation).
 K_MIN = 4
 #: Ground width of a channel of K_MIN sources and the widest stream (m).
@@ -181,6 +185,7 @@ class EarthStreams:
             "routing_zoom": ZR,
             "reach": REACH,
             "spacing": SPACING,
+            "accept": ACCEPT,
             "k_min": K_MIN,
             "width_m": [WIDTH_MIN_M, WIDTH_MAX_M],
             "fade_px": list(FADE_PX),
@@ -297,8 +302,7 @@ class EarthStreams:
         ix = np.arange(lo_x // SPACING, hi_x // SPACING + 1)
         jy, jx = np.meshgrid(iy, ix, indexing="ij")
         jy, jx = jy.ravel(), jx.ravel()
-        n_cells = (1 << ZR) // SPACING + 1  # lattice wraps with the world (x)
-        kx = jx % n_cells
+        kx = jx % (grid_width(ZR) // SPACING)  # the lattice wraps with the world (x)
         u1 = fractal.hash_uniform(self.seed ^ 0x5EED, 30, kx, jy)
         u2 = fractal.hash_uniform(self.seed ^ 0x5EED, 31, kx, jy)
         u3 = fractal.hash_uniform(self.seed ^ 0x5EED, 32, kx, jy)
@@ -323,7 +327,7 @@ class EarthStreams:
         dens = np.clip((pann - PRECIP_MM[0]) / (PRECIP_MM[1] - PRECIP_MM[0]), 0.0, 1.0)
         dens = dens * np.cos(np.radians(lat)) ** 2
         dens[np.isin(kg, _NO_STREAM_KG)] = 0.0
-        take = (u3 + 1) / 2 < dens
+        take = (u3 + 1) / 2 < dens * ACCEPT
         if take.any():
             glac = _get("ne_50m_glaciated_areas")
             pts = shapely.points(mx[take], my[take])

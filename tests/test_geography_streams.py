@@ -17,9 +17,11 @@ from generator.geography import streams_earth as S
 from generator.geography.grid import tile_rect
 from generator.planner import Rect
 
-#: A humid place (the Black Forest) and a desert (the Sahara, Köppen BWh).
+#: A humid place (the Black Forest), a desert (the Sahara, Köppen BWh), an ice cap (Greenland,
+#: EF).
 HUMID = (8.1, 48.0)
 DESERT = (5.0, 26.0)
+ICE = (-40.0, 72.0)
 
 
 def _ref(lon: float, lat: float) -> tuple[int, int]:
@@ -100,11 +102,14 @@ def test_paths_descend_and_end(humid: S.EarthStreams) -> None:
     assert (ends == S.END_WATER).mean() > 0.5
 
 
-def test_none_in_deserts() -> None:
-    desert = synthetic(*DESERT)
-    assert desert.streams(15, _rect(15, *DESERT, dy=2)).max() == 0.0
-    gx, gy = _ref(*DESERT)
-    assert not desert.network(gx // S.CELL, gy // S.CELL).paths
+@pytest.mark.parametrize("place", [DESERT, ICE])
+def test_none_in_deserts_or_on_ice(place: tuple[float, float]) -> None:
+    """The same terrain that has streams in the Black Forest has none in the Sahara or on the
+    Greenland ice cap (no sources there)."""
+    dry = synthetic(*place)
+    assert dry.streams(15, _rect(15, *place, dy=2)).max() == 0.0
+    gx, gy = _ref(*place)
+    assert not dry.network(gx // S.CELL, gy // S.CELL + 2).paths
 
 
 def test_nothing_drawn_in_water_far_from_mouths(humid: S.EarthStreams) -> None:

@@ -35,6 +35,7 @@ from .errors import (
 from .follow import WaterFollower
 from .geography import LAYERS, Geography, make_geography
 from .models.sr_model import SuperResolutionModel, default_model_path
+from .paint import PAINT_VERSION, Edits, LayoutPainter
 from .parallel import EVAL_THREADS
 from .planner import Geometry
 from .pyramid import Pyramid
@@ -379,10 +380,17 @@ class World:
         assert self.fallback is not None
         return self.fallback.pyramid.tile(t)
 
-    def _follower(self) -> WaterFollower | None:
-        if self.geography is None or not self.config.geography.follow:
+    def _follower(self) -> WaterFollower | Edits | None:
+        """Return the edits of each level's imagery: toward the water layer, then the layout."""
+        g = self.config.geography
+        if self.geography is None or not (g.follow or g.paint):
             return None
-        return WaterFollower(self.geography, self.config.tile_size)
+        edits: list[object] = []
+        if g.follow:
+            edits.append(WaterFollower(self.geography, self.config.tile_size))
+        if g.paint:
+            edits.append(LayoutPainter(self.geography, self.config.tile_size))
+        return edits[0] if len(edits) == 1 else Edits(*edits)  # type: ignore[return-value]
 
     @classmethod
     def load(
@@ -512,7 +520,13 @@ class World:
         # the layers decide the imagery (it follows the water layer) and the layer tiles' bytes
         if self.geography is None:
             return {}
-        return {"geography": self.geography.identity, "follow": self.config.geography.follow}
+        out: dict[str, object] = {
+            "geography": self.geography.identity,
+            "follow": self.config.geography.follow,
+        }
+        if self.config.geography.paint:  # a world that does not paint keeps its hash
+            out["paint"] = PAINT_VERSION
+        return out
 
     def _stages_identity(self) -> dict[str, object]:
         # Only worlds with other models than the built-in path get the key, so the content hash

@@ -235,6 +235,10 @@ class GeographyConfig(_Strict):
     follow: bool = Field(
         True, description="make the imagery follow the water layer (coasts, lakes, rivers)"
     )
+    paint: bool = Field(
+        True,
+        description="paint the layout layer into the imagery (fields, roads, streets, roofs)",
+    )
 
 
 class WorldConfig(_Strict):

@@ -1,0 +1,282 @@
+"""Paint the layout into the imagery: fields, hedges, roads, streets and roofs where it puts them.
+
+A ×2 super-resolution step conditioned on a blurry parent cannot invent a road network or a
+patchwork of fields: the parent never shows them, so the model paints the same moss everywhere.
+The layout layer (:mod:`generator.geography.layout`) decides where those objects are; this
+module edits the pixels toward it at the same two places of the cascade as the water edit
+(:mod:`generator.follow`): the ×2-upsampled parent before a window is sampled (so the model
+renders texture around the structure), and the tile after the parent correction (so the
+low-frequency replace toward the coarser parent cannot undo what this level resolves).
+
+Two kinds of edit, both pure functions of the pixel, the parent level around it and the layout:
+
+* **areas** (field parcels, meadows, orchards, terraces, settlement ground, woodland): the
+  pixel's low frequencies move toward the object's colour, its texture stays:
+  ``px + s · (T − lp)``, ``lp`` the parent level blurred by one parent pixel and upsampled
+  like the cascade does (so neighbour tiles get the same ``lp`` and no seam appears). Each
+  parcel's colour ``T`` is one of a palette of crops, stubble and soils, chosen by a hash of
+  the parcel itself (its representative point), half mixed with the local land colour so a
+  region keeps its own hue. Iterated over levels this converges to ``T`` (rate ``1 − s`` a
+  level) without overshoot: the parent already carries the previous level's edit.
+* **lines and roofs** (roads, rail, streets, bridges, hedgerows, buildings): the pixel is
+  blended toward a flat colour (asphalt, ballast, a roof colour per building) with an opacity
+  that follows the object's ground width against the pixel size, so a 7 m road is a faint
+  line at 30 m/px and a solid one at 2 m/px.
+
+Where the layout holds nothing to paint (open water, deserts without fields, the sea) the
+edit returns the pixels untouched, so it costs nothing there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+import torch
+from scipy.ndimage import gaussian_filter
+
+from .follow import LAND_RGB, waterness
+from .geography import Geography
+from .geography import layout_classes as K
+from .geography.grid import HALF_WORLD, ground_mpp
+from .geography.layout import MARGIN, layout_of
+from .geography.layout_net import WIDTH_M
+from .planner import Rect
+from .resample import up2
+
+#: Version of the painting rules (part of the world's content hash).
+PAINT_VERSION = "1"
+#: First zoom painted: above it the layout holds only the land cover's classes, which the
+#: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
+PAINT_MIN_Z = 11
+#: Per-level pull of an area's low frequencies toward its colour.
+AREA_PULL = {
+    K.FIELD: 0.5,
+    K.MEADOW: 0.4,
+    K.ORCHARD: 0.45,
+    K.PIVOT: 0.55,
+    K.TERRACE: 0.45,
+    K.SETTLEMENT: 0.45,
+    K.WOODLAND: 0.2,
+}
+#: Share of the palette colour in an area's target (the rest: the local land colour).
+PALETTE_SHARE = 0.6
+#: Arable crops, stubble and soils (sRGB), as seen from the air in late spring to summer.
+FIELD_PALETTE = np.array(
+    [
+        [88, 108, 58],  # green cereal
+        [112, 130, 70],  # young crop
+        [150, 150, 88],  # ripening
+        [178, 162, 110],  # ripe / stubble
+        [160, 146, 118],  # pale stubble
+        [128, 106, 82],  # ploughed soil
+        [100, 86, 68],  # dark soil
+        [96, 118, 62],  # maize / rape
+    ],
+    np.float32,
+)
+MEADOW_PALETTE = np.array(
+    [[98, 120, 66], [112, 132, 76], [90, 110, 62], [124, 136, 84]], np.float32
+)
+ORCHARD_RGB = np.array([82, 100, 58], np.float32)
+PIVOT_PALETTE = np.array([[78, 108, 52], [96, 122, 60], [150, 138, 100]], np.float32)
+TERRACE_RGB = np.array([132, 122, 86], np.float32)
+SETTLEMENT_RGB = np.array([150, 142, 132], np.float32)
+WOODLAND_RGB = np.array([52, 68, 42], np.float32)
+#: Lines: colour and the opacity of a line one pixel wide or wider.
+LINES = {
+    K.MOTORWAY: (np.array([104, 104, 104], np.float32), 0.85),
+    K.MAIN_ROAD: (np.array([118, 116, 112], np.float32), 0.85),
+    K.ROAD: (np.array([132, 128, 120], np.float32), 0.8),
+    K.TRACK: (np.array([150, 136, 110], np.float32), 0.6),
+    K.RAIL: (np.array([92, 86, 80], np.float32), 0.75),
+    K.BRIDGE: (np.array([122, 122, 120], np.float32), 0.85),
+    K.STREET: (np.array([116, 114, 112], np.float32), 0.75),
+    K.HEDGE: (np.array([44, 60, 36], np.float32), 0.7),
+}
+#: Ground widths of lines the layout does not list (m).
+EXTRA_WIDTH_M = {K.BRIDGE: 10.0, K.STREET: 11.0, K.HEDGE: 3.0}
+#: Roof colours: terracotta, weathered tile, grey, dark slate, light concrete.
+ROOF_PALETTE = np.array(
+    [[158, 86, 66], [136, 80, 64], [124, 124, 128], [84, 84, 90], [176, 170, 162]], np.float32
+)
+ROOF_ALPHA = 0.9
+#: Parcel boundaries that are not hedges are pulled toward a darker local land colour (a
+#: furrow, a margin strip): a pull toward a target, so it converges over levels instead of
+#: compounding.
+EDGE_DARKEN, EDGE_PULL = 0.8, 0.35
+#: Lines narrower than this share of a pixel are not drawn at all.
+MIN_LINE_SHARE = 0.15
+#: σ of the low-pass ``lp`` in parent pixels.
+LP_SIGMA = 1.0
+
+
+#: σ of the local land colour in parent pixels (the hue a region keeps).
+LAND_SIGMA = 4.0
+
+
+def _up_crop(a: np.ndarray, m: int, h: int, w: int) -> np.ndarray:
+    """Return the cascade's bilinear ×2 (:func:`~generator.resample.up2`) of the parent-level
+    field ``a`` cropped to the rect (margin ``m`` ≥ 1 parent px): one extra parent pixel each
+    side, so every output pixel is interpolated from its true neighbours, as a neighbour tile
+    would do it."""
+    crop = a[:, m - 1 : m + h // 2 + 1, m - 1 : m + w // 2 + 1]
+    up = up2(torch.from_numpy(np.ascontiguousarray(crop, np.float32))[None])[0].numpy()
+    return up[:, 2 : 2 + h, 2 : 2 + w]
+
+
+def _land_colour(par: np.ndarray) -> np.ndarray:
+    """Return the mean colour of the land-looking parent pixels near each parent pixel
+    (normalised convolution, falling back to Blue Marble's mean land colour)."""
+    weight = 1.0 - waterness(par)
+    wsum = gaussian_filter(weight, LAND_SIGMA, mode="nearest")
+    acc = gaussian_filter(par * weight[None], (0.0, LAND_SIGMA, LAND_SIGMA), mode="nearest")
+    return (acc + 0.05 * LAND_RGB[:, None, None]) / (wsum + 0.05)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """Return a well-mixed uint64 of uint64 ``h`` (splitmix64's finaliser)."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def object_hashes(seed: int, geoms: np.ndarray, salt: int) -> np.ndarray:
+    """Return a uint64 hash per polygon: of its representative point (to the metre), so the same
+    object gets the same hash in every rect that meets it (x wrapped into the world)."""
+    if len(geoms) == 0:
+        return np.zeros(0, np.uint64)
+    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    x = np.mod(xy[:, 0] + HALF_WORLD, 2 * HALF_WORLD)
+    ix = np.round(x).astype(np.int64).astype(np.uint64)
+    iy = np.round(xy[:, 1] + HALF_WORLD).astype(np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = _mix(ix * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(seed * 1_000_003 + salt))
+        return _mix(h ^ iy)
+
+
+class LayoutPainter:
+    """Edits imagery of a zoom level toward the geography's layout layer there."""
+
+    def __init__(self, geography: Geography, tile_size: int = 256) -> None:
+        self.geography = geography
+        self.tile_size = tile_size
+        self.layout = layout_of(geography)
+        self.seed = self.layout.seed
+
+    def _layout(
+        self, z: int, rect: Rect, context: Rect | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return (class, edge, parcel hash, building hash) of ``rect``, read from ``context``."""
+        if context is None:
+            context = rect
+        st = self.layout._state(z, context)
+        dy, dx = rect.y0 - context.y0 + MARGIN, rect.x0 - context.x0 + MARGIN
+        crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
+        cls, edge = st.cls[crop], st.edge[crop]
+        none = np.zeros(1, np.uint64)  # id 0: no object (uint64 throughout: no float detour)
+        ph = np.concatenate([none, object_hashes(self.seed, st.objs.parcels, 1)])
+        bh = np.concatenate([none, object_hashes(self.seed, st.objs.houses, 2)])
+        return cls, edge, ph[st.pid[crop]], bh[st.hid[crop]]
+
+    def edit(
+        self,
+        z: int,
+        rect: Rect,
+        img: np.ndarray,
+        parent: np.ndarray,
+        context: Rect | None = None,
+    ) -> np.ndarray:
+        """Return ``img`` ((3, h, w) in [-1, 1], pixels of ``rect`` at zoom z) painted with the
+        layout; ``parent`` ((3, h/2 + 2m, w/2 + 2m)) is the parent level under the rect with a
+        margin m (the source of the low-pass and the local land colour); ``context`` is a
+        larger rect holding ``rect`` whose layout is cached (a tile's own window)."""
+        if z < PAINT_MIN_Z:
+            return img.astype(np.float32)
+        cls, edge, phash, bhash = self._layout(z, rect, context)
+        paint = (cls != K.NONE) & (cls != K.WATER)
+        if not paint.any():
+            return img.astype(np.float32)
+        px = (img.astype(np.float32) + 1.0) * 127.5
+        par = (parent.astype(np.float32) + 1.0) * 127.5
+        m = (parent.shape[1] - rect.h // 2) // 2
+        lp = _up_crop(
+            gaussian_filter(par, (0.0, LP_SIGMA, LP_SIGMA), mode="nearest"), m, *px.shape[1:]
+        )
+        land = _up_crop(_land_colour(par), m, rect.h, rect.w)
+        mpp = float(ground_mpp(z, rect).mean())
+        self._areas(px, lp, land, cls, phash)
+        self._edges(px, land, cls, edge)
+        self._lines(px, cls, mpp)
+        self._roofs(px, cls, bhash)
+        return (np.clip(px, 0.0, 255.0) / 127.5 - 1.0).astype(np.float32)
+
+    def _areas(
+        self, px: np.ndarray, lp: np.ndarray, land: np.ndarray, cls: np.ndarray, h: np.ndarray
+    ) -> None:
+        for klass, pull in AREA_PULL.items():
+            sel = cls == klass
+            if not sel.any():
+                continue
+            if klass == K.FIELD:
+                pal = FIELD_PALETTE[(h[sel] % np.uint64(len(FIELD_PALETTE))).astype(np.intp)].T
+            elif klass == K.MEADOW:
+                pal = MEADOW_PALETTE[(h[sel] % np.uint64(len(MEADOW_PALETTE))).astype(np.intp)].T
+            elif klass == K.PIVOT:
+                pal = PIVOT_PALETTE[(h[sel] % np.uint64(len(PIVOT_PALETTE))).astype(np.intp)].T
+            else:
+                colour = {
+                    K.ORCHARD: ORCHARD_RGB,
+                    K.TERRACE: TERRACE_RGB,
+                    K.SETTLEMENT: SETTLEMENT_RGB,
+                    K.WOODLAND: WOODLAND_RGB,
+                }[klass]
+                pal = np.broadcast_to(colour[:, None], (3, int(sel.sum())))
+            target = PALETTE_SHARE * pal + (1.0 - PALETTE_SHARE) * land[:, sel]
+            px[:, sel] += pull * (target - lp[:, sel])
+
+    @staticmethod
+    def _edges(px: np.ndarray, land: np.ndarray, cls: np.ndarray, edge: np.ndarray) -> None:
+        sel = (edge > 0) & np.isin(cls, list(K.PARCELS))
+        if sel.any():
+            px[:, sel] += EDGE_PULL * (EDGE_DARKEN * land[:, sel] - px[:, sel])
+
+    @staticmethod
+    def _lines(px: np.ndarray, cls: np.ndarray, mpp: float) -> None:
+        for klass, (colour, alpha) in LINES.items():
+            sel = cls == klass
+            if not sel.any():
+                continue
+            width = WIDTH_M.get(klass, EXTRA_WIDTH_M.get(klass, 5.0))
+            share = min(1.0, width / mpp)
+            if share < MIN_LINE_SHARE:
+                continue
+            a = alpha * np.sqrt(share)  # a sub-pixel line still darkens its pixel visibly
+            px[:, sel] += a * (colour[:, None] - px[:, sel])
+
+    @staticmethod
+    def _roofs(px: np.ndarray, cls: np.ndarray, h: np.ndarray) -> None:
+        sel = cls == K.BUILDING
+        if not sel.any():
+            return
+        roof = ROOF_PALETTE[(h[sel] % np.uint64(len(ROOF_PALETTE))).astype(np.intp)].T
+        px[:, sel] += ROOF_ALPHA * (roof - px[:, sel])
+
+
+class Edits:
+    """Several edits of a level's imagery applied in order (the water, then the layout)."""
+
+    def __init__(self, *editors: object) -> None:
+        self.editors = editors
+
+    def edit(
+        self,
+        z: int,
+        rect: Rect,
+        img: np.ndarray,
+        parent: np.ndarray,
+        context: Rect | None = None,
+    ) -> np.ndarray:
+        """Return ``img`` after every editor's :meth:`edit`, in order."""
+        for e in self.editors:
+            img = e.edit(z, rect, img, parent, context)  # type: ignore[attr-defined]
+        return img

@@ -125,8 +125,11 @@ def speed(lay: Layout, lon: float, lat: float) -> dict[int, dict[str, float]]:
     return out
 
 
-def offsets(lay: Layout, z: int, k: int, rect: Rect, which: str) -> np.ndarray:
-    """Distances (zoom-z px) from roads / parcel boundaries at z to the same at z+k."""
+def offsets(lay: Layout, z: int, k: int, rect: Rect, which: str, agree: bool = False) -> np.ndarray:
+    """Distances (zoom-z px) from roads / parcel boundaries at z to the same at z+k.
+
+    ``agree``: only the boundaries whose ground is still parcels at z+k (where the land cover
+    of the two zooms agrees: the earth urban edge moves between z13 and z15+, see the docs)."""
     f = 1 << k
     fine = Rect(rect.y0 * f, rect.x0 * f, rect.h * f, rect.w * f)
     lo, hi = lay.channels(z, rect), lay.channels(z + k, fine)
@@ -146,6 +149,13 @@ def offsets(lay: Layout, z: int, k: int, rect: Rect, which: str) -> np.ndarray:
         return np.zeros(0)
     dist = ndimage.distance_transform_edt(~dst) / f
     iy, ix = np.nonzero(src)
+    if agree:
+        under = hi[0][
+            np.clip(iy * f + f // 2, 0, dist.shape[0] - 1),
+            np.clip(ix * f + f // 2, 0, dist.shape[1] - 1),
+        ]
+        keep = np.isin(under, list(K.PARCELS) + [K.HEDGE])
+        iy, ix = iy[keep], ix[keep]
     return dist[
         np.clip(iy * f + f // 2, 0, dist.shape[0] - 1),
         np.clip(ix * f + f // 2, 0, dist.shape[1] - 1),
@@ -172,11 +182,16 @@ def consistency(lay: Layout, lon: float, lat: float) -> dict[str, dict[str, floa
             for k in (1, 2, 3, 4):
                 d = offsets(lay, z, k, rect, which)
                 if len(d):
-                    out[f"{which} z{z}->z{z + k}"] = {
+                    row = {
                         "n": int(len(d)),
                         "p99_px": round(float(np.quantile(d, 0.99)), 3),
                         "max_px": round(float(d.max()), 3),
                     }
+                    if which == "field":
+                        a = offsets(lay, z, k, rect, which, agree=True)
+                        row["agree_n"] = int(len(a))
+                        row["agree_max_px"] = round(float(a.max()), 3) if len(a) else None
+                    out[f"{which} z{z}->z{z + k}"] = row
     return out
 
 
@@ -230,6 +245,13 @@ def main() -> None:
         "pan_ms_max": max(pan),
         "consistency_p99_px_max": max(c["p99_px"] for c in cons),
         "consistency_max_px": max(c["max_px"] for c in cons),
+        "consistency_road_max_px": max(
+            c["max_px"]
+            for p in results["places"].values()
+            for k, c in p["consistency"].items()
+            if k.startswith("road")
+        ),
+        "consistency_field_agree_max_px": max(c.get("agree_max_px") or 0.0 for c in cons),
         "load_after": os.getloadavg()[0],
     }
     OUT.write_text(json.dumps(results, indent=2) + "\n")

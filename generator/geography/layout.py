@@ -114,6 +114,7 @@ class _Objects:
     villages: np.ndarray
     blocks: np.ndarray
     houses: np.ndarray
+    parcel_maps: list  # rasterio mappings of ``parcels`` (cached per cell)
 
 
 @dataclass
@@ -143,6 +144,7 @@ class Layout:
             urban = _get("ne_50m_urban_areas")
         self.net = Network(self.seed, self.coarse, Coarse(geo, REGIONAL_Z), urban)
         self._fields = LRU(4096)
+        self._maps = LRU(1024)  # the parcels' GeoJSON-like mappings for rasterio, per cell
         self._towns = LRU(1024)
         self._villages = LRU(8192)
         self._states = LRU(32)
@@ -277,7 +279,7 @@ class Layout:
                     ):
                         continue
                     roads.append((klass, shapely.LineString(pts)))
-        parcels, use, hedged = [], [], []
+        parcels, use, hedged, maps = [], [], [], []
         if z >= FIELDS_Z:
             for ix, iy in cells(CELL_L):
                 fc = self._field(ix, iy)
@@ -287,6 +289,8 @@ class Layout:
                     continue  # its narrowest parcels would be under MIN_PX: not resolved yet
                 hit = shapely.intersects(fc.polys, bbox)
                 parcels.append(fc.polys[hit])
+                cell_maps = self._maps.get((ix, iy), lambda fc=fc: _mappings(fc.polys))
+                maps.extend(cell_maps[i] for i in np.nonzero(hit)[0].tolist())
                 use.append(fc.use[hit])
                 hedged.append(np.full(int(hit.sum()), fc.hedges))
                 if z >= TRACKS_Z and len(fc.tracks):
@@ -333,6 +337,7 @@ class Layout:
             np.array(villages, object),
             cat(blocks),
             cat(houses),
+            maps,
         )
 
     # ---- raster ------------------------------------------------------------------------
@@ -360,11 +365,11 @@ class Layout:
         cls[wet] = K.WATER
         ids = np.zeros(shape, np.int32)
 
-        def burn(geoms: np.ndarray) -> np.ndarray:
+        def burn(geoms: np.ndarray, maps: list | None = None) -> np.ndarray:
             if len(geoms) == 0:
                 return np.zeros(shape, np.int32)
             return rfeatures.rasterize(
-                zip(_mappings(geoms), range(1, len(geoms) + 1), strict=True),
+                zip(maps or _mappings(geoms), range(1, len(geoms) + 1), strict=True),
                 out_shape=shape,
                 transform=tr,
                 fill=0,
@@ -372,7 +377,7 @@ class Layout:
             )
 
         farm = (lc == C.CROPLAND) | (lc == C.GRASSLAND)
-        pid = burn(objs.parcels)
+        pid = burn(objs.parcels, objs.parcel_maps)
         on = farm & (pid > 0) & ~wet
         if on.any():  # terraces are cropland: a steep meadow is one open slope, unparcelled
             on[on] = ~((objs.use[pid[on] - 1] == K.TERRACE) & (lc[on] == C.GRASSLAND))

@@ -177,8 +177,12 @@ class EarthStreams:
         self.seed = seed
         self._elevation_fn = elevation_fn
         self._water_fn = water_fn
+        # elevation + water tiles of ZR (≈ 0.3 MB each); directions and networks per cell
+        # (≈ 0.1-0.3 MB); drawn strips per (cell, zoom) (shapely polygons, ≈ 1 MB in dense
+        # country)
         self._tiles = _LRU(64)
         self._cells = _LRU(512)
+        self._drawn = _LRU(96)
         self.identity: dict[str, object] = {
             "version": STREAMS_VERSION,
             "seed": seed,
@@ -405,16 +409,16 @@ class EarthStreams:
 
     # ---- drawing -------------------------------------------------------------------------
 
-    def _strips(self, cx: int, cy: int, z: int) -> tuple[np.ndarray, list, np.ndarray]:
+    def _strips(self, cx: int, cy: int, z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the drawn strips of routing cell (cx, cy) at zoom z, cached (LRU).
 
-        (bounds (n, 4) in global sub-pixels of z, rasterio shapes, intensity levels 1..255),
+        (bounds (n, 4) in global sub-pixels of z, shapely polygons, intensity levels 1..255),
         sorted by intensity so the strongest strip wins where strips overlap. ``cx`` may lie
         outside the world (a wrapped copy next to a rect that crosses the antimeridian).
         """
 
-        def make() -> tuple[np.ndarray, list, np.ndarray]:
-            empty = (np.zeros((0, 4)), [], np.zeros(0, np.int64))
+        def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            empty = (np.zeros((0, 4)), np.zeros(0, object), np.zeros(0, np.int64))
             net = self.network(cx, cy)
             if not len(net.count):
                 return empty
@@ -438,9 +442,11 @@ class EarthStreams:
             order = np.argsort(strength, kind="stable")
             buf = shapely.buffer(shapely.linestrings(sub[order]), half[order], quad_segs=2)
             level = np.maximum(np.rint(strength[order] * 255), 1).astype(np.int64)
-            return shapely.bounds(buf), gshhs.geojson_shapes(buf, level.tolist()), level
+            # shapely geometries (≈ 0.5 KB each) rather than rasterio's GeoJSON-like tuples
+            # (≈ 5 KB): converted per tile, for the strips that tile needs only
+            return shapely.bounds(buf), buf, level
 
-        return self._cells.get(("s", cx, cy, z), make)
+        return self._drawn.get(("s", cx, cy, z), make)
 
     def streams(self, z: int, rect: Rect) -> np.ndarray:
         """Return float32 stream coverage (0..1) of the rect's pixels at zoom z."""
@@ -465,7 +471,7 @@ class EarthStreams:
         # the rect in global sub-pixels of z
         bx0, bx1 = rect.x0 * SS, (rect.x0 + rect.w) * SS
         by0, by1 = r0 * SS, r1 * SS
-        shapes: list = []
+        shapes: list[np.ndarray] = []
         levels: list[np.ndarray] = []
         for cy in range(max(cy0, 0), min(cy1, (1 << ZR) - 1) + 1):
             for cx in range(cx0, cx1 + 1):
@@ -476,13 +482,14 @@ class EarthStreams:
                 hit &= (bounds[:, 3] >= by0) & (bounds[:, 1] <= by1)
                 idx = np.nonzero(hit)[0]
                 if len(idx):
-                    shapes.extend(shp[i] for i in idx)
+                    shapes.append(shp[idx])
                     levels.append(level[idx])
         if not shapes:
             return out[rows - r0]
-        order = np.argsort(np.concatenate(levels), kind="stable")
+        lv = np.concatenate(levels)
+        order = np.argsort(lv, kind="stable")
         hi_res = features.rasterize(
-            [shapes[i] for i in order],
+            gshhs.geojson_shapes(np.concatenate(shapes)[order], lv[order].tolist()),
             out_shape=((r1 - r0) * SS, rect.w * SS),
             transform=Affine.translation(bx0, by0),
             fill=0,

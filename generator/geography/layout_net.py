@@ -16,8 +16,8 @@ at every zoom.
   urban areas where a cell has one.
 - Links between the sites of neighbouring cells (east, south, south-east) become motorways and
   rail (lattice 9), main roads (11) and roads (13). Each link picks, among a few bends (quadratic
-  Béziers), the one with the least climb and water on the coarse grid; a link that would cross
-  mostly water is dropped.
+  Béziers and one along the low ground), the one with the least climb and water on the coarse
+  grid; a link that would cross mostly water is dropped.
 """
 
 from __future__ import annotations
@@ -152,11 +152,11 @@ class Coarse:
         farm_f = ndimage.uniform_filter(farm, max(1, round(5 / f)), mode="nearest")
         urban_f = ndimage.uniform_filter(urban, max(1, round(9 / f)), mode="nearest")
         dry_f = ndimage.uniform_filter(dry, max(1, round(9 / f)), mode="nearest")
-        flat = np.clip(1.0 - slope / 0.12, 0.0, 1.0)
+        flat = np.clip(1.0 - slope / 0.3, 0.0, 1.0) ** 1.5  # z9 valley floors read 0.05-0.2
         # flat ground first (valley floors, whatever grows there), then farmland and towns
         suit = (
             (~wet)
-            * flat**2
+            * flat
             * np.clip(0.35 + 0.65 * farm_f + urban_f - 0.15 * forest, 0.0, 1.0)
             * (0.6 + 0.4 * np.exp(-near / 3000.0))
         ).astype(np.float32)
@@ -279,27 +279,30 @@ class Network:
     def _route(
         self, level: int, salt: int, ix: int, iy: int, d: int, a: Site, b: Site
     ) -> np.ndarray | None:
-        """Return the least-cost bend from a to b as (n, 2) Mercator points, or None."""
+        """Return the least-cost bend from a to b as (n, 2) Mercator points, or None.
+
+        Every candidate is a perpendicular offset profile along the chord a→b: five quadratic
+        Béziers with their control point over the chord's middle (offset 2t(1 − t)·c) and one
+        that follows the low ground — at eight stations the lowest point of a transect across
+        the chord (± 30 % of its length), smoothed and joined by a monotone cubic (PCHIP), so a
+        road can run up a valley floor instead of over the spur beside it.
+        """
         pa, pb = np.array([a.x, a.y]), np.array([b.x, b.y])
         v = pb - pa
         length = float(np.hypot(*v))
         if length <= 0:
             return None
         perp = np.array([-v[1], v[0]]) / length
+        coarse = self.regional if level <= REGIONAL_LEVEL else self.coarse
         jitter = rnd(self.seed, salt + 50, level, ix, iy, d) - 0.5
         offs = np.array([0.0, 0.14, -0.14, 0.3, -0.3]) + 0.08 * jitter
+        valley = self._valley(coarse, pa, v, perp, length)
         t = np.linspace(0.0, 1.0, 24)
-        ctrl = (pa + pb) / 2 + offs[:, None] * length * perp[None, :]  # (5, 2)
-        # quadratic Bézier: (1-t)² a + 2t(1-t) c + t² b
-        pts = (
-            ((1 - t) ** 2)[None, :, None] * pa
-            + (2 * t * (1 - t))[None, :, None] * ctrl[:, None, :]
-            + (t**2)[None, :, None] * pb
-        )  # (5, 24, 2)
+        prof = np.vstack([2 * t * (1 - t) * o for o in offs] + [valley(t)])  # (6, 24)
+        pts = (pa + t[:, None] * v)[None] + prof[:, :, None] * length * perp  # (6, 24, 2)
         flat = pts.reshape(-1, 2)
-        coarse = self.regional if level <= REGIONAL_LEVEL else self.coarse
-        elev = coarse.sample(flat[:, 0], flat[:, 1], "elev").reshape(5, 24)
-        wet = coarse.sample(flat[:, 0], flat[:, 1], "wet").reshape(5, 24)
+        elev = coarse.sample(flat[:, 0], flat[:, 1], "elev").reshape(prof.shape)
+        wet = coarse.sample(flat[:, 0], flat[:, 1], "wet").reshape(prof.shape)
         k = mercator_scale(level, iy)
         seg = np.hypot(*np.diff(pts, axis=1).transpose(2, 0, 1)).sum(axis=1) / k  # ground m
         climb = np.abs(np.diff(np.maximum(elev, 0.0), axis=1)).sum(axis=1)
@@ -309,9 +312,25 @@ class Network:
         if water[best] > 0.3:
             return None
         # the chosen bend, sampled every ≈ 40 m so it stays a smooth curve at z17
-        t = np.linspace(0.0, 1.0, int(np.clip(seg[best] / 40.0, 24, 1024)))[:, None]
-        c = ctrl[best]
-        return (1 - t) ** 2 * pa + 2 * t * (1 - t) * c + t**2 * pb
+        t = np.linspace(0.0, 1.0, int(np.clip(seg[best] / 40.0, 24, 1024)))
+        off = valley(t) if best == len(offs) else 2 * t * (1 - t) * offs[best]
+        return (pa + t[:, None] * v) + off[:, None] * length * perp
+
+    @staticmethod
+    def _valley(coarse: Coarse, pa: np.ndarray, v: np.ndarray, perp: np.ndarray, length: float):
+        """Return the low-ground offset profile of a chord (a function of t in [0, 1])."""
+        from scipy.interpolate import PchipInterpolator
+
+        ti = np.arange(1, 9) / 9.0
+        oj = np.linspace(-0.3, 0.3, 13)
+        q = (pa + ti[:, None] * v)[:, None, :] + oj[None, :, None] * length * perp
+        e = coarse.sample(q[..., 0].ravel(), q[..., 1].ravel(), "elev").reshape(8, 13)
+        w = coarse.sample(q[..., 0].ravel(), q[..., 1].ravel(), "wet").reshape(8, 13)
+        score = np.maximum(e, 0.0) + 30.0 * np.abs(oj) / 0.3 + 1000.0 * w
+        prof = np.concatenate([[0.0], oj[np.argmin(score, axis=1)], [0.0]])
+        for _ in range(2):
+            prof[1:-1] = (prof[:-2] + 2 * prof[1:-1] + prof[2:]) / 4
+        return PchipInterpolator(np.concatenate([[0.0], ti, [1.0]]), prof)
 
 
 #: Link presence probabilities (E, S, SE) per network, and the class each is drawn as.

@@ -38,13 +38,13 @@ from .follow import LAND_RGB, waterness
 from .geography import Geography
 from .geography import layout_classes as K
 from .geography.grid import HALF_WORLD, ground_mpp
-from .geography.layout import MARGIN, layout_of
+from .geography.layout import ARTERIAL_M, MARGIN, layout_of
 from .geography.layout_net import WIDTH_M
 from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "1"
+PAINT_VERSION = "2"
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -91,10 +91,11 @@ LINES = {
     K.RAIL: (np.array([92, 86, 80], np.float32), 0.75),
     K.BRIDGE: (np.array([122, 122, 120], np.float32), 0.85),
     K.STREET: (np.array([116, 114, 112], np.float32), 0.75),
+    K.AVENUE: (np.array([108, 108, 106], np.float32), 0.85),
     K.HEDGE: (np.array([44, 60, 36], np.float32), 0.7),
 }
 #: Ground widths of lines the layout does not list (m).
-EXTRA_WIDTH_M = {K.BRIDGE: 10.0, K.STREET: 11.0, K.HEDGE: 3.0}
+EXTRA_WIDTH_M = {K.BRIDGE: 10.0, K.STREET: 11.0, K.HEDGE: 3.0, K.AVENUE: ARTERIAL_M}
 #: Roof colours: terracotta, weathered tile, grey, dark slate, light concrete.
 ROOF_PALETTE = np.array(
     [[158, 86, 66], [136, 80, 64], [124, 124, 128], [84, 84, 90], [176, 170, 162]], np.float32

@@ -176,3 +176,10 @@ def config_dir_paint(tmp_path_factory):
         write_world(d, "earth", text.replace("[model]", extra + "[model]"))
         out[label] = d
     return out
+
+
+def test_every_road_class_has_a_paint_rule():
+    """A road class the layout adds later must not be left to the model's moss."""
+    from generator.paint import LINES
+
+    assert set(K.ROADS) <= set(LINES)

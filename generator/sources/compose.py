@@ -224,10 +224,12 @@ class FootprintFollower:
 
     def edit(self, z: int, rect: Rect, img: np.ndarray, *args: object, **kw: object) -> np.ndarray:
         """Return the inner edit of ``img`` with the data's pixels left as they were."""
-        out = self.inner.edit(z, rect, img, *args, **kw)  # type: ignore[attr-defined]
         w = self.base.weight_rect(z, rect) if z > self.base.zoom else None
+        src = img.astype(np.float32)
+        if w is not None and float(w.min()) >= 1.0:  # wholly in the data: no edit to run
+            return src
+        out = self.inner.edit(z, rect, img, *args, **kw)  # type: ignore[attr-defined]
         if w is None:
             return out
-        src = img.astype(np.float32)
         mixed = (out + w[None] * (src - out)).astype(np.float32)
         return np.where(w[None] >= 1.0, src, np.where(w[None] <= 0.0, out, mixed))

@@ -244,6 +244,31 @@ def save_png(arr: np.ndarray, name: str, size: int | None = None) -> str:
     return str(path.relative_to(ROOT))
 
 
+def run_cost(model: str) -> dict:
+    """Re-measure only the cost of a generated level (``--only cost``)."""
+    cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
+    (cfg / "worlds").mkdir()
+    shutil.copy(ROOT / "config" / "worlds" / "earth.toml", cfg / "worlds" / "earth.toml")
+    m = load_model(model)
+    store = MemoryStore(4 * 2**30)
+    out = {}
+    for name in SCENES:
+        new_world(name, make_cog(name), config_dir=cfg)
+        w = World.load(name, cfg, store=store, model=m)
+        earth = World.load("earth", cfg, store=store, model=m)
+        nz = w.pyramid.base_zoom
+        west, s, e, n = w.source.bounds()
+        t = mercantile.tile((west + e) / 2, (s + n) / 2, nz + 1)
+        x0, y0 = t.x // 2 * 2, t.y // 2 * 2
+        first = {"raster": level_cost(w, nz + 1, x0, y0)}
+        first["earth"] = level_cost(earth, nz + 1, x0, y0)
+        second = {"earth": level_cost(earth, nz + 1, x0 + 4, y0)}
+        second["raster"] = level_cost(w, nz + 1, x0 + 4, y0)
+        out[name] = {"zoom": nz + 1, "block_a": first, "block_b_swapped": second}
+        print(name, out[name], flush=True)
+    return out
+
+
 def run(model: str, depths: list[int]) -> dict:
     cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
     (cfg / "worlds").mkdir()
@@ -312,10 +337,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="builtin")
     ap.add_argument("--depths", default="1,3,5")
+    ap.add_argument("--only", choices=["cost"], default=None, help="re-measure one part")
     args = ap.parse_args()
+    import json
     import os
 
     load = os.getloadavg()
+    if args.only == "cost":  # merged into the last full run's results
+        prev = json.loads((ROOT / "bench" / "results" / "raster_base.json").read_text())
+        for name, cost in run_cost(args.model).items():
+            prev["scenes"][name]["level_cost"] = cost
+        prev["level_cost_measured"] = time.strftime("%Y-%m-%d %H:%M")
+        prev["level_cost_load_average"] = [list(load), list(os.getloadavg())]
+        prev["full_run_measured"] = prev.pop("measured", None)
+        prev.pop("machine", None)
+        print(save("raster_base", prev))
+        return
     res = run(args.model, [int(d) for d in args.depths.split(",") if d])
     res["load_average_start"] = list(load)
     res["load_average_end"] = list(os.getloadavg())

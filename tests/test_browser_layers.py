@@ -141,7 +141,12 @@ def test_leaflet_overlay_switcher_requests_layer_tiles(tab: LayerTab):
     page = tab.page
     control = page.locator(".leaflet-control-layers-overlays")
     labels = [t.strip() for t in control.locator("label").all_inner_texts()]
-    assert labels == ["elevation (hillshade)", "land cover", "water"]
+    assert labels == [
+        "elevation (hillshade)",
+        "land cover",
+        "water",
+        "layout (fields, roads, towns)",
+    ]
     assert tab.layer_tiles == []  # overlays start off
 
     control.locator("label", has_text="water").click()
@@ -170,6 +175,12 @@ def test_leaflet_overlay_switcher_requests_layer_tiles(tab: LayerTab):
           return hi - lo; }"""
     )
     assert spread > 40
+
+    control.locator("label", has_text="layout").click()
+    page.wait_for_function(
+        "document.querySelectorAll('img.leaflet-tile-loaded[src*=\"/layers/layout/\"]').length >= 6"
+    )
+    assert ("earth", "layout", 4) in tab.layer_tiles
 
     href = page.locator("#orbis-link-3d").get_attribute("href")
     assert href == "/3d#earth/4/48.0000/10.0000"

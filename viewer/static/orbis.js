@@ -237,7 +237,8 @@
 
   // ---- geography overlays: water, land cover, elevation as a hillshade ----------
 
-  var OVERLAY_TITLES = { water: 'water', landcover: 'land cover', elevation: 'elevation (hillshade)' };
+  var OVERLAY_TITLES = { water: 'water', landcover: 'land cover', layout: 'layout (fields, roads, towns)',
+                        elevation: 'elevation (hillshade)' };
   var overlayOpacity = 0.7;
   var overlays = {}; // layer name -> Leaflet layer of the world on show
 

@@ -434,6 +434,7 @@ def test_feather_weight_agrees_across_tiles(world):
     assert wgt[:, :5].max() == 0 and wgt[:, 13:].min() == 1.0 and np.all(np.diff(wgt[0]) >= 0)
 
 
+@pytest.mark.slow
 def test_levels_below_native_exist_and_are_deterministic(cfg, tiny_model, world):
     t = centre_tile(world.source, 9)
     a = world.tile_array(9, t.x, t.y)

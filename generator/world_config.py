@@ -93,11 +93,10 @@ class BaseConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _check_url(cls, v: str | None) -> str | None:
-        if v is not None:
-            missing = [k for k in ("{z}", "{x}", "{y}") if k not in v]
-            if missing:
-                raise ValueError(f"URL template {v!r} lacks {', '.join(missing)}")
-        return v
+        # one rule for the config and the source: http(s), {z}/{x}/{y} or TMS {-y}, nothing else
+        from .sources.xyz import validate_url
+
+        return None if v is None else validate_url(v)
 
     @field_validator("bands")
     @classmethod

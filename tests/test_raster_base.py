@@ -268,11 +268,13 @@ def test_parse_rescale_forms():
 @pytest.mark.parametrize(
     ("base", "key", "fragment"),
     [
-        ('kind = "xyz"\nurl = "http://h/{z}/{x}.png"\nmax_zoom = 9', "base.url", "lacks {y}"),
+        ('kind = "xyz"\nurl = "http://h/{z}/{x}.png"\nmax_zoom = 9', "base.url", "no {y}"),
+        ('kind = "xyz"\nurl = "ftp://h/{z}/{x}/{y}"\nmax_zoom = 9', "base.url", "http"),
+        ('kind = "xyz"\nurl = "http://{s}.h/{z}/{x}/{y}"\nmax_zoom = 9', "base.url", "{s}"),
         ('kind = "xyz"\nurl = "http://h/{z}/{x}/{y}.png"', "base", "needs url and max_zoom"),
         ('kind = "raster"', "base", "needs path"),
         ('kind = "raster"\npath = "a.tif"\nzoom = 5', "base", "takes no zoom"),
-        ('kind = "raster"\npath = "a.tif"\nurl = "x/{z}/{x}/{y}"', "base", "url is only for"),
+        ('kind = "raster"\npath = "a.tif"\nurl = "http://x/{z}/{x}/{y}"', "base", "url is only"),
         ('kind = "bluemarble"\npath = "a.tif"', "base", "path is only for"),
         ('kind = "raster"\npath = "a.tif"\nbands = [1, 2]', "base.bands", "give 1 band"),
         ('kind = "raster"\npath = "a.tif"\nrescale = "3"', "base.rescale", "min,max"),
@@ -280,11 +282,21 @@ def test_parse_rescale_forms():
     ],
 )
 def test_config_errors_name_the_key(tmp_path, base, key, fragment):
+    """The TOML file, the key and the problem in one line (the xyz URL rule is the source's)."""
     write_world(tmp_path, "w", f"seed = 1\n[base]\n{base}\n")
     with pytest.raises(WorldConfigError) as exc:
         load_world_config("w", tmp_path)
     assert exc.value.key == key and fragment in str(exc.value), str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_a_tms_template_is_a_valid_xyz_base(tmp_path):
+    write_world(
+        tmp_path,
+        "w",
+        'seed = 1\n[base]\nkind = "xyz"\nurl = "http://h/{z}/{x}/{-y}.png"\nmax_zoom = 9\n',
+    )
+    assert load_world_config("w", tmp_path).base.url == "http://h/{z}/{x}/{-y}.png"
 
 
 def test_world_errors_name_the_toml_and_key(tmp_path, scenes, tiny_model):

@@ -170,3 +170,13 @@ def test_real_layers_black_forest() -> None:
     for p in net.paths:
         prof = elev[p[:, 0] - (c.y * 256 - 256), p[:, 1] - (c.x * 256 - 256)].astype(np.float64)
         assert np.all(prof <= np.minimum.accumulate(prof) + S.RISE_TOL_M + 1e-4)
+
+
+def test_none_drawn_in_towns() -> None:
+    """Towns culvert their streams: the terrain that has streams in the Black Forest has none
+    drawn inside Natural Earth's Paris, while the same terrain just outside it has some."""
+    paris = (2.35, 48.86)
+    city = synthetic(*paris)
+    assert city.streams(15, _rect(15, *paris, dy=2)).max() == 0.0
+    country = (2.35, 49.6)  # open farmland north of Paris, same latitude band
+    assert synthetic(*country).streams(15, _rect(15, *country, dy=2)).max() > 0.0

@@ -77,7 +77,7 @@ from . import fractal, gshhs
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, tile_rect
 
 #: Version of this layer's code (part of the earth geography's identity).
-STREAMS_VERSION = "1"
+STREAMS_VERSION = "2"
 
 #: Routing zoom: the elevation and water layers are read at this zoom only.
 ZR = 13
@@ -498,6 +498,11 @@ class EarthStreams:
         acc = hi_res.reshape(r1 - r0, SS, rect.w * SS).sum(axis=1, dtype=np.uint16)
         acc = acc.reshape(r1 - r0, rect.w, SS).sum(axis=2, dtype=np.uint16)
         out = np.clip(acc.astype(np.float32) / np.float32(255 * SS * SS), 0.0, 1.0)
+        # towns and cities culvert their streams: none on Natural Earth's urban areas (the
+        # pixel-centre test of the same polygons at every zoom, so it stays zoom-consistent)
+        from .landcover_earth import _get
+
+        out[_get("ne_50m_urban_areas").mask(z, Rect(r0, rect.x0, r1 - r0, rect.w))] = 0.0
         return out[rows - r0]
 
 

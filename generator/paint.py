@@ -37,14 +37,14 @@ from scipy.ndimage import gaussian_filter
 from .follow import LAND_RGB, waterness
 from .geography import Geography
 from .geography import layout_classes as K
-from .geography.grid import HALF_WORLD, ground_mpp
+from .geography.grid import HALF_WORLD, ground_mpp, pixel_size
 from .geography.layout import ARTERIAL_M, MARGIN, layout_of
 from .geography.layout_net import WIDTH_M
 from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "2"
+PAINT_VERSION = "3"
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -107,6 +107,13 @@ ROOF_ALPHA = 0.9
 EDGE_DARKEN, EDGE_PULL = 0.8, 0.35
 #: Lines narrower than this share of a pixel are not drawn at all.
 MIN_LINE_SHARE = 0.15
+#: Rows and tramlines inside arable parcels: spacings (m, one per parcel from its hash), the
+#: finest drawn (px per period), their amplitude (grey levels) and the pull of a pixel's
+#: high frequencies toward them each level (a pull: it converges, it does not compound).
+ROW_SPACINGS_M = (6.0, 9.0, 12.0)
+ROW_MIN_PX = 3.0
+ROW_AMPLITUDE = 9.0
+ROW_PULL = 0.35
 #: σ of the low-pass ``lp`` in parent pixels.
 LP_SIGMA = 1.0
 
@@ -141,6 +148,25 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
+def long_axis(geoms: np.ndarray) -> np.ndarray:
+    """Return the direction (radians) of each polygon's long axis: of its oriented envelope's
+    longer side (a field's rows run along it)."""
+    if len(geoms) == 0:
+        return np.zeros(0)
+    env = shapely.oriented_envelope(geoms)
+    xy = shapely.get_coordinates(env)
+    n = shapely.get_num_coordinates(env)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    a, b, c = (
+        xy[start],
+        xy[np.minimum(start + 1, len(xy) - 1)],
+        xy[np.minimum(start + 2, len(xy) - 1)],
+    )
+    d1, d2 = b - a, c - b
+    long = np.where((np.hypot(*d1.T) >= np.hypot(*d2.T))[:, None], d1, d2)
+    return np.arctan2(long[:, 1], long[:, 0])
+
+
 def object_hashes(seed: int, geoms: np.ndarray, salt: int) -> np.ndarray:
     """Return a uint64 hash per polygon: of its representative point (to the metre), so the same
     object gets the same hash in every rect that meets it (x wrapped into the world)."""
@@ -166,8 +192,9 @@ class LayoutPainter:
 
     def _layout(
         self, z: int, rect: Rect, context: Rect | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Return (class, edge, parcel hash, building hash) of ``rect``, read from ``context``."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return (class, edge, parcel hash, building hash, parcel long axis) of ``rect``, read
+        from ``context``."""
         if context is None:
             context = rect
         st = self.layout._state(z, context)
@@ -177,7 +204,9 @@ class LayoutPainter:
         none = np.zeros(1, np.uint64)  # id 0: no object (uint64 throughout: no float detour)
         ph = np.concatenate([none, object_hashes(self.seed, st.objs.parcels, 1)])
         bh = np.concatenate([none, object_hashes(self.seed, st.objs.houses, 2)])
-        return cls, edge, ph[st.pid[crop]], bh[st.hid[crop]]
+        axis = np.concatenate([[0.0], long_axis(st.objs.parcels)])
+        pid = st.pid[crop]
+        return cls, edge, ph[pid], bh[st.hid[crop]], axis[pid]
 
     def edit(
         self,
@@ -193,7 +222,7 @@ class LayoutPainter:
         larger rect holding ``rect`` whose layout is cached (a tile's own window)."""
         if z < PAINT_MIN_Z:
             return img.astype(np.float32)
-        cls, edge, phash, bhash = self._layout(z, rect, context)
+        cls, edge, phash, bhash, axis = self._layout(z, rect, context)
         paint = (cls != K.NONE) & (cls != K.WATER)
         if not paint.any():
             return img.astype(np.float32)
@@ -206,6 +235,7 @@ class LayoutPainter:
         land = _up_crop(_land_colour(par), m, rect.h, rect.w)
         mpp = float(ground_mpp(z, rect).mean())
         self._areas(px, lp, land, cls, phash)
+        self._rows(px, lp, cls, phash, axis, z, rect, mpp)
         self._edges(px, land, cls, edge)
         self._lines(px, cls, mpp)
         self._roofs(px, cls, bhash)
@@ -234,6 +264,43 @@ class LayoutPainter:
                 pal = np.broadcast_to(colour[:, None], (3, int(sel.sum())))
             target = PALETTE_SHARE * pal + (1.0 - PALETTE_SHARE) * land[:, sel]
             px[:, sel] += pull * (target - lp[:, sel])
+
+    @staticmethod
+    def _rows(
+        px: np.ndarray,
+        lp: np.ndarray,
+        cls: np.ndarray,
+        h: np.ndarray,
+        axis: np.ndarray,
+        z: int,
+        rect: Rect,
+        mpp: float,
+    ) -> None:
+        """Rows and tramlines in arable fields: stripes along the parcel's long axis, at a
+        spacing from its hash, in world coordinates (the same ground stripes at every zoom)."""
+        spacing = np.array(ROW_SPACINGS_M)
+        if spacing.max() / mpp < ROW_MIN_PX:
+            return
+        sel = cls == K.FIELD
+        if not sel.any():
+            return
+        ys, xs = np.nonzero(sel)
+        s = pixel_size(z)
+        mx = -HALF_WORLD + (rect.x0 + xs + 0.5) * s  # Mercator metres of the pixel centres
+        my = HALF_WORLD - (rect.y0 + ys + 0.5) * s
+        k = mpp / s  # ground metres per Mercator metre here
+        hs = h[sel]
+        sp = spacing[(hs % np.uint64(len(spacing))).astype(np.intp)]
+        keep = sp / mpp >= ROW_MIN_PX  # finer rows are not drawn: the pixel keeps its texture
+        if not keep.any():
+            return
+        ys, xs, mx, my, hs, sp = ys[keep], xs[keep], mx[keep], my[keep], hs[keep], sp[keep]
+        theta = axis[ys, xs]
+        across = -mx * np.sin(theta) + my * np.cos(theta)  # distance across the rows
+        phase = ((hs >> np.uint64(8)) % np.uint64(1024)).astype(np.float64) / 1024.0
+        wave = np.sin(2 * np.pi * (np.mod(across * k / sp, 1.0) + phase))
+        hp = px[:, ys, xs] - lp[:, ys, xs]
+        px[:, ys, xs] += ROW_PULL * (ROW_AMPLITUDE * wave[None].astype(np.float32) - hp)
 
     @staticmethod
     def _edges(px: np.ndarray, land: np.ndarray, cls: np.ndarray, edge: np.ndarray) -> None:

@@ -44,7 +44,7 @@ from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "3"
+PAINT_VERSION = "4"
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -112,8 +112,8 @@ MIN_LINE_SHARE = 0.15
 #: high frequencies toward them each level (a pull: it converges, it does not compound).
 ROW_SPACINGS_M = (6.0, 9.0, 12.0)
 ROW_MIN_PX = 3.0
-ROW_AMPLITUDE = 9.0
-ROW_PULL = 0.35
+ROW_AMPLITUDE = 14.0
+ROW_PULL = 0.5
 #: σ of the low-pass ``lp`` in parent pixels.
 LP_SIGMA = 1.0
 

@@ -7,8 +7,9 @@ existed), ``follow = false`` (layers present, imagery not edited) and the defaul
 follows the water layer). For each, over Lake Como and over the Alps: a cold deep link at --zoom
 (the whole cone from the base), then panning a 4×4 block next to it with its parents cached.
 Rounds alternate between the configs, so machine load hits them alike; wall and CPU seconds are
-reported (CPU time is what the geography adds; wall time is what a user waits). Writes
-bench/results/geography_cost.json.
+reported (CPU time is what the geography adds; wall time is what a user waits). Where the code base
+has the layout painter (``[geography] paint``), the water follower is measured with it off and
+the default (both edits) separately. Writes bench/results/geography_cost.json.
 """
 
 from __future__ import annotations
@@ -24,11 +25,28 @@ from common import save
 from generator import tiles
 from generator.world import World, load_model
 
-CONFIGS = {
-    "none": '[geography]\nkind = "none"\n\n',
-    "layers, no edit": "[geography]\nfollow = false\n\n",
-    "follow (default)": "",
-}
+
+def _configs() -> dict[str, str]:
+    """Return the [geography] blocks compared: with a layout painter in the code base, the
+    water follower is measured with it off (the 10 % target is the water's), and the default
+    (every edit on) is measured too."""
+    from generator.world_config import GeographyConfig
+
+    if "paint" not in GeographyConfig.model_fields:
+        return {
+            "none": '[geography]\nkind = "none"\n\n',
+            "layers, no edit": "[geography]\nfollow = false\n\n",
+            "follow (default)": "",
+        }
+    return {
+        "none": '[geography]\nkind = "none"\n\n',
+        "layers, no edit": "[geography]\nfollow = false\npaint = false\n\n",
+        "follow water": "[geography]\npaint = false\n\n",
+        "default (water + layout)": "",
+    }
+
+
+CONFIGS = _configs()
 PLACES = {"Lake Como": (9.26, 46.0), "Alps": (8.0, 46.5)}
 
 
@@ -78,11 +96,13 @@ def main() -> None:
     ap.add_argument("--model", default="builtin")
     ap.add_argument("--zoom", type=int, default=14)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--places", default=",".join(PLACES), help="comma-separated subset")
     args = ap.parse_args()
+    places = {p: PLACES[p] for p in args.places.split(",")}
     model = load_model(args.model)
-    rows: dict[str, dict[str, list[dict]]] = {p: {c: [] for c in CONFIGS} for p in PLACES}
+    rows: dict[str, dict[str, list[dict]]] = {p: {c: [] for c in CONFIGS} for p in places}
     for r in range(args.rounds):
-        for place, (lon, lat) in PLACES.items():
+        for place, (lon, lat) in places.items():
             for label in CONFIGS:
                 w = load(label, model)  # a fresh, empty cache each round
                 if w.geography is not None:  # data indices loaded before timing ("warm")
@@ -92,7 +112,7 @@ def main() -> None:
                 rows[place][label].append(res)
                 print(r, place, label, {k: round(v, 3) for k, v in res.items()}, flush=True)
     summary = {}
-    for place in PLACES:
+    for place in places:
         summary[place] = {}
         for label in CONFIGS:
             runs = rows[place][label]

@@ -138,11 +138,24 @@ def test_a_plain_1x1_convolution_is_not_thread_invariant_but_pointwise_is():
 
 
 def test_a_lone_evaluation_takes_an_idle_core_and_side_by_side_ones_do_not(monkeypatch):
+    """And no more evaluations run at once than there are cores."""
     monkeypatch.setenv("ORBIS_EVAL_WORKERS", "2")
+    started, seen = threading.Event(), []
+
+    def other() -> None:  # another request's evaluation while the first holds both cores
+        started.set()
+        with parallel.eval_threads((1, 2)) as m:
+            seen.append(m)
+
     with parallel.eval_threads((1, 2)) as n:
         assert n == 2 and torch.get_num_threads() == 2
-        with parallel.eval_threads((1, 2)) as m:  # another evaluation meanwhile: no core left
-            assert m == 1
+        t = threading.Thread(target=other)
+        t.start()
+        started.wait(5)
+        time.sleep(0.05)
+        assert seen == []  # it waits for a core instead of time-slicing
+    t.join(5)
+    assert seen == [2]  # then the cores are free again
     assert torch.get_num_threads() == parallel.EVAL_THREADS
     with parallel.eval_threads((1,)) as n:  # a model that declares nothing: one thread
         assert n == 1

@@ -55,7 +55,6 @@ from .grid import HALF_WORLD, _transformers, grid_width, ground_mpp, pixel_size,
 from .layout_net import (
     LINK_LEVEL,
     LINK_MINZOOM,
-    LRU,
     REGIONAL_Z,
     WIDTH_M,
     Coarse,
@@ -63,6 +62,7 @@ from .layout_net import (
     cell_size,
 )
 from .layout_parcels import CELL_L, STYLES, buildings, field_cell, town_cell, village
+from .lru import LRU
 
 #: Version of the layout code (part of the geography identity): bump when layout values change.
 VERSION = "1"

@@ -22,9 +22,6 @@ at every zoom.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +34,7 @@ from . import classes as C
 from . import layout_classes as K
 from .fractal import hash_uniform
 from .grid import HALF_WORLD, grid_width, ground_mpp, lonlat, to_pixel
+from .lru import LRU
 
 #: Zoom of the coarse geography the layout's decisions read (one block per tile of this zoom),
 #: and the coarser one of the regional network (lattice ≤ REGIONAL_LEVEL: 55-km links).
@@ -45,28 +43,6 @@ REGIONAL_Z = 7
 REGIONAL_LEVEL = 9
 WORLD = 2 * HALF_WORLD
 _MASK64 = (1 << 64) - 1
-
-
-class LRU:
-    """A small thread-safe least-recently-used memo: ``get(key, make)``."""
-
-    def __init__(self, items: int) -> None:
-        self._items = items
-        self._d: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        """Return the value kept for ``key``, else ``make()`` (kept for the next caller)."""
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-        value = make()
-        with self._lock:
-            self._d[key] = value
-            while len(self._d) > self._items:
-                self._d.popitem(last=False)
-        return value
 
 
 def rnd(seed: int, purpose: int, level: int, ix: Any, iy: Any, j: Any = 0) -> np.ndarray:

@@ -63,7 +63,6 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +74,7 @@ from rasterio import features
 from ..planner import Rect
 from . import fractal, gshhs
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, tile_rect
+from .lru import LRU
 
 #: Version of this layer's code (part of the earth geography's identity).
 STREAMS_VERSION = "2"
@@ -120,28 +120,6 @@ ElevationFn = Callable[[int, Rect], np.ndarray]
 WaterFn = Callable[[int, Rect], np.ndarray]
 
 
-class _LRU:
-    """A small thread-safe LRU of computed values (pure functions: a cache only saves time)."""
-
-    def __init__(self, items: int) -> None:
-        self._items = items
-        self._d: OrderedDict[tuple, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            hit = self._d.get(key)
-            if hit is not None:
-                self._d.move_to_end(key)
-                return hit
-        val = make()
-        with self._lock:
-            self._d[key] = val
-            while len(self._d) > self._items:
-                self._d.popitem(last=False)
-        return val
-
-
 class Network:
     """The channels of one routing cell: Bézier stretches in Web Mercator metres.
 
@@ -180,9 +158,9 @@ class EarthStreams:
         # elevation + water tiles of ZR (≈ 0.3 MB each); directions and networks per cell
         # (≈ 0.1-0.3 MB); drawn strips per (cell, zoom) (shapely polygons, ≈ 1 MB in dense
         # country)
-        self._tiles = _LRU(64)
-        self._cells = _LRU(512)
-        self._drawn = _LRU(96)
+        self._tiles = LRU(64)
+        self._cells = LRU(512)
+        self._drawn = LRU(96)
         self.identity: dict[str, object] = {
             "version": STREAMS_VERSION,
             "seed": seed,

@@ -48,6 +48,7 @@ ADDRESSED = {
     "GET /tiles/{world}/{z}/{x}/{y}",
     "GET /tiles/{world}/{tms}/{z}/{x}/{y}",
     "GET /tiles/{world}/layers/{layer}/{z}/{x}/{y}",
+    "GET /tiles/{world}/layers/features/{z}/{x}/{y}",
     # nor "?encoding= is for elevation only": a valid encoding on a class layer is a 400
     "GET /tiles/{world}/layers/{layer}/tilejson.json",
 }

@@ -127,7 +127,7 @@ def _up4(a: np.ndarray, axis: int, n: int, m: int) -> np.ndarray:
     return out[tuple(sl)]
 
 
-def _local_colour_up(
+def local_colour_up(
     par: np.ndarray, weight: np.ndarray, fallback: np.ndarray, h: int, w: int, m: int
 ) -> np.ndarray:
     """Return the local colour (:func:`_local_colour`) at every pixel of an (h, w) rect whose
@@ -193,11 +193,11 @@ class WaterFollower:
         # the water colour matters only where there is water, the land colour only where the
         # pixel is not wholly water (elsewhere each is multiplied by an exact 0 below)
         if (cov > 0).any():
-            water_c = _local_colour_up(par, wpar, OCEAN_RGB, h, wd, m)
+            water_c = local_colour_up(par, wpar, OCEAN_RGB, h, wd, m)
         else:
             water_c = np.broadcast_to(OCEAN_RGB[:, None, None], (3, h, wd))
         if (cov < 1).any():
-            land_c = _local_colour_up(par, 1.0 - wpar, LAND_RGB, h, wd, m)
+            land_c = local_colour_up(par, 1.0 - wpar, LAND_RGB, h, wd, m)
         else:
             land_c = np.broadcast_to(LAND_RGB[:, None, None], (3, h, wd))
         # a local "water" colour that does not read as water (a coast of dark forest) or a

@@ -34,17 +34,18 @@ import shapely
 import torch
 from scipy.ndimage import gaussian_filter
 
-from .follow import LAND_RGB, waterness
+from .follow import LAND_RGB, local_colour_up, waterness
 from .geography import Geography
 from .geography import layout_classes as K
-from .geography.grid import HALF_WORLD, ground_mpp, pixel_size
+from .geography.grid import HALF_WORLD, grid_width, ground_mpp, pixel_size
 from .geography.layout import ARTERIAL_M, MARGIN, layout_of
 from .geography.layout_net import WIDTH_M
+from .geography.lru import LRU
 from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "4"
+PAINT_VERSION = "5"  # 5: the local land colour is the water edit's
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -118,10 +119,6 @@ ROW_PULL = 0.5
 LP_SIGMA = 1.0
 
 
-#: σ of the local land colour in parent pixels (the hue a region keeps).
-LAND_SIGMA = 4.0
-
-
 def _up_crop(a: np.ndarray, m: int, h: int, w: int) -> np.ndarray:
     """Return the cascade's bilinear ×2 (:func:`~generator.resample.up2`) of the parent-level
     field ``a`` cropped to the rect (margin ``m`` ≥ 1 parent px): one extra parent pixel each
@@ -130,15 +127,6 @@ def _up_crop(a: np.ndarray, m: int, h: int, w: int) -> np.ndarray:
     crop = a[:, m - 1 : m + h // 2 + 1, m - 1 : m + w // 2 + 1]
     up = up2(torch.from_numpy(np.ascontiguousarray(crop, np.float32))[None])[0].numpy()
     return up[:, 2 : 2 + h, 2 : 2 + w]
-
-
-def _land_colour(par: np.ndarray) -> np.ndarray:
-    """Return the mean colour of the land-looking parent pixels near each parent pixel
-    (normalised convolution, falling back to Blue Marble's mean land colour)."""
-    weight = 1.0 - waterness(par)
-    wsum = gaussian_filter(weight, LAND_SIGMA, mode="nearest")
-    acc = gaussian_filter(par * weight[None], (0.0, LAND_SIGMA, LAND_SIGMA), mode="nearest")
-    return (acc + 0.05 * LAND_RGB[:, None, None]) / (wsum + 0.05)
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -189,6 +177,7 @@ class LayoutPainter:
         self.tile_size = tile_size
         self.layout = layout_of(geography)
         self.seed = self.layout.seed
+        self._objects = LRU(64)
 
     def _layout(
         self, z: int, rect: Rect, context: Rect | None
@@ -197,16 +186,30 @@ class LayoutPainter:
         from ``context``."""
         if context is None:
             context = rect
-        st = self.layout._state(z, context)
+        st = self.layout.state(z, context)
+        ph, bh, axis = self._per_object(z, context, st)
         dy, dx = rect.y0 - context.y0 + MARGIN, rect.x0 - context.x0 + MARGIN
         crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
-        cls, edge = st.cls[crop], st.edge[crop]
-        none = np.zeros(1, np.uint64)  # id 0: no object (uint64 throughout: no float detour)
-        ph = np.concatenate([none, object_hashes(self.seed, st.objs.parcels, 1)])
-        bh = np.concatenate([none, object_hashes(self.seed, st.objs.houses, 2)])
-        axis = np.concatenate([[0.0], long_axis(st.objs.parcels)])
         pid = st.pid[crop]
-        return cls, edge, ph[pid], bh[st.hid[crop]], axis[pid]
+        return st.cls[crop], st.edge[crop], ph[pid], bh[st.hid[crop]], axis[pid]
+
+    def _per_object(
+        self, z: int, context: Rect, st: object
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the parcel hashes, house hashes and parcel long axes of a layout state, indexed
+        by object id (id 0: none), kept per state: a window's conditioning and each of its
+        tiles read the same state, and the shapely work is the painter's dearest part."""
+
+        def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            objs = st.objs  # type: ignore[attr-defined]
+            none = np.zeros(1, np.uint64)  # uint64 throughout: no float detour
+            ph = np.concatenate([none, object_hashes(self.seed, objs.parcels, 1)])
+            bh = np.concatenate([none, object_hashes(self.seed, objs.houses, 2)])
+            axis = np.concatenate([[0.0], long_axis(objs.parcels)])
+            return ph, bh, axis
+
+        key = (z, context.y0, context.x0 % grid_width(z), context.h, context.w)
+        return self._objects.get(key, make)
 
     def edit(
         self,
@@ -232,7 +235,9 @@ class LayoutPainter:
         lp = _up_crop(
             gaussian_filter(par, (0.0, LP_SIGMA, LP_SIGMA), mode="nearest"), m, *px.shape[1:]
         )
-        land = _up_crop(_land_colour(par), m, rect.h, rect.w)
+        # the local land colour is the water edit's (a normalised convolution on 2×2 parent
+        # blocks): the hue a region keeps
+        land = local_colour_up(par, 1.0 - waterness(par), LAND_RGB, rect.h, rect.w, m)
         mpp = float(ground_mpp(z, rect).mean())
         self._areas(px, lp, land, cls, phash)
         self._rows(px, lp, cls, phash, axis, z, rect, mpp)

@@ -82,12 +82,12 @@ def test_overlapping_rects_get_the_same_pixels(painter):
 
 def test_each_parcel_has_one_colour_target_and_parcels_differ(painter):
     rect = _farm_rect(16)
-    st = painter.layout._state(16, rect)
+    st = painter.layout.state(16, rect)
     h = object_hashes(7, st.objs.parcels, 1)
     assert len(h) > 3 and len(np.unique(h % np.uint64(8))) > 2  # palette entries vary
     # the same parcels from another rect have the same hashes (a point on the surface)
     other = Rect(rect.y0 + 100, rect.x0 + 100, rect.h, rect.w)
-    h2 = object_hashes(7, painter.layout._state(16, other).objs.parcels, 1)
+    h2 = object_hashes(7, painter.layout.state(16, other).objs.parcels, 1)
     assert len(set(h.tolist()) & set(h2.tolist())) > 0
     # and the painted tile shows distinct parcel colours: per-parcel mean colours spread
     img = _image(rect)
@@ -198,7 +198,7 @@ def test_fields_get_rows_along_their_long_axis_at_fine_zooms(painter):
     from generator.paint import long_axis
 
     rect = _farm_rect(17)
-    st = painter.layout._state(17, rect)
+    st = painter.layout.state(17, rect)
     ang = long_axis(st.objs.parcels)
     assert len(ang) and np.all(np.abs(ang) <= np.pi)
     box = shapely.box(0, 0, 100, 10)  # long along x

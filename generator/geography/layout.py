@@ -338,9 +338,18 @@ class Layout:
             cat(blocks),
             cat(houses),
             maps,
+            user_parcels,
+            user_houses,
+            user_roads,
         )
 
     # ---- raster ------------------------------------------------------------------------
+
+    def state(self, z: int, rect: Rect) -> _State:
+        """Return the rasterised layout of ``rect`` plus :data:`MARGIN` on every side (classes,
+        edges, parcel / block / house ids and the objects they index), cached: the imagery's
+        painter reads the object ids to give each parcel and roof its own colour."""
+        return self._state(z, rect)
 
     def _state(self, z: int, rect: Rect) -> _State:
         w = grid_width(z)

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from .geography import Geography, classes
+from .geography.layout import MARGIN as LAYOUT_MARGIN
 from .planner import Rect
 
 #: Blue Marble's mean open-ocean and land colours (0–255), the fallbacks of the local colours.
@@ -156,10 +157,14 @@ class WaterFollower:
         """
         if context is None:
             context = rect
-        dy, dx = rect.y0 - context.y0, rect.x0 - context.x0
+        # read on the context grown by the layout's margin: the rect the layout (and so the
+        # painter) reads its water and land cover on, so one computation serves both edits
+        m = LAYOUT_MARGIN
+        grown = Rect(context.y0 - m, context.x0 - m, context.h + 2 * m, context.w + 2 * m)
+        dy, dx = rect.y0 - grown.y0, rect.x0 - grown.x0
         crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
-        kind = self.geography.window("water", z, context)[crop]
-        rivers = self.geography.window("rivers", z, context)[crop]
+        kind = self.geography.window("water", z, grown)[crop]
+        rivers = self.geography.window("rivers", z, grown)[crop]
         shore = ((kind == classes.OCEAN) | (kind == classes.LAKE)).astype(np.float32)
         cov = np.maximum(shore, rivers)
         river_share = np.clip(rivers - shore, 0.0, 1.0) * (cov > 0)

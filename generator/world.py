@@ -46,6 +46,7 @@ from .world_config import WorldConfig, default_config_dir, load_world_config
 if TYPE_CHECKING:
     from affine import Affine
 
+    from .geography.overrides import Overrides
     from .models.diffusers_backend import DiffusersModel
     from .sources import ImagerySource
 
@@ -295,6 +296,34 @@ def _fallback_world(
         return world
 
 
+def _load_overrides(config: WorldConfig, config_dir: Path | None, name: str) -> Overrides | None:
+    """Read and check a world's overrides and layout parameters (None: it has none).
+
+    Override paths are relative to the TOML's folder.
+
+    Raises:
+        WorldConfigError: an override that cannot be used (names the TOML, the entry, the
+            override file, the feature and the problem), or overrides on a world without a
+            geography.
+    """
+    entries = [o.as_entry() for o in config.layers.override]
+    params = {k: v.model_dump() for k, v in config.layout.params.items()}
+    if not entries and not params:
+        return None
+    folder = (config_dir or default_config_dir()) / "worlds"
+    file = str(folder / f"{name}.toml")
+    if config.geography_kind == "none":
+        key = "layers.override" if entries else "layout.params"
+        raise WorldConfigError(file, key, "needs a geography ([geography] kind is none)")
+    from .geography.overrides import OverrideError, load_overrides
+
+    try:
+        return load_overrides(entries, folder, params)
+    except OverrideError as exc:
+        key = "layout.params" if exc.index is None else f"layers.override.{exc.index}"
+        raise WorldConfigError(file, key, str(exc)) from None
+
+
 class World:
     """One world: config + model + pyramid."""
 
@@ -331,6 +360,8 @@ class World:
             if fallback is None and config.base.fallback_world != "none":
                 fallback = World.load(config.base.fallback_world, config_dir, store)
             self.fallback = fallback
+        #: the world's own data over its layers (``[[layers.override]]``, ``[layout.params]``)
+        self.overrides = _load_overrides(config, config_dir, name)
         # before the content hash: the planet's layers share it
         self._base = make_base(config, source=self.source, fallback=self.fallback)
         self.pyramid = Pyramid(
@@ -464,7 +495,10 @@ class World:
         if kind == "none":
             return None
         base = self._base if isinstance(self._base, ContinentsBase) else None
-        return make_geography(kind, self.config.seed, base_zoom=self.config.base.zoom, base=base)
+        geo = make_geography(kind, self.config.seed, base_zoom=self.config.base.zoom, base=base)
+        if self.overrides is not None:  # the same source, seen through the overrides
+            geo = Geography(geo.kind, geo.source, overrides=self.overrides)
+        return geo
 
     def layer(self, name: str, z: int, x: int, y: int) -> np.ndarray:
         """Return geography layer ``name`` of tile (z, x, y) as a (256, 256) array.

@@ -240,6 +240,81 @@ class GeographyConfig(_Strict):
     )
 
 
+class OverrideConfig(_Strict):
+    """One ``[[layers.override]]``: a GeoJSON or GeoTIFF that replaces or steers a layer for a
+    region (see :mod:`generator.geography.overrides`); checked when the world is loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    path: str = Field(..., min_length=1, description="GeoJSON or GeoTIFF, relative to the TOML")
+    layer: Literal["landcover", "water", "roads", "layout"] = Field(
+        ..., description="the layer it overrides"
+    )
+    klass: str | None = Field(
+        None, alias="class", min_length=1, description="one class for every feature"
+    )
+    property: str | None = Field(
+        None, min_length=1, description="GeoJSON: the property holding each feature's class"
+    )
+    values: dict[str, str] | None = Field(
+        None, description="GeoTIFF: raster value → land-cover class name (default: class ids)"
+    )
+    fill: str | None = Field(
+        None, min_length=1, description="water 'land': the land cover of former water"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> OverrideConfig:
+        if self.klass is not None and self.property is not None:
+            raise ValueError("give class (one for every feature) or property, not both")
+        if self.fill is not None and self.layer != "water":
+            raise ValueError("fill is only for layer 'water'")
+        return self
+
+    def as_entry(self) -> dict[str, object]:
+        """Return the table as :func:`generator.geography.overrides.load_overrides` takes it."""
+        return {
+            "path": self.path,
+            "layer": self.layer,
+            "class": self.klass,
+            "property": self.property,
+            "values": self.values,
+            "fill": self.fill,
+        }
+
+
+class LayersConfig(_Strict):
+    """``[layers]``: the user's own data over the world's layers (``[[layers.override]]``)."""
+
+    override: tuple[OverrideConfig, ...] = Field((), description="overrides, later ones on top")
+
+
+class ClassParamsConfig(_Strict):
+    """``[layout.params.<land-cover class>]``: scales of the layout's generators (1: as is)."""
+
+    field_scale: float = Field(1.0, ge=0.25, le=4.0, description="parcel widths and lengths")
+    road_density: float = Field(1.0, ge=0.0, le=4.0, description="links and farm tracks")
+    building_density: float = Field(1.0, ge=0.0, le=4.0, description="buildings per lot")
+
+
+class LayoutConfig(_Strict):
+    """``[layout]``: per-class parameters of the layout layer."""
+
+    params: dict[str, ClassParamsConfig] = Field(
+        default_factory=dict, description="per land-cover class (e.g. cropland, urban)"
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _check_params(cls, v: dict[str, ClassParamsConfig]) -> dict[str, ClassParamsConfig]:
+        from .geography.overrides import LANDCOVER_NAMES, landcover_id
+
+        for name in v:
+            if name not in LANDCOVER_NAMES:
+                landcover_id(name)  # raises with the list of classes
+        return v
+
+
 class WorldConfig(_Strict):
     """One world."""
 
@@ -253,6 +328,8 @@ class WorldConfig(_Strict):
     model: ModelConfig = ModelConfig()
     sampler: SamplerConfig = SamplerConfig()
     geography: GeographyConfig = GeographyConfig()
+    layers: LayersConfig = LayersConfig()
+    layout: LayoutConfig = LayoutConfig()
 
     @property
     def geography_kind(self) -> str:

@@ -15,6 +15,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from ..planner import Rect
 from . import classes
 from .grid import tile_rect
 from .source import GeographySource
+
+if TYPE_CHECKING:
+    from .overrides import Overrides
 
 #: Version of the layer code shared by every source; bump when a change alters layer values.
 GEOGRAPHY_VERSION = "2"  # 2: the water edit's local colours on 2×2 parent blocks
@@ -56,9 +60,18 @@ LAYERS: dict[str, LayerInfo] = {
 class Geography:
     """The layers of one world: ``window(name, z, rect)`` and ``tile(name, z, x, y)``."""
 
-    def __init__(self, kind: str, source: GeographySource, *, cache_items: int = 512) -> None:
+    def __init__(
+        self,
+        kind: str,
+        source: GeographySource,
+        *,
+        cache_items: int = 512,
+        overrides: Overrides | None = None,
+    ) -> None:
         self.kind = kind
         self.source = source
+        #: the world's own data and layout parameters (``[[layers.override]]``, ``[layout]``)
+        self.overrides = overrides if overrides is not None and not overrides.empty else None
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_items = cache_items
         self._lock = threading.Lock()
@@ -68,12 +81,15 @@ class Geography:
         """Return everything that decides layer values (part of the world's content hash)."""
         from .layout import VERSION as LAYOUT_VERSION
 
-        return {
+        out: dict[str, object] = {
             "kind": self.kind,
             "version": GEOGRAPHY_VERSION,
             "source": self.source.identity,
             "layout": LAYOUT_VERSION,
         }
+        if self.overrides is not None:  # a world without overrides keeps its hash
+            out["overrides"] = self.overrides.identity
+        return out
 
     @property
     def digest(self) -> str:
@@ -137,6 +153,21 @@ class Geography:
         return self._source_water(z, rect)[0]
 
     def _compute(self, name: str, z: int, rect: Rect) -> np.ndarray:
+        arr = self._compute_source(name, z, rect)
+        ov = self.overrides
+        if ov is None or name == "layout" or name == "elevation":
+            return arr
+        if name == "landcover":
+            return ov.landcover(z, rect, arr)
+        if not ov.has("water"):
+            return arr
+        if name == "water":
+            return ov.water(z, rect, arr)
+        if name == "rivers":
+            return ov.rivers(z, rect, arr)
+        return ov.distance(z, rect, arr)
+
+    def _compute_source(self, name: str, z: int, rect: Rect) -> np.ndarray:
         src = self.source
         if name == "water":
             kind = self._source_kind(z, rect)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ from .layout_net import (
 )
 from .layout_parcels import CELL_L, STYLES, buildings, field_cell, town_cell, village
 from .lru import LRU
+from .overrides import ROAD_MINZOOM
 
 #: Version of the layout code (part of the geography identity): bump when layout values change.
 VERSION = "1"
@@ -115,6 +116,10 @@ class _Objects:
     blocks: np.ndarray
     houses: np.ndarray
     parcel_maps: list  # rasterio mappings of ``parcels`` (cached per cell)
+    # the world's overrides ([[layers.override]]): parcels as (class, Polygon), buildings
+    user_parcels: list = field(default_factory=list)
+    user_houses: list = field(default_factory=list)
+    user_roads: set = field(default_factory=set)  # ids of the roads that are overrides
 
 
 @dataclass
@@ -143,6 +148,10 @@ class Layout:
 
             urban = _get("ne_50m_urban_areas")
         self.net = Network(self.seed, self.coarse, Coarse(geo, REGIONAL_Z), urban)
+        #: the world's overrides and per-class parameters (None: none)
+        self.ov = getattr(geo, "overrides", None)
+        if self.ov is not None:
+            self.net.density = self.ov.road_density(self.coarse)
         self._fields = LRU(4096)
         self._maps = LRU(1024)  # the parcels' GeoJSON-like mappings for rasterio, per cell
         self._towns = LRU(1024)
@@ -181,7 +190,10 @@ class Layout:
         cls = st.cls[inner]
         out: list[tuple[str, Any, dict]] = []
         for klass, line in st.objs.roads:
-            out.append(("road", line, {"kind": _ROAD_NAME[klass], "width_m": WIDTH_M[klass]}))
+            props = {"kind": _ROAD_NAME[klass], "width_m": WIDTH_M[klass]}
+            if id(line) in st.objs.user_roads:
+                props["source"] = "override"
+            out.append(("road", line, props))
 
         def kept(ids: np.ndarray, n: int, good: np.ndarray) -> np.ndarray:
             ids = ids[inner].ravel()
@@ -205,6 +217,11 @@ class Layout:
             out.append(("building", o.houses[i], {"kind": "building"}))
         for v in o.villages:
             out.append(("settlement", v, {"kind": "settlement", "type": "village"}))
+        for klass, g in o.user_parcels:
+            props = {"kind": "field", "use": _USE[klass], "source": "override"}
+            out.append(("field", g, props))
+        for g in o.user_houses:
+            out.append(("building", g, {"kind": "building", "source": "override"}))
         if not out:
             return {"type": "FeatureCollection", "features": []}
         geoms = shapely.clip_by_rect(np.array([g for _, g, _ in out], object), x0, y0, x1, y1)
@@ -236,7 +253,13 @@ class Layout:
     # ---- objects -----------------------------------------------------------------------
 
     def _field(self, ix: int, iy: int):
-        return self._fields.get((ix, iy), lambda: field_cell(self.seed, self.coarse, ix, iy))
+        def make():
+            kw = {}
+            if self.ov is not None and self.ov.params:
+                kw = self.ov.field_kwargs(self.coarse, _cell_bounds(CELL_L, ix, iy))
+            return field_cell(self.seed, self.coarse, ix, iy, **kw)
+
+        return self._fields.get((ix, iy), make)
 
     def _village(self, ix: int, iy: int):
         return self._villages.get((ix, iy), lambda: village(self.seed, self.net, ix, iy))
@@ -285,7 +308,7 @@ class Layout:
                 fc = self._field(ix, iy)
                 if fc is None:
                     continue
-                if fc.style in STYLES and STYLES[fc.style][0][0] < MIN_PX * mpp:
+                if fc.style in STYLES and STYLES[fc.style][0][0] * fc.size < MIN_PX * mpp:
                     continue  # its narrowest parcels would be under MIN_PX: not resolved yet
                 hit = shapely.intersects(fc.polys, bbox)
                 parcels.append(fc.polys[hit])
@@ -321,8 +344,21 @@ class Layout:
                         & (cor[..., 1].max(1) >= y0)
                         & (cor[..., 1].min(1) <= y1)
                     )
+                    if self.ov is not None and self.ov.params:
+                        sel &= self.ov.keep_buildings(self.seed, self.coarse, cor, ix, iy)
                     if sel.any():
                         houses.append(shapely.polygons(cor[sel]))
+        user_parcels, user_houses, user_roads = [], [], set()
+        if self.ov is not None:
+            o_roads, o_parcels, o_houses = self.ov.objects(bounds)
+            o_roads = [r for r in o_roads if z >= ROAD_MINZOOM[r[0]]]
+            roads.extend(o_roads)
+            user_roads = {id(g) for _, g in o_roads}
+            user_parcels = o_parcels if z >= FIELDS_Z else []
+            user_houses = o_houses if mpp <= BUILDING_MPP else []
+            if houses:
+                h = np.concatenate(houses)
+                houses = [h[self.ov.clear(h, o_roads, o_houses)]]
         roads.sort(key=lambda r: r[0])  # drawing order: tracks < roads < main < motorway < rail
 
         def cat(parts: list, dtype=object) -> np.ndarray:
@@ -419,6 +455,16 @@ class Layout:
         inh = settle & (hid > 0)
         cls[inh] = K.BUILDING
         ids[inh] = hid[inh] + 2_000_000
+        if objs.user_parcels:  # the world's own parcels: drawn as given, on any dry land
+            up = burn(np.array([g for _, g in objs.user_parcels], object))
+            on_u = (up > 0) & ~wet
+            cls[on_u] = np.array([k for k, _ in objs.user_parcels], np.uint8)[up[on_u] - 1]
+            ids[on_u] = up[on_u] + 3_000_000
+        if objs.user_houses:
+            uh = burn(np.array(objs.user_houses, object))
+            on_u = (uh > 0) & ~wet
+            cls[on_u] = K.BUILDING
+            ids[on_u] = uh[on_u] + 4_000_000
         if len(objs.arterials):
             polys = shapely.buffer(
                 objs.arterials, max(ARTERIAL_M / mpp, MIN_LINE_PX) * s / 2, quad_segs=2
@@ -478,6 +524,14 @@ def _edges(ids: np.ndarray) -> np.ndarray:
     e[:, :-1] |= ids[:, :-1] != ids[:, 1:]
     e[:-1, :] |= ids[:-1, :] != ids[1:, :]
     return e
+
+
+def _cell_bounds(level: int, ix: int, iy: int) -> tuple[float, float, float, float]:
+    """Return (west, south, east, north) Mercator metres of a lattice cell."""
+    cs = cell_size(level)
+    x0 = -HALF_WORLD + ix * cs
+    y1 = HALF_WORLD - iy * cs
+    return x0, y1 - cs, x0 + cs, y1
 
 
 def _rect_bounds(z: int, rect: Rect) -> tuple[float, float, float, float]:

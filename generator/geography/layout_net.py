@@ -146,6 +146,7 @@ class Coarse:
                 "urban": urban_f.astype(np.float32),
                 "dry": dry_f.astype(np.float32),
                 "suit": suit,
+                "lc": lc.astype(np.float32),  # the class, for per-class parameters ([layout])
             }
         )
 
@@ -191,6 +192,9 @@ class Network:
         self.urban = urban_areas  # earth: Natural Earth urban areas (geoms + STRtree), else None
         self._sites = LRU(8192)
         self._links = LRU(16384)
+        #: ``[layout.params]`` road density at a site (x, y) → a factor of the link
+        #: probabilities; None: 1 (set by the layout when a world has parameters)
+        self.density: Any = None
 
     def site(self, level: int, ix: int, iy: int) -> Site | None:
         """Return the settlement site of a cell, or None (cell without one)."""
@@ -240,6 +244,9 @@ class Network:
         probs = LINK_PROBS[purpose]
         klass = LINK_CLASS[purpose]
         salt = 40 + list(LINK_PROBS).index(purpose)
+        if self.density is not None:
+            f = self.density(a.x, a.y)
+            probs = tuple(p * f for p in probs)
         out = []
         for d, (dx, dy) in enumerate(((1, 0), (0, 1), (1, 1))):
             if rnd(self.seed, salt, level, ix, iy, d) >= probs[d]:

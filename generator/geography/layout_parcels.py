@@ -59,6 +59,7 @@ class FieldCell:
     tracks: np.ndarray
     hedges: bool
     style: str
+    size: float = 1.0  # ``[layout.params]`` field_scale of the cell (1: as generated)
 
 
 @dataclass
@@ -95,8 +96,14 @@ def _rects(u0, u1, v0, v1, frame) -> np.ndarray:
     return np.stack([x, y], -1)
 
 
-def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
-    """Return the field parcels of cell (ix, iy) of :data:`CELL_L`, or None without farmland."""
+def field_cell(
+    seed: int, coarse: Coarse, ix: int, iy: int, size: float = 1.0, track_density: float = 1.0
+) -> FieldCell | None:
+    """Return the field parcels of cell (ix, iy) of :data:`CELL_L`, or None without farmland.
+
+    ``size`` scales the parcels' widths and lengths (and the pivots' spacing), ``track_density``
+    the share of row boundaries that are farm tracks (``[layout.params]``; 1: as generated).
+    """
     x0, y0, x1, y1 = _box(ix, iy)
     g = np.linspace(0.1, 0.9, 3)
     px = (x0 + g[None, :] * (x1 - x0)).repeat(3, 0).ravel()
@@ -116,7 +123,7 @@ def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
     box = shapely.box(x0, y0, x1, y1)
     if dry > 0.45 and slope < 0.05 and r_style < 0.75:
         # centre pivots: n × n circles that tile the cell exactly (never cross its border)
-        n = max(1, int(round((x1 - x0) / k / 800.0)))
+        n = max(1, int(round((x1 - x0) / k / (800.0 * size))))
         step = (x1 - x0) / n
         i = np.arange(n)
         gx, gy = np.meshgrid(x0 + (i + 0.5) * step, y1 - (i + 0.5) * step)
@@ -124,7 +131,7 @@ def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
         pts = shapely.points(gx.ravel()[keep], gy.ravel()[keep])
         polys = shapely.buffer(pts, 0.46 * step, quad_segs=12)
         use = np.full(len(polys), K.PIVOT, np.uint8)
-        return FieldCell(polys, use, np.array([], object), False, "pivots")
+        return FieldCell(polys, use, np.array([], object), False, "pivots", size)
     if slope > 0.1:
         style = "terraces"
         ang = float(coarse.sample(np.array([cx]), np.array([cy]), "aspect")[0]) + np.pi / 2
@@ -133,6 +140,8 @@ def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
         ang = (r_angle - 0.5) * np.pi / 2 if r_angle > 0.3 else 0.0  # some regions face N-S
         ang += 0.15 * jit
     (wlo, whi), (llo, lhi) = STYLES[style]
+    if size != 1.0:
+        wlo, whi, llo, lhi = wlo * size, whi * size, llo * size, lhi * size
     frame = (cx, cy, ang, k)
     half = 0.75 * (x1 - x0) / k  # half the local box: covers the rotated cell
     nr = int(2 * half / wlo) + 2
@@ -164,7 +173,8 @@ def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
         use[:] = K.TERRACE
     tracks = np.array([], object)
     if style != "terraces":
-        pick = rnd(seed, CELL_SEED_SALT + 10, CELL_L, ix, iy, np.arange(1, nr)) < 0.12
+        p_track = 0.12 * track_density
+        pick = rnd(seed, CELL_SEED_SALT + 10, CELL_L, ix, iy, np.arange(1, nr)) < p_track
         tv = vedge[1:nr][pick]
         if len(tv):
             tx, ty = _to_world(
@@ -176,7 +186,7 @@ def field_cell(seed: int, coarse: Coarse, ix: int, iy: int) -> FieldCell | None:
             tracks = shapely.intersection(lines, box)
             tracks = tracks[~shapely.is_empty(tracks)]
     hedges = r_hedge < 0.4 and dry < 0.3 and style in ("medium", "strips")
-    return FieldCell(polys, use, tracks, hedges, style)
+    return FieldCell(polys, use, tracks, hedges, style, size)
 
 
 def village(seed: int, net: Network, ix: int, iy: int) -> tuple[np.ndarray, float, float, float]:

@@ -241,7 +241,12 @@ def make_source(config: WorldConfig, config_dir: Path | None, file: str) -> Imag
             raise WorldConfigError(file, key or "base.path", msg) from None
     from .sources.xyz import XyzSource
 
-    return XyzSource(b.url, max_zoom=b.max_zoom, tile_size=config.tile_size)  # type: ignore[arg-type]
+    opts: dict[str, object] = {
+        k: getattr(b, k) for k in ("timeout", "retries", "headers", "bounds") if getattr(b, k)
+    }
+    if b.retries == 0:
+        opts["retries"] = 0
+    return XyzSource(b.url, max_zoom=b.max_zoom, tile_size=config.tile_size, **opts)  # type: ignore[arg-type]
 
 
 def make_base(
@@ -592,6 +597,25 @@ class World:
         """
         blob = json.dumps(self.identity, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def footprint(self) -> tuple[float, float, float, float] | None:
+        """Return the user's imagery's footprint (west, south, east, north) in degrees, or
+        None for a world of a built-in base."""
+        if not self.config.base.is_source:
+            return None
+        return tuple(float(v) for v in self._base.source.bounds())  # type: ignore[attr-defined, return-value]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Return where this world has tiles (TileJSON ``bounds``): everywhere, except for a
+        source world without a fallback, whose tiles outside its footprint are empty."""
+        world = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+        fp = self.footprint
+        if fp is None or self.config.base.fallback_world != "none":
+            return world
+        w, s, e, n = fp
+        return (max(w, -180.0), max(s, world[1]), min(e, 180.0), min(n, world[3]))
 
     @property
     def max_zoom(self) -> int:

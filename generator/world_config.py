@@ -31,7 +31,21 @@ class _Strict(BaseModel):
 
 
 #: keys of ``[base]`` that only users' own imagery takes (``raster``, ``xyz``)
-SOURCE_KEYS = ("path", "url", "max_zoom", "bands", "rescale", "fallback", "feather")
+SOURCE_KEYS = (
+    "path",
+    "url",
+    "max_zoom",
+    "bands",
+    "rescale",
+    "fallback",
+    "feather",
+    "timeout",
+    "retries",
+    "headers",
+    "bounds",
+)
+#: keys of an ``xyz`` base alone
+XYZ_KEYS = ("url", "max_zoom", "timeout", "retries", "headers", "bounds")
 
 
 class BaseConfig(_Strict):
@@ -73,6 +87,23 @@ class BaseConfig(_Strict):
         ge=0,
         le=256,
         description="width of the blend across the footprint edge, in native-zoom px (32)",
+    )
+
+    timeout: float | None = Field(
+        None, gt=0, le=300, description="xyz: seconds for each of connect, read, write (10)"
+    )
+    retries: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=10,
+        description="xyz: further attempts after a connect error, timeout or 5xx (2)",
+    )
+    headers: dict[str, str] | None = Field(
+        None, description="xyz: sent with every request (an API key, a User-Agent); not hashed"
+    )
+    bounds: tuple[float, float, float, float] | None = Field(
+        None, description="xyz: the upstream's footprint [west, south, east, north] in degrees"
     )
 
     @property
@@ -117,6 +148,20 @@ class BaseConfig(_Strict):
             parse_rescale(v, 1 if isinstance(v, str) else max(len(v), 1))
         return v
 
+    @field_validator("bounds")
+    @classmethod
+    def _check_bounds(
+        cls, v: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if v is not None:
+            w, s, e, n = v
+            if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+                raise ValueError(
+                    f"bounds must be [west, south, east, north] with west < east in ±180 and "
+                    f"south < north in ±90, got {list(v)}"
+                )
+        return v
+
     @field_validator("fallback")
     @classmethod
     def _check_fallback(cls, v: str | None) -> str | None:
@@ -136,7 +181,7 @@ class BaseConfig(_Strict):
         if self.kind == "raster":
             if self.path is None:
                 raise ValueError("kind 'raster' needs path (a GeoTIFF or COG)")
-            for k in ("url", "max_zoom"):
+            for k in XYZ_KEYS:
                 if getattr(self, k) is not None:
                     raise ValueError(f"{k} is only for kind 'xyz'")
         else:

@@ -452,3 +452,90 @@ def test_xyz_world_end_to_end_outage_and_recovery(root, model_dir, tmp_path):
             source_.close()
     finally:
         upstream.kill(proc)
+
+
+# ---- the TOML's client options and footprint -------------------------------------------------
+
+OPTS = """
+timeout = 2.5
+retries = 0
+bounds = [-10.0, 35.0, 20.0, 60.0]
+
+[base.headers]
+X-Api-Key = "{key}"
+"""
+
+
+def _opts_world(tmp_path: Path, name: str, key: str = "secret", extra: str = OPTS) -> Path:
+    from tests.helpers import write_world
+
+    text = WORLD.format(port=1).replace('fallback = "none"\n', 'fallback = "none"' + extra)
+    write_world(tmp_path, name, text.replace("{key}", key))
+    return tmp_path
+
+
+def test_toml_client_options_reach_the_source_and_headers_are_not_hashed(tmp_path, model_dir):
+    from generator.world import World, load_model
+
+    model = load_model(str(model_dir))
+    cfg = _opts_world(tmp_path, "a")
+    _opts_world(tmp_path, "b", key="another key")
+    a = World.load("a", config_dir=cfg, model=model)
+    b = World.load("b", config_dir=cfg, model=model)
+    src = a.source
+    assert src.retries == 0
+    assert src._client.timeout.read == 2.5 and src._client.timeout.connect == 2.5
+    assert src._client.headers["X-Api-Key"] == "secret"
+    assert src.bounds() == (-10.0, 35.0, 20.0, 60.0)
+    # credentials never enter the cache keys: the same tiles under either key
+    assert a.content_hash == b.content_hash
+    # the footprint decides where the fallback shows: it is hashed
+    _opts_world(tmp_path, "c", extra=OPTS.replace("20.0, 60.0", "21.0, 60.0"))
+    assert World.load("c", config_dir=cfg, model=model).content_hash != a.content_hash
+    # without a fallback the TileJSON bounds are the footprint
+    assert a.footprint == (-10.0, 35.0, 20.0, 60.0) and a.bounds == a.footprint
+    src.close()
+    b.source.close()
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        ("\ntimeout = 0\n", "base.timeout"),
+        ("\nretries = -1\n", "base.retries"),
+        ("\nbounds = [20.0, 35.0, -10.0, 60.0]\n", "west < east"),
+        ("\nbounds = [1.0, 2.0]\n", "base.bounds"),
+    ],
+)
+def test_bad_client_options_are_one_line_errors(tmp_path, extra, fragment):
+    from generator.world_config import WorldConfigError, load_world_config
+
+    cfg = _opts_world(tmp_path, "bad", extra=extra)
+    with pytest.raises(WorldConfigError) as e:
+        load_world_config("bad", cfg)
+    msg = str(e.value)
+    assert fragment in msg and "\n" not in msg, msg
+
+
+def test_client_options_only_for_xyz(tmp_path):
+    from generator.world_config import WorldConfigError, load_world_config
+    from tests.helpers import write_world
+
+    text = '[base]\nkind = "raster"\npath = "x.tif"\ntimeout = 3\n\n[geography]\nkind = "none"\n'
+    write_world(tmp_path, "r", "seed = 1\nmax_zoom = 8\n" + text)
+    with pytest.raises(WorldConfigError, match="timeout is only for kind 'xyz'"):
+        load_world_config("r", tmp_path)
+
+
+def test_tilejson_bounds_are_the_footprint_without_a_fallback(tmp_path, model_dir):
+    from starlette.testclient import TestClient
+
+    from tileserver import Settings, create_app
+
+    cfg = _opts_world(tmp_path, "fp")
+    settings = Settings(config_dir=cfg, model=str(model_dir), worlds=("fp",))
+    with TestClient(create_app(settings)) as client:
+        doc = client.get("/tiles/fp/tilejson.json").json()
+        assert doc["bounds"] == [-10.0, 35.0, 20.0, 60.0]
+        assert doc["footprint"] == [-10.0, 35.0, 20.0, 60.0]
+        client.app.state.worlds["fp"].source.close()

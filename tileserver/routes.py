@@ -196,9 +196,11 @@ async def tilejson(request: Request) -> Response:
         "tiles": [f"{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.png"],
         "minzoom": 0,
         "maxzoom": c.max_zoom,
-        "bounds": [-180.0, -85.0511287798066, 180.0, 85.0511287798066],
+        "bounds": list(world.bounds),
         "center": [c.center[1], c.center[0], c.center[2]],
     }
+    if world.footprint is not None:  # where the user's own imagery is (beyond: the fallback)
+        doc["footprint"] = list(world.footprint)
     return JSONResponse(doc, headers={"Access-Control-Allow-Origin": "*"})
 
 

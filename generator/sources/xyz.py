@@ -169,13 +169,17 @@ class XYZSource:
     # ---- protocol --------------------------------------------------------------------------
 
     def identity(self) -> dict[str, object]:
-        """Return the template, zoom and tile size (upstream content changes are not seen)."""
-        return {
+        """Return the template, zoom, tile size and a given footprint (it decides where the
+        fallback shows); upstream content changes are not seen, headers are not hashed."""
+        out: dict[str, object] = {
             "kind": "xyz",
             "url": self.url,
             "max_zoom": self.native_zoom,
             "tile_size": self.tile_size,
         }
+        if self._bounds != _world_bounds():
+            out["bounds"] = [round(float(v), 9) for v in self._bounds]
+        return out
 
     def bounds(self) -> tuple[float, float, float, float]:
         """Return the footprint (west, south, east, north); the whole world unless given."""

@@ -41,6 +41,8 @@ from common import save
 from PIL import Image
 from scipy import ndimage
 
+from generator.metrics_realism import structure_tensor as tensor  # shared with bench/realism.py
+
 REAL = {
     "farmland": ["irrcrop-europe", "uk_countryside1", "cropgrass-hires"],
     "town": ["town-europe", "town-europe-south"],
@@ -54,19 +56,6 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     """Return L (0–255) of an (h, w, 3) uint8/float image."""
     rgb = rgb.astype(np.float32)
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
-
-
-def tensor(lum: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (coherence, energy, orientation of the gradient) of the structure tensor."""
-    gx = ndimage.sobel(lum, 1) / 8.0
-    gy = ndimage.sobel(lum, 0) / 8.0
-    jxx = ndimage.gaussian_filter(gx * gx, sigma)
-    jyy = ndimage.gaussian_filter(gy * gy, sigma)
-    jxy = ndimage.gaussian_filter(gx * gy, sigma)
-    tr = jxx + jyy
-    coh = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (tr + 1e-6)
-    theta = 0.5 * np.arctan2(2 * jxy, jxx - jyy)  # dominant gradient direction
-    return coh, tr, theta
 
 
 def structure(rgb: np.ndarray) -> dict[str, float]:

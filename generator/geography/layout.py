@@ -61,12 +61,13 @@ from .layout_net import (
     Network,
     cell_size,
 )
-from .layout_parcels import CELL_L, STYLES, buildings, field_cell, town_cell, village
+from .layout_parcels import CELL_L, STYLES, field_cell, village
+from .layout_towns import buildings, town_cell
 from .lru import LRU
 from .overrides import ROAD_MINZOOM
 
 #: Version of the layout code (part of the geography identity): bump when layout values change.
-VERSION = "1"
+VERSION = "2"  # 2: irregular Voronoi street blocks, radial arterials (layout_towns)
 #: Pixels computed around a rect so edges and hedges at its border see their neighbours.
 MARGIN = 4
 #: First zoom of each family (see the module docstring); buildings from :data:`BUILDING_MPP`.
@@ -271,7 +272,7 @@ class Layout:
                 for vx in range((ix >> 1) - 1, (ix >> 1) + 2)
                 for vy in range((iy >> 1) - 1, (iy >> 1) + 2)
             ]
-            return town_cell(self.seed, self.coarse, near, ix, iy)
+            return town_cell(self.seed, self.coarse, self.net, near, ix, iy)
 
         return self._towns.get((ix, iy), make)
 
@@ -327,7 +328,8 @@ class Layout:
                     villages.append(v)
         blocks, houses, arterials = [], [], []
         if z >= ARTERIALS_Z:
-            for ix, iy in cells(CELL_L):
+            # a cell's blocks reach over its border (they are whole Voronoi cells): ±1 cell
+            for ix, iy in cells(CELL_L, -1, 1) if z >= BLOCKS_Z else cells(CELL_L):
                 tc = self._town(ix, iy)
                 if tc is None:
                     continue
@@ -337,7 +339,7 @@ class Layout:
                     continue
                 blocks.append(tc.blocks[shapely.intersects(tc.blocks, bbox)])
                 if mpp <= BUILDING_MPP:
-                    cor = buildings(self.seed, tc, ix, iy)
+                    cor = buildings(self.seed, tc, ix, iy, ARTERIAL_M)
                     sel = (
                         (cor[..., 0].max(1) >= x0)
                         & (cor[..., 0].min(1) <= x1)

@@ -96,10 +96,16 @@ def known_heights(elev: EarthElevation) -> list[dict]:
     for name, kind, lon, lat, true in PLACES:
         r, c = relief._cell(lon, lat)
         if kind == "summit":
+            # the highest point of the same ground for both: the 5 × 5 grid cells around the
+            # named point (±5′, ≈ ±9 km; a named summit's coordinates and a 2′ cell's centre can
+            # be kilometres apart) and the layer's z12 pixels over those cells
             grid = float(np.max(relief.grid().mips[0][r - 2 : r + 3, c - 2 : c + 3]))
-            pr, pc = pixel_of(z, lon, lat)
-            k = 40  # ~3 km at z12
-            layer = float(elev.elevation(z, Rect(pr - k, pc - k, 2 * k + 1, 2 * k + 1)).max())
+            d = 1.0 / relief.PER_DEGREE
+            w_, n_ = -180.0 + (c - 2) * d, 90.0 - (r - 2) * d
+            e_, s_ = -180.0 + (c + 3) * d, 90.0 - (r + 3) * d
+            r0, c0 = pixel_of(z, w_, n_)
+            r1, c1 = pixel_of(z, e_, s_)
+            layer = float(elev.elevation(z, Rect(r0, c0, r1 - r0, c1 - c0)).max())
         else:
             grid = relief.grid_value(lon, lat)
             pr, pc = pixel_of(z, lon, lat)

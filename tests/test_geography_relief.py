@@ -410,3 +410,30 @@ def test_lake_shores_meet_the_lake(earth) -> None:
     # a window overlapping the tile (rect-independent lake-shore band)
     win = np.asarray(earth.window("elevation", z, Rect(rect.y0 + 100, rect.x0 - 60, 200, 200)))
     np.testing.assert_allclose(win[:156, 60:], e[100:, :140], atol=1e-3)
+
+
+def test_depressions_hold_the_grid_not_a_deeper_pit():
+    """In a land depression the land is never below the grid's own surface (Badwater: the
+    detail once dug 150 m below it) and a lake there lies at the grid's mean (the Dead Sea had
+    sunk to −930 m under a 3 × 3 minimum, against −745 m in the grid and −430 m true)."""
+    from generator.geography.rivers_earth import EarthRivers
+    from generator.geography.water_earth import EarthWater
+
+    water, rivers = EarthWater(0), EarthRivers(0)
+    elev = EarthElevation(0, rivers, water)
+    z = 12
+    r = rect_around(z, -116.83, 36.25, 32)  # Death Valley, Badwater basin
+    lon, lat = lonlat(z, r)
+    e = elev.elevation(z, r)
+    kind, _ = water.water(z, r)
+    land = kind == C.LAND
+    assert relief.depression(lon, lat).any() and land.any()
+    base = relief.sample(lon, lat, relief.mip_for_pixel(360.0 / 2**20))
+    assert (e[land] >= np.minimum(base, 0.5)[land] - 1e-3).all()
+    assert e[land].min() < 0.0  # still below the sea: a depression
+    r = rect_around(z, 35.5, 31.5, 8)  # the Dead Sea
+    kind, _ = water.water(z, r)
+    assert (kind == C.LAKE).all()
+    dead = float(elev.elevation(z, r).mean())
+    assert -745.0 < dead < 0.0, dead
+    assert abs(dead - (-430.0)) < abs(relief.grid_value(35.5, 31.5) - (-430.0))

@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 
 #: Version of this layer's code (part of the identity).
 VERSION = "2"
+#: Version of the rules for land depressions (part of the identity, not of the profiles'
+#: cache): 2: land not below the grid, lakes at the grid's mean.
+DEPRESSION_RULES = "2"
 #: First lattice level of the detail: cells of 40075 km / 2**14 = 2.4 km at the equator, below
 #: the grid's 3.7 km spacing (level 13's 4.9 km cells shifted whole grid cells' means).
 DETAIL_LEVEL = 14
@@ -292,7 +295,12 @@ class EarthElevation:
     @property
     def identity(self) -> dict[str, object]:
         """Return the relief data digest, the code version and the seed."""
-        return {"relief": relief.tiles_digest(), "version": VERSION, "seed": self.seed}
+        return {
+            "relief": relief.tiles_digest(),
+            "version": VERSION,
+            "depressions": DEPRESSION_RULES,
+            "seed": self.seed,
+        }
 
     # -- the layer -------------------------------------------------------------------------
 
@@ -476,7 +484,11 @@ class EarthElevation:
         # stay flat; not on valley floors (``fade`` 0), where the river keeps its surface
         ramp = 0.5 + slope * np.maximum(-dist, 0.0) * fade
         floor = np.where(base < 0.0, ramp, 0.5)
-        floor = np.where(relief.depression(lon, lat), -np.inf, floor).astype(np.float32)
+        # in a depression the land may go below the sea, but not below the grid itself: the
+        # sub-grid detail there is relief the 2′ grid averaged away, and a deep detail on a
+        # basin floor (Death Valley) would invent a pit the data does not hold
+        dep = relief.depression(lon, lat)
+        floor = np.where(dep, np.minimum(base, floor), floor).astype(np.float32)
         out[land] = np.maximum(out[land], floor[land])
         near = self._near_lake(z, rect) if z >= MIN_LAKE_SHORE_ZOOM else None
         if lake.any() or (near is not None and near.any()):
@@ -485,6 +497,10 @@ class EarthElevation:
             # minimum a few grey steps low on small lakes)
             mean = relief.sample(lon, lat, max(1, relief.mip_for_pixel(360.0 / grid_width(z))))
             level = np.minimum(mean, relief.sample(lon, lat, low=True))
+            # a lake in a land depression (Dead Sea, Lake Assal) lies in a basin the grid holds
+            # as it is: its bottom cells are the lake itself, so the 3 × 3 minimum (a few grey
+            # steps low) would sink the surface below the data; the mean is the grid's own
+            level = np.where(dep, mean, level)
             out[lake] = level[lake]
             if near is not None:
                 # the shore comes down to the lake: land within the shore band of a lake

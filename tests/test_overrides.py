@@ -95,6 +95,22 @@ def test_empty_override_list_keeps_the_hash(root, tiny_model):
     assert "overrides" not in plain.geography.identity
 
 
+def test_unit_params_keep_every_layer_byte(root, tiny_model):
+    """Parameters of 1 take the parameter code paths (the hash changes) but draw the same."""
+    plain = _world(root, tiny_model, "", "plain")
+    unit = _world(
+        root,
+        tiny_model,
+        "[layout.params.cropland]\nfield_scale = 1.0\nroad_density = 1.0\nbuilding_density = 1.0\n",
+        "unit",
+    )
+    assert unit.overrides is not None and unit.content_hash != plain.content_hash
+    for z in (12, 14, 17):
+        a = layout_of(plain.geography).channels(z, tile_rect(z, *TMS.tile(LON, LAT, z)[:2]))
+        b = layout_of(unit.geography).channels(z, tile_rect(z, *TMS.tile(LON, LAT, z)[:2]))
+        assert np.array_equal(a, b), z
+
+
 def test_landcover_polygon_inside_not_outside(root, tiny_model):
     (root / "worlds" / "wood.geojson").write_text(
         _fc(_feat("Polygon", _square(LON, LAT, D), "w1", **{"class": "broadleaf_forest"}))
@@ -106,7 +122,8 @@ def test_landcover_polygon_inside_not_outside(root, tiny_model):
     lc_in = _layer(w, "landcover", z, LON, LAT, 64)
     assert (lc_in == C.BROADLEAF).all()
     assert (_layer(plain, "landcover", z, LON, LAT, 64) == C.CROPLAND).mean() > 0.9
-    lay_in, lay_plain = _layer(w, "layout", z, LON, LAT, 64), _layer(plain, "layout", z, LON, LAT, 64)
+    lay_in = _layer(w, "layout", z, LON, LAT, 64)
+    lay_plain = _layer(plain, "layout", z, LON, LAT, 64)
     assert (lay_in == K.WOODLAND).mean() > 0.8 and (lay_plain == K.WOODLAND).mean() < 0.05
     # 3 km away (outside the polygon): byte-identical layers
     for name in ("landcover", "layout", "water"):
@@ -251,8 +268,7 @@ def test_geotiff_landcover_in_another_crs(root, tiny_model):
     m = _world(
         root,
         tiny_model,
-        '[[layers.override]]\npath = "codes.tif"\nlayer = "landcover"\n'
-        'values = { "10" = "urban" }',
+        '[[layers.override]]\npath = "codes.tif"\nlayer = "landcover"\nvalues = { "10" = "urban" }',
         "mapped",
     )
     assert (_layer(m, "landcover", z, LON - 0.01, LAT, 64) == C.URBAN).all()

@@ -149,12 +149,15 @@ def river_monotonicity(elev: EarthElevation, rivers: EarthRivers, water: EarthWa
         lines = rivers.segments(w, s, e, n)
         mono_layer = mono_grid = total = 0
         worst = 0.0
+        pieces = []
         for xy, _cls in lines:
             xy = np.asarray(xy, np.float64)
             inside = (xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s) & (xy[:, 1] <= n)
-            if inside.sum() < 2:
-                continue
-            xy = xy[inside]
+            # each stretch inside the region on its own: a polyline that leaves the box and comes
+            # back must not be joined by a straight jump across the land outside
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(np.int8), [0]])))
+            pieces += [xy[a:b] for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 2]
+        for xy in pieces:
             # densify to ≤ 1 px at z10, sample the layer at the pixels under the line
             mx, my = to_mercator(xy[:, 0], xy[:, 1])
             c, r = to_pixel(z, mx, my)

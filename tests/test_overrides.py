@@ -183,6 +183,34 @@ def test_road_line_in_the_road_mask_and_the_features(root, tiny_model):
     assert mine[0]["geometry"]["type"] == "LineString"
 
 
+def test_layout_parcels_and_buildings_are_drawn_as_given(root, tiny_model):
+    orchard = _square(LON, LAT, 0.002)  # ≈ 440 m
+    barn = _square(LON + 0.004, LAT, 0.0002)  # ≈ 45 m
+    (root / "worlds" / "farm.geojson").write_text(
+        _fc(
+            _feat("Polygon", orchard, "o", **{"class": "orchard"}),
+            _feat("Polygon", barn, "b", **{"class": "building"}),
+        )
+    )
+    w = _world(root, tiny_model, '[[layers.override]]\npath = "farm.geojson"\nlayer = "layout"')
+    inside = _layer(w, "layout", 15, LON, LAT, 32)  # roads of the network may cross it
+    assert (inside == K.ORCHARD).mean() > 0.9 and np.isin(
+        inside, K.PARCELS - {K.ORCHARD}
+    ).sum() == 0
+    assert (_layer(w, "layout", 17, LON + 0.004, LAT, 8) == K.BUILDING).all()
+    assert not (_layer(w, "layout", 15, LON + 0.004, LAT, 4) == K.BUILDING).any()  # ≤ 2 m/px
+    t = TMS.tile(LON + 0.004, LAT, 17)
+    st = layout_of(w.geography).state(17, tile_rect(17, t.x, t.y))
+    assert st.objs.user_houses < len(st.objs.houses)  # the painter sees it as a roof (an id)
+    feats = layout_of(w.geography).features(17, t.x, t.y)["features"]
+    mine = [f["properties"] for f in feats if f["properties"].get("source") == "override"]
+    assert {"kind": "building", "source": "override"} in mine
+    t = TMS.tile(LON, LAT, 15)
+    feats = layout_of(w.geography).features(15, t.x, t.y)["features"]
+    mine = [f["properties"] for f in feats if f["properties"].get("source") == "override"]
+    assert {"kind": "field", "use": "orchard", "source": "override"} in mine
+
+
 def test_water_polygon_makes_a_lake_and_land_removes_the_river(root, tiny_model):
     lake_at = (LON - 0.05, LAT + 0.05)
     (root / "worlds" / "water.geojson").write_text(

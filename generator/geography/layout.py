@@ -122,6 +122,7 @@ class _Objects:
     user_parcels: int = 1 << 62
     user_houses: int = 1 << 62
     user_roads: set = field(default_factory=set)  # ids of the roads that are overrides
+    user_clear: list = field(default_factory=list)  # areas without generated objects
 
 
 @dataclass
@@ -350,16 +351,19 @@ class Layout:
                         sel &= self.ov.keep_buildings(self.seed, self.coarse, cor, ix, iy)
                     if sel.any():
                         houses.append(shapely.polygons(cor[sel]))
-        user_parcels, user_houses, user_roads = 1 << 62, 1 << 62, set()
+        user_parcels, user_houses, user_roads, user_clear = 1 << 62, 1 << 62, set(), []
         if self.ov is not None:  # the user's objects go last: drawn over the generated ones
-            o_roads, o_parcels, o_houses = self.ov.objects(bounds)
+            o_roads, o_parcels, o_houses, user_clear = self.ov.objects(bounds)
+            if user_clear:  # generated roads and streets stop at the user's cleared areas
+                roads = self.ov.cut_roads(roads, user_clear)
+                arterials = [self.ov.cut(a, user_clear) for a in arterials]
             o_roads = [r for r in o_roads if z >= ROAD_MINZOOM[r[0]]]
             roads.extend(o_roads)
             user_roads = {id(g) for _, g in o_roads}
             o_houses = o_houses if mpp <= BUILDING_MPP else []
             if houses:
                 h = np.concatenate(houses)
-                houses = [h[self.ov.clear(h, o_roads, o_houses)]]
+                houses = [h[self.ov.clear(h, o_roads, o_houses + user_clear)]]
             if o_parcels and z >= FIELDS_Z:
                 pp = np.array([g for _, g in o_parcels], object)
                 user_parcels = sum(len(p) for p in parcels)
@@ -388,6 +392,7 @@ class Layout:
             user_parcels,
             user_houses,
             user_roads,
+            user_clear,
         )
 
     # ---- raster ------------------------------------------------------------------------
@@ -434,6 +439,9 @@ class Layout:
 
         farm = (lc == C.CROPLAND) | (lc == C.GRASSLAND)
         pid = burn(objs.parcels, objs.parcel_maps)
+        cleared = burn(np.array(objs.user_clear, object)) > 0 if objs.user_clear else None
+        if cleared is not None:  # the user's cleared areas: no generated parcels, blocks
+            pid[cleared & (pid <= objs.user_parcels)] = 0
         on = farm & (pid > 0) & ~wet
         if on.any():  # terraces are cropland: a steep meadow is one open slope, unparcelled
             on[on] = ~((objs.use[pid[on] - 1] == K.TERRACE) & (lc[on] == C.GRASSLAND))
@@ -455,6 +463,9 @@ class Layout:
             settle |= burn(objs.villages) > 0
         settle &= ~wet
         bid = burn(objs.blocks)
+        if cleared is not None:  # … nor villages: urban land stays settlement ground
+            settle &= ~cleared | (lc == C.URBAN)
+            bid[cleared] = 0
         if z >= BLOCKS_Z:
             cls[settle] = K.STREET
             inb = settle & (bid > 0)
@@ -462,6 +473,8 @@ class Layout:
             ids[inb] = bid[inb] + 1_000_000
         else:
             cls[settle] = K.SETTLEMENT
+        if cleared is not None:
+            cls[settle & cleared] = K.SETTLEMENT
         hid = burn(objs.houses)
         inh = settle & (hid > 0)
         cls[inh] = K.BUILDING

@@ -72,7 +72,9 @@ ROAD_NAMES = {
     "rail": K.RAIL,
 }
 PARCEL_NAMES = {"field": K.FIELD, "meadow": K.MEADOW, "orchard": K.ORCHARD}
-LAYOUT_NAMES = ROAD_NAMES | PARCEL_NAMES | {"building": K.BUILDING}
+#: a ``layout`` polygon that clears the generated objects inside it (not a layout class)
+CLEAR = 254
+LAYOUT_NAMES = ROAD_NAMES | PARCEL_NAMES | {"building": K.BUILDING, "clear": CLEAR}
 #: Room kept free of generated buildings on each side of an override road (ground m).
 CLEAR_M = 3.0
 #: First zoom at which an override road of each class is drawn (the generated network's).
@@ -513,10 +515,11 @@ class Overrides:
 
     # ---- layout objects -----------------------------------------------------------------
 
-    def objects(self, bounds: tuple[float, float, float, float]) -> tuple[list, list, list]:
+    def objects(self, bounds: tuple[float, float, float, float]) -> tuple[list, list, list, list]:
         """Return the layout objects that reach a Mercator box (in its frame): roads as
-        (class, LineString), parcels as (class, Polygon) and building footprints."""
-        roads, parcels, houses = [], [], []
+        (class, LineString), parcels as (class, Polygon), building footprints and the cleared
+        areas (polygons where nothing generated is drawn)."""
+        roads, parcels, houses, clears = [], [], [], []
         for o in self._by["roads"] + self._by["layout"]:
             geoms, vals = o.query(bounds)
             for g, v in zip(geoms, vals.tolist(), strict=True):
@@ -525,9 +528,32 @@ class Overrides:
                         roads.append((v, part))
                 elif v == K.BUILDING:
                     houses.extend(getattr(g, "geoms", [g]))
+                elif v == CLEAR:
+                    clears.extend(getattr(g, "geoms", [g]))
                 else:
                     parcels.extend((v, p) for p in getattr(g, "geoms", [g]))
-        return roads, parcels, houses
+        return roads, parcels, houses, clears
+
+    @classmethod
+    def cut_roads(cls, roads: list, clears: list) -> list:
+        """Return (class, line) roads with the parts in cleared areas removed."""
+        if not roads or not clears:
+            return roads
+        lines = cls.cut(np.array([g for _, g in roads], object), clears, keep_empty=True)
+        return [(k, g) for (k, _), g in zip(roads, lines, strict=True) if not g.is_empty]
+
+    @staticmethod
+    def cut(lines: np.ndarray, clears: list, keep_empty: bool = False) -> np.ndarray:
+        """Return generated lines (roads, streets) with the parts in cleared areas removed
+        (whole lines are cut, so each pixel depends only on the areas that reach it)."""
+        if not len(lines) or not clears:
+            return lines
+        area = shapely.union_all(np.array(clears, object))
+        out = np.array(lines, object)
+        hit = shapely.intersects(out, area)
+        if hit.any():
+            out[hit] = shapely.difference(out[hit], area)
+        return out if keep_empty else out[~shapely.is_empty(out)]
 
     def param(self, lc_id: int) -> ClassParams | None:
         """Return the parameters of a land-cover class, or None (defaults)."""

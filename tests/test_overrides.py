@@ -8,6 +8,7 @@ Worlds get the closed-form stub geography of ``tests/geo_stub.py`` (cropland low
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from pathlib import Path
 
@@ -430,3 +431,23 @@ def test_override_road_and_building_over_http(tmp_path_factory):
         b = c.get(f"/tiles/earth/layers/layout/15/{t.x}/{t.y}.png")
         assert a.status_code == b.status_code == 200 and a.content != b.content
         assert a.headers["etag"] != b.headers["etag"]
+
+
+def test_a_bad_override_is_one_line_in_health(tmp_path_factory):
+    root = tmp_path_factory.mktemp("override-bad")
+    write_world(
+        root, "valley", EARTH + '\n[[layers.override]]\npath = "gone.geojson"\nlayer = "roads"\n'
+    )
+    model = save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+    app = create_app(Settings(config_dir=root, model=str(model), load_in_background=True))
+    with TestClient(app) as c:
+        deadline = time.time() + 60
+        while c.get("/health").json()["status"] == "loading" and time.time() < deadline:
+            time.sleep(0.1)
+        r = c.get("/health")
+        assert r.status_code == 503 and r.json()["status"] == "error"
+        detail = r.json()["detail"]
+        assert "\n" not in detail
+        assert "valley.toml: layers.override.0:" in detail
+        assert "gone.geojson: no such file" in detail
+        assert c.get("/tiles/valley/3/4/2.png").status_code == 503  # not served

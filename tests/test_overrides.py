@@ -261,6 +261,7 @@ def _parcels(world: World, z: int, n: int = 3) -> int:
     return count
 
 
+@pytest.mark.slow  # 3-8 s (z12-z14 tiles of three worlds)
 def test_field_scale_makes_bigger_fields(root, tiny_model):
     plain = _world(root, tiny_model, "", "plain")
     big = _world(root, tiny_model, "[layout.params.cropland]\nfield_scale = 2.5\n", "big")
@@ -272,6 +273,7 @@ def test_field_scale_makes_bigger_fields(root, tiny_model):
     assert _parcels(other, 14) == n_plain
 
 
+@pytest.mark.slow  # 3-8 s (z12-z14 tiles of three worlds)
 def test_road_density_zero_removes_the_generated_roads(root, tiny_model):
     plain = _world(root, tiny_model, "", "plain")
     none = _world(root, tiny_model, "[layout.params.cropland]\nroad_density = 0.0\n", "none")

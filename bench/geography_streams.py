@@ -2,10 +2,14 @@
 
 Over six hilly places, for the 3 × 3 routing cells (tiles of z13) around each:
 
-1. **Paths.** How the kept sources' paths end (water / a closed hollow of the layer / their
-   reach) and their monotonicity, re-measured independently: the elevation layer at the
-   routing zoom read through the ``Geography`` facade at every path pixel, the largest climb
-   above the lowest point passed (tolerance 0.5 m).
+1. **Paths.** How the kept sources' paths end (water / a loop / their reach) and the
+   monotonicity of their channel part (from the first edge with flow ≥ K_MIN), re-measured
+   independently: the (carved) elevation layer at the routing zoom read through the
+   ``Geography`` facade at every channel pixel, the largest climb above the lowest point
+   passed (tolerance 0.5 m), and how deep the carve is there. Then FOLLOW_HEADS channel heads
+   of the centre cell followed downstream across cells (``EarthStreams.follow``) for up to
+   FOLLOW_STEPS steps: into water, still a channel at the last step (it continues), faded out
+   on land (dry) or in a loop.
 2. **Tiles** at z14, z15, z16 (the tile at the place): stream coverage (share of pixels > 0),
    pixels the water layer marks RIVER because of the streams, zoom consistency (mean |2 × 2
    mean of z+1 − z|), seams (3 × 3 tiles vs one window), cold seconds for the first tile of the
@@ -45,14 +49,18 @@ PLACES = {
     "Western Ghats (Kodagu)": (75.70, 12.40),
 }
 ZOOMS = (14, 15, 16)
+#: Channel heads followed downstream per place, and the most D8 steps (≈ 27 km at 45°).
+FOLLOW_HEADS = 10
+FOLLOW_STEPS = 2000
 
 
 def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
-    """Ends and independently measured monotonicity of the kept paths of 3 × 3 cells."""
+    """Ends, carve depth and independently measured monotonicity of the kept paths of 3 × 3
+    cells, and where the channels from some of their heads end."""
     t = mercantile.tile(lon, lat, S.ZR)
     ends = np.zeros(3, int)
     worst, bad, n = 0.0, 0, 0
-    lengths = []
+    lengths, depth = [], []
     t0 = time.perf_counter()
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
@@ -60,26 +68,62 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
     route_s = time.perf_counter() - t0
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
-            net = st.network(t.x + dx, t.y + dy)
+            cx, cy = t.x + dx, t.y + dy
+            net = st.network(cx, cy)
             ends += np.bincount(net.ends, minlength=3)[:3]
-            elev = geo.window("elevation", S.ZR, tile_rect(S.ZR, t.x + dx, t.y + dy, margin=256))
-            y0, x0 = (t.y + dy) * 256 - 256, (t.x + dx) * 256 - 256
+            rect = tile_rect(S.ZR, cx, cy, margin=256)
+            elev = geo.window("elevation", S.ZR, rect)  # carved, through the facade
+            raw = geo.source._elevation.elevation(S.ZR, rect)
+            y0, x0 = rect.y0, rect.x0
             for p in net.paths:
-                prof = elev[p[:, 0] - y0, p[:, 1] - x0].astype(np.float64)
+                # the channel part of the path (from its first channel edge on)
+                flow = np.array(
+                    [st.network(x // 256, y // 256).out_flow[y % 256, x % 256] for y, x in p]
+                )
+                ch = np.nonzero(flow >= S.K_MIN)[0]
+                lengths.append(len(p))
+                if not len(ch):
+                    continue
+                seg = p[ch[0] :]
+                ry, rx = seg[:, 0] - y0, seg[:, 1] - x0
+                ok = (ry >= 0) & (ry < rect.h) & (rx >= 0) & (rx < rect.w)
+                ry, rx = ry[ok], rx[ok]
+                prof = elev[ry, rx].astype(np.float64)
                 rise = float((prof - np.minimum.accumulate(prof)).max())
+                depth.append(float((raw[ry, rx] - elev[ry, rx]).max()))
                 worst = max(worst, rise)
                 bad += rise > S.RISE_TOL_M + 1e-3
                 n += 1
-                lengths.append(len(p))
+    # channels followed downstream, across cells, from heads of the centre cell
+    net = st.network(t.x, t.y)
+    heads = np.argwhere(net.out_flow >= S.K_MIN)
+    rng = np.random.default_rng(0)
+    follow = {"water": 0, "continues": 0, "dry": 0, "loop": 0}
+    names = {S.END_WATER: "water", S.END_REACH: "continues", S.END_DRY: "dry"}
+    names[S.END_LOOP] = "loop"
+    flen = []
+    t0 = time.perf_counter()
+    for i in rng.choice(len(heads), min(FOLLOW_HEADS, len(heads)), replace=False):
+        gy, gx = heads[i] + [t.y * 256, t.x * 256]
+        path, why = st.follow(int(gy), int(gx), FOLLOW_STEPS)
+        follow[names[why]] += 1
+        flen.append(len(path))
     return {
-        "paths": n,
+        "paths": int(ends.sum()),
         "end_water": int(ends[S.END_WATER]),
-        "end_hollow": int(ends[S.END_HOLLOW]),
+        "end_loop": int(ends[S.END_LOOP]),
         "end_reach": int(ends[S.END_REACH]),
+        "channel_paths": n,
         "monotone": n - bad,
         "worst_rise_m": round(worst, 3),
+        "carve_depth_m_median_p90_max": [
+            round(float(np.percentile(depth, q)), 1) if depth else 0.0 for q in (50, 90, 100)
+        ],
         "median_length_px": float(np.median(lengths)) if lengths else 0.0,
         "route_3x3_cells_cold_s": round(route_s, 1),
+        "follow": follow,
+        "follow_median_px": float(np.median(flen)) if flen else 0.0,
+        "follow_s": round(time.perf_counter() - t0, 1),
     }
 
 
@@ -142,16 +186,20 @@ def main() -> None:
     )
     print(f"\nload average {load:.1f}\n")
     print(
-        "| place | paths | end water | end hollow | end reach | monotone | worst rise m "
-        "| median length px | route 3×3 cells s |"
+        "| place | paths | end water | end loop | end reach | channel paths | monotone "
+        "| worst rise m | carve depth m (median/p90/max) | route 3×3 cells s "
+        "| heads followed: water / continues / dry / loop |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, v in res.items():
         p = v["paths"]
+        f = p["follow"]
         print(
-            f"| {name} | {p['paths']} | {p['end_water']} | {p['end_hollow']} | {p['end_reach']}"
-            f" | {p['monotone']} | {p['worst_rise_m']} | {p['median_length_px']}"
-            f" | {p['route_3x3_cells_cold_s']} |"
+            f"| {name} | {p['paths']} | {p['end_water']} | {p['end_loop']} | {p['end_reach']}"
+            f" | {p['channel_paths']} | {p['monotone']} | {p['worst_rise_m']}"
+            f" | {'/'.join(str(d) for d in p['carve_depth_m_median_p90_max'])}"
+            f" | {p['route_3x3_cells_cold_s']}"
+            f" | {f['water']} / {f['continues']} / {f['dry']} / {f['loop']} |"
         )
     print("\n| place | z | coverage | RIVER px | 2×2 mean diff | area ratio | seam | cold s "
           "| streams ms | rivers layer ms |")  # fmt: skip

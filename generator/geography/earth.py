@@ -121,8 +121,11 @@ class EarthGeography:
         return add_streams(self, z, rect, self._rivers.rivers(z, rect))
 
     def elevation(self, z: int, rect: Rect) -> np.ndarray:
-        """See :class:`~.source.GeographySource`."""
-        return self._elevation.elevation(z, rect)
+        """See :class:`~.source.GeographySource`; from the streams' routing zoom on, carved along
+        the streams (the streams are routed on the uncarved layer)."""
+        from .streams_earth import carve_streams
+
+        return carve_streams(self, z, rect, self._elevation.elevation(z, rect))
 
     def landcover(self, z: int, rect: Rect) -> np.ndarray:
         """See :class:`~.source.GeographySource`."""

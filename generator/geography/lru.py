@@ -1,7 +1,10 @@
 """A small thread-safe least-recently-used memo, shared by the layers that cache per cell.
 
 The layout (per lattice cell) and the streams (per routing cell) keep the objects of the cells
-a tile needs; a value is a pure function of its key, so the cache only ever saves time.
+a tile needs; a value is a pure function of its key, so the cache only ever saves time. A key
+being made is made once: a second thread asking for it waits for the first (the imagery renders
+a level's windows on two threads, and neighbouring windows need the same cells — computing a
+routing cell twice at once cost as much as the whole rest of a cold cone's geography).
 """
 
 from __future__ import annotations
@@ -19,16 +22,31 @@ class LRU:
         self._items = items
         self._d: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._busy: dict[Any, threading.Event] = {}
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        """Return the value kept for ``key``, else ``make()`` (kept for the next caller)."""
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-        value = make()
-        with self._lock:
-            self._d[key] = value
-            while len(self._d) > self._items:
-                self._d.popitem(last=False)
-        return value
+        """Return the value kept for ``key``, else ``make()`` (kept for the next caller); while
+        one thread makes a key, others asking for it wait for its value."""
+        while True:
+            with self._lock:
+                if key in self._d:
+                    self._d.move_to_end(key)
+                    return self._d[key]
+                ev = self._busy.get(key)
+                mine = ev is None
+                if mine:
+                    ev = self._busy[key] = threading.Event()
+            if mine:
+                break
+            ev.wait()  # made by another thread: read it (or make it if that one failed)
+        try:
+            value = make()
+            with self._lock:
+                self._d[key] = value
+                while len(self._d) > self._items:
+                    self._d.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                del self._busy[key]
+            ev.set()

@@ -15,29 +15,45 @@ caps, on Natural Earth glaciers, or in water) times cos² latitude (so sources p
 same at every latitude).
 
 **Directions.** Each routing cell (a tile of ZR) takes its D8 directions from one raster: the
-cell grown by :data:`DIR_MARGIN` pixels, its depressions filled by ``pyflwdir``'s priority
+cell grown by :data:`DIR_MARGIN` (256) pixels, its depressions filled by ``pyflwdir``'s priority
 flood (``pyflwdir.dem.fill_depressions``, Wang & Liu 2006) with water pixels and the raster's
-edge as outlets; a pixel drains to its steepest strictly lower neighbour on the filled surface,
-and across the flats the flood filled by the flood's own direction (which leads to the flat's
-spill point). Every pixel's direction comes from its own cell's raster, so it is the same
-whichever tile asks. From each source a path follows the directions for at most
-:data:`REACH` steps and stops on the first water pixel (ocean, lake or a WDBII river of the
-water and rivers layers at ZR); **before any step that would take it more than**
-:data:`RISE_TOL_M` **above the lowest point it has passed on the layer itself** (the bottom of a
-closed hollow deeper than that: the filled surface crosses it, the layer does not); or back
-onto the pixel it came from. So along every stream the layer at ZR never climbs more than
-0.5 m. The layer's sub-grid relief has many closed hollows (about a tenth of the land at z13
-lies in hollows deeper than 0.5 m), so most streams end in one — a sink, where real water would
-pond — and only those near a river, lake or coast end in water
-(``bench/geography_streams.py`` counts both).
+edge as outlets, on the layer tilted slightly towards the nearest water (:data:`TILT_M_PER_PX`,
+so that valley floors flat across drain into their river); a pixel drains to its steepest
+strictly lower neighbour on the filled surface, and across the flats the flood filled by the
+flood's own direction (which leads to the flat's spill point). Every pixel's direction comes
+from its own cell's raster, so it is the same whichever tile asks. The wide margin is what lets
+streams run on: with 64 px, two cells' floods disagreed over hollows of the layer's sub-grid
+relief straddling their border (in the Black Forest a closed basin 3 km across and 70 m deep)
+and sent the water back and forth; with 256 px none of 20 channels followed for 40 km did.
+
+**Paths.** From each source a path follows the directions for at most :data:`REACH` steps and
+stops on the first water pixel (ocean, lake or a WDBII river of the water and rivers layers at
+ZR), or before stepping back onto the pixel it came from (:data:`END_LOOP`). It runs *through*
+the closed hollows of the layer on the filled surface (the previous version stopped in them,
+and 98 % of streams ended in one).
 
 **Network and order.** Paths from many sources merge exactly (a direction is a function of the
-pixel), so an edge's *count* — how many paths run along it — is a discrete upstream area.
-An edge is a channel where the count is at least :data:`K_MIN` (channel initiation), and its
-ground width grows like the square root of the count (hydraulic geometry), from
-:data:`WIDTH_MIN_M` to :data:`WIDTH_MAX_M`. Counts are exact for any cell: a path that touches a
-cell starts within REACH of it, and the sources traced for a cell are all those within REACH + 1
-(paths from farther cannot reach it), on a 3 × 3-tile raster of ZR around it.
+pixel), so an edge's *count* — how many paths run along it — is a discrete upstream area. A
+stream never narrows downstream: along a path the flow it carries is the largest count it has
+run along so far, and an edge's flow the largest any path brings it — so a trunk keeps its
+width, and stays a channel, while paths that ran in it still run (else, where no tributary
+joins it for REACH steps, it would fade out on land). An edge is a channel where the flow is at
+least :data:`K_MIN` (channel initiation), and its ground width grows like the square root of the
+flow (hydraulic geometry), from :data:`WIDTH_MIN_M` to :data:`WIDTH_MAX_M`. Flows are the same
+for any cell: a path that touches a cell starts within REACH of it, and the sources traced for
+a cell are all those within REACH + 1 (paths from farther cannot reach it), on a 3 × 3-tile
+raster of ZR around it. :meth:`EarthStreams.follow` follows a channel downstream across cells
+(benches and tests: it ends in water, or runs on).
+
+**Carving.** The elevation layer is carved along the channels (:meth:`EarthStreams.carve`,
+called by the ``earth`` facade from ZR on; the streams themselves are routed on the uncarved
+layer). A channel node's *surface* is the lowest point of the layer that any path through it
+has passed (the layer breached along the path), so it never rises downstream; every pixel
+whose centre lies within :data:`CARVE_HALF_PX` pixels of ZR of a channel stretch is lowered to
+its surface (the lowest where bands overlap), at every zoom from ZR, a ground band, so zooms
+agree. Along every channel the carved layer therefore never climbs (the benches measure it
+through the facade); where a channel crosses a closed hollow's rim the carve is a cut through
+it (``bench/geography_streams.py`` gives the depths).
 
 **Drawing.** Each channel pixel is a node at its centre moved by a hashed sub-pixel jitter (up
 to :data:`JITTER_PX` of ZR, against the 45° look of D8); its stretch is the quadratic Bézier
@@ -49,13 +65,13 @@ is drawn half a pixel wide at lower intensity, so a pixel's mean coverage stays 
 and it fades in between :data:`FADE_PX` pixels of width (nothing below the lower bound, so
 streams appear from about z13-z15 by their width and latitude, without popping in).
 
-**Limits.** Streams do not carve the elevation (it is read, not changed), so they lie in the
-layer's own hollows and valleys; and because the layer's sub-grid relief is not eroded, most end
-in a hollow within a few hundred metres rather than at a river. A hydrologically conditioned
-elevation (the detail breached along these paths, or carved by them as
-:mod:`.elevation_earth` carves WDBII valleys) would let them run on to the rivers. Streams are
-routed at z13 and drawn from z13 on; coarser zooms draw none (an 8 m stream is under a third of
-a z12 pixel at 45°). Land cover does not see them (it reads WDBII coverage only).
+**Limits.** Streams are routed at z13, and drawn from :data:`MIN_ZOOM` (z15) on: at z14 even
+the widest is about a pixel wide at 45° and most are under half a pixel, and routing the cells
+under a z14 deep link cost ≈ 15-20 % of its imagery. The elevation is carved from z13 on (its
+tiles pay the routing there). The layer's sub-grid relief is value noise with closed basins
+up to kilometres across; a stream crosses them on the flood's flats, where D8 runs in straight
+parallel lines to the spill point, and the carve cuts their rims (tens of metres in the Alps).
+Land cover does not see the streams (it reads WDBII coverage only).
 """
 
 from __future__ import annotations
@@ -77,14 +93,18 @@ from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, tile_rect
 from .lru import LRU
 
 #: Version of this layer's code (part of the earth geography's identity).
-STREAMS_VERSION = "2"
+STREAMS_VERSION = "3"
 
 #: Routing zoom: the elevation and water layers are read at this zoom only.
 ZR = 13
 #: Side of a routing cell in pixels of ZR (one tile of ZR).
 CELL = 256
 #: Margin (pixels of ZR) of the raster whose filled surface gives a cell its directions.
-DIR_MARGIN = 64
+DIR_MARGIN = 256
+#: Tilt of the routing surface towards the nearest water: metres per pixel of ZR, up to
+#: TILT_PX pixels from it (≈ 1.5 m per km at 45°: it decides only on floors flat across).
+TILT_M_PER_PX = 0.002
+TILT_PX = 128
 #: Longest path, in D8 steps of ZR (≈ 2.7 km at 45°, 3.8 km on the equator).
 REACH = 200
 #: Source lattice spacing in pixels of ZR (76 m on the equator).
@@ -97,15 +117,23 @@ K_MIN = 4
 #: Ground width of a channel of K_MIN sources and the widest stream (m).
 WIDTH_MIN_M = 2.0
 WIDTH_MAX_M = 8.0
-#: A path stops before it would climb more than this above the lowest point it passed (m).
+#: Tolerance (m) of the monotonicity that tests and benches hold the carved layer to along
+#: channels (float32 rounding; the carve makes the channel exactly non-increasing otherwise).
 RISE_TOL_M = 0.5
+#: Half-width (pixels of ZR) of the band along a channel whose pixels (by their centre) the
+#: elevation is carved down to the channel's surface at every zoom from ZR: a node lies within
+#: 0.9 px of its pixel's centre (jitter and the Bézier's cut corners), so every channel pixel of
+#: ZR is in it.
+CARVE_HALF_PX = 1.0
 #: Largest node jitter in pixels of ZR.
 JITTER_PX = 0.3
 #: Fade-in: nothing below FADE_PX[0] pixels of width, full strength from FADE_PX[1].
 FADE_PX = (0.25, 0.5)
-#: Coarsest zoom drawn (at z12 an 8 m stream is a third of a pixel at 45°: routing 16 cells for it
-#: would cost seconds for a faint line).
-MIN_ZOOM = 13
+#: Coarsest zoom drawn: z15, where a stream of 3.4 m (at 45°) is a pixel wide. At z14 even the
+#: widest (8 m) is 1.2 px at 45° and under a pixel below 33° latitude, and most are under half a
+#: pixel; routing the cells under a z14 deep link would add ≈ 15-20 % to its cold imagery cost
+#: for faint lines the imagery barely shows (the water edit needs a pixel's worth).
+MIN_ZOOM = 15
 #: Annual precipitation (mm) with no sources / with every source accepted.
 PRECIP_MM = (200.0, 800.0)
 #: Sub-pixels per pixel side of the anti-aliased raster.
@@ -124,18 +152,32 @@ class Network:
     """The channels of one routing cell: Bézier stretches in Web Mercator metres.
 
     ``curves``: (n, 5, 2) float64 points; ``count``: (n,) kept sources draining through the
-    stretch's node; ``paths``: for tests and benches, the routed pixel paths (global pixel
-    (row, col) of ZR, source first, the first water pixel last) of the kept sources that
-    start in the cell, and ``ends`` why each stopped (:data:`END_WATER` …).
+    stretch's node; ``surface``: (n,) float32 the channel's surface there (m: the lowest point
+    any path through the node has passed, which the elevation is carved down to);
+    ``paths``: for tests and benches, the routed pixel paths (global pixel (row, col) of ZR,
+    source first, the last pixel last) of the kept sources that start in the cell, and ``ends``
+    why each stopped (:data:`END_WATER` …); ``out_flow``: (CELL, CELL) the flow of each cell
+    pixel's edge out (0 where it is not a channel) and ``code`` its D8 direction (pyflwdir's
+    codes), to follow a channel across cells.
     """
 
     def __init__(
-        self, curves: np.ndarray, count: np.ndarray, paths: list[np.ndarray], ends: np.ndarray
+        self,
+        curves: np.ndarray,
+        count: np.ndarray,
+        surface: np.ndarray,
+        paths: list[np.ndarray],
+        ends: np.ndarray,
+        out_flow: np.ndarray,
+        code: np.ndarray,
     ) -> None:
         self.curves = curves
         self.count = count
+        self.surface = surface
         self.paths = paths
         self.ends = ends
+        self.out_flow = out_flow
+        self.code = code
 
 
 def width_m(count: np.ndarray) -> np.ndarray:
@@ -161,6 +203,7 @@ class EarthStreams:
         self._tiles = LRU(64)
         self._cells = LRU(512)
         self._drawn = LRU(96)
+        self._carved = LRU(96)
         self.identity: dict[str, object] = {
             "version": STREAMS_VERSION,
             "seed": seed,
@@ -171,9 +214,11 @@ class EarthStreams:
             "k_min": K_MIN,
             "width_m": [WIDTH_MIN_M, WIDTH_MAX_M],
             "fade_px": list(FADE_PX),
+            "min_zoom": MIN_ZOOM,
             "precip_mm": list(PRECIP_MM),
-            "rise_tol_m": RISE_TOL_M,
             "dir_margin": DIR_MARGIN,
+            "carve_half_px": CARVE_HALF_PX,
+            "tilt": [TILT_M_PER_PX, TILT_PX],
         }
 
     # ---- routing -------------------------------------------------------------------------
@@ -193,37 +238,38 @@ class EarthStreams:
 
         return self._tiles.get(("t", tx, ty), make)
 
-    def _dirs(self, cx: int, cy: int) -> np.ndarray:
-        """Return the D8 code (pyflwdir's, 0: none) of each pixel of routing cell (cx, cy).
+    @staticmethod
+    def _flood(elev: np.ndarray, water: np.ndarray) -> np.ndarray:
+        """Return the D8 code (pyflwdir's, 0: none) of every pixel of a routing raster.
 
-        ``pyflwdir.dem.fill_depressions`` (Wang & Liu priority flood) on the cell grown by
-        :data:`DIR_MARGIN` pixels, the water pixels and the raster's edge as outlets; only the
-        cell's own 256 × 256 directions are kept, so every pixel's direction comes from one
-        raster (its cell's) whichever tile asks. The margin only decides how hollows that reach
-        the cell's edge drain.
+        ``pyflwdir.dem.fill_depressions`` (Wang & Liu priority flood) with the water pixels and
+        the raster's edge as outlets; a pixel drains to its steepest strictly lower neighbour
+        on the filled surface, and across the flats the flood filled by the flood's own
+        direction (which leads to the flat's spill point).
         """
         from pyflwdir import dem
 
-        def make() -> np.ndarray:
-            elev, water = self._raster(cx, cy)
-            m = slice(CELL - DIR_MARGIN, 2 * CELL + DIR_MARGIN)
-            elev, water = elev[m, m], water[m, m]
-            h, w = elev.shape
-            edge = np.zeros((h, w), bool)
-            edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
-            pits = np.nonzero((edge | water).ravel())[0].astype(np.int64)
-            e = np.where(np.isfinite(elev), elev, np.float32(1e5)).astype(np.float32)
-            filled, d8 = dem.fill_depressions(e, outlets="idxs_pit", idxs_pit=pits)
-            # steepest descent on the filled surface wherever it slopes (the flood's own
-            # directions run in straight lines towards the outlet it came from); the flood's
-            # directions across the flats it filled
-            steep = _steepest(filled.astype(np.float64))
-            code = np.where(steep != 0, steep, d8)
-            code[water] = 0
-            c = slice(DIR_MARGIN, DIR_MARGIN + CELL)
-            return code[c, c].copy()
+        h, w = elev.shape
+        edge = np.zeros((h, w), bool)
+        edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
+        pits = np.nonzero((edge | water).ravel())[0].astype(np.int64)
+        e = np.where(np.isfinite(elev), elev, np.float32(1e5)).astype(np.float32)
+        if water.any():
+            # a slight tilt towards the nearest water (within TILT_PX): on a valley floor that is
+            # flat across (the WDBII valleys of the elevation layer) paths run into the river
+            # rather than beside it until their sources run out
+            from scipy import ndimage
 
-        return self._cells.get(("d", cx % (1 << ZR), cy), make)
+            d = ndimage.distance_transform_edt(~water)
+            e = e + np.float32(TILT_M_PER_PX) * np.minimum(d, TILT_PX).astype(np.float32)
+        filled, d8 = dem.fill_depressions(e, outlets="idxs_pit", idxs_pit=pits)
+        # steepest descent on the filled surface wherever it slopes (the flood's own
+        # directions run in straight lines towards the outlet it came from); the flood's
+        # directions across the flats it filled
+        steep = _steepest(filled.astype(np.float64))
+        code = np.where(steep != 0, steep, d8)
+        code[water] = 0
+        return code
 
     def _raster(self, cx: int, cy: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (elevation, water) of the 3 × 3 tiles of ZR centred on tile (cx, cy)."""
@@ -238,6 +284,25 @@ class EarthStreams:
         """Return the channels of routing cell (cx, cy) (a tile of ZR), cached (LRU)."""
         cx %= 1 << ZR
         return self._cells.get(("c", cx, cy), lambda: self._network(cx, cy))
+
+    def _dirs(self, cx: int, cy: int) -> np.ndarray:
+        """Return the D8 code of each pixel of routing cell (cx, cy), cached (LRU).
+
+        :meth:`_flood` of the cell grown by :data:`DIR_MARGIN` pixels; only the cell's own
+        256 × 256 directions are kept, so every pixel's direction comes from one raster (its
+        cell's) whichever network asks. The margin decides how hollows that reach the cell's
+        edge drain: with less context, two cells' floods disagree over a hollow straddling
+        their border and send its water back and forth (a loop, where paths stop).
+        """
+
+        def make() -> np.ndarray:
+            elev, water = self._raster(cx, cy)
+            m = slice(CELL - DIR_MARGIN, 2 * CELL + DIR_MARGIN)
+            code = self._flood(elev[m, m], water[m, m])
+            c = slice(DIR_MARGIN, DIR_MARGIN + CELL)
+            return code[c, c].copy()
+
+        return self._cells.get(("d", cx % (1 << ZR), cy), make)
 
     def _network(self, cx: int, cy: int) -> Network:
         # the raster: 3 × 3 cells around this one (margin 256 > REACH + 2), each pixel
@@ -254,15 +319,39 @@ class EarthStreams:
         nxt = np.where(ok, tr * w + tc, -1).ravel()
         gy0, gx0 = (cy - 1) * CELL, (cx - 1) * CELL  # global pixel of raster (0, 0)
         src = self._sources(cy, cx, gy0, gx0, elev.shape, water)
-        trail, end, why = _trace(nxt, water, elev, src)
+        trail, end, why = _trace(nxt, water, src)
         # edges of the paths and how many paths use each (a path never repeats a pixel)
         steps = np.arange(1, trail.shape[0])[:, None]
         on = steps <= end[None, :]
         a, b = trail[:-1][on], trail[1:][on]
-        pair, flow = np.unique(a * (h * w) + b, return_counts=True)
+        key = a * (h * w) + b
+        pair, inv, flow = np.unique(key, return_inverse=True, return_counts=True)
+        # a stream never narrows downstream: along each path the flow it carries is the
+        # largest it has run in so far, and an edge's flow the largest any path brings it (a
+        # trunk keeps its width, and stays a channel, while paths that ran in it still run —
+        # otherwise, where no tributary joins it for REACH steps, it would fade out)
+        seen = np.zeros(on.shape, np.int64)
+        seen[on] = flow[inv]
+        seen = np.maximum.accumulate(seen, axis=0)
+        flow = np.zeros(len(pair), np.int64)
+        np.maximum.at(flow, inv, seen[on])
         big = flow >= K_MIN
         ea, eb, ef = pair[big] // (h * w), pair[big] % (h * w), flow[big]
-        curves, counts = self._curves(ea, eb, ef, water, (h, w), gy0, gx0)
+        # the channel's surface: at each channel pixel the lowest point any path through it
+        # has passed (the layer breached along the path: never rising downstream)
+        is_ch = np.zeros(h * w, bool)
+        is_ch[ea] = True
+        is_ch[eb] = True
+        low = np.minimum.accumulate(elev.ravel()[trail], axis=0)
+        at = (np.arange(trail.shape[0])[:, None] <= end[None, :]) & is_ch[trail]
+        surf = np.full(h * w, np.inf, np.float32)
+        np.minimum.at(surf, trail[at], low[at])
+        curves, counts, surface = self._curves(ea, eb, ef, surf, water, (h, w), gy0, gx0)
+        # flow out of each pixel of the cell (0: no channel out), for continuity across cells
+        out_flow = np.zeros(h * w, np.int32)
+        out_flow[ea] = ef
+        c = slice(CELL, 2 * CELL)
+        out_flow = out_flow.reshape(h, w)[c, c].copy()
         paths, ends = [], []
         s0 = trail[0]
         mine = (s0 // w >= CELL) & (s0 // w < 2 * CELL) & (s0 % w >= CELL) & (s0 % w < 2 * CELL)
@@ -270,7 +359,8 @@ class EarthStreams:
             p = trail[: end[j] + 1, j]
             paths.append(np.column_stack([p // w + gy0, p % w + gx0]))
             ends.append(int(why[j]))
-        return Network(curves, counts, paths, np.array(ends, np.int8))
+        cen = code[c, c].copy()
+        return Network(curves, counts, surface, paths, np.array(ends, np.int8), out_flow, cen)
 
     def _sources(
         self, cy: int, cx: int, gy0: int, gx0: int, shape: tuple[int, int], water: np.ndarray
@@ -324,11 +414,12 @@ class EarthStreams:
         ea: np.ndarray,
         eb: np.ndarray,
         ef: np.ndarray,
+        surf: np.ndarray,
         water: np.ndarray,
         shape: tuple[int, int],
         gy0: int,
         gx0: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the Bézier stretches (n, 5, 2) of the cell's channel nodes and their flows.
 
         ``ea → eb`` are the channel edges (flow ≥ K_MIN) of the raster, ``ef`` their flows. A
@@ -338,7 +429,7 @@ class EarthStreams:
         """
         h, w = shape
         if not len(ea):
-            return np.zeros((0, 5, 2)), np.zeros(0, np.int64)
+            return np.zeros((0, 5, 2)), np.zeros(0, np.int64), np.zeros(0, np.float32)
         ry, rx = ea // w, ea % w
         in_cell_a = (ry >= CELL) & (ry < 2 * CELL) & (rx >= CELL) & (rx < 2 * CELL)
         ry, rx = eb // w, eb % w
@@ -361,7 +452,7 @@ class EarthStreams:
             )
 
         t = _BEZIER_T[None, :, None]
-        out, cnt = [], []
+        out, cnt, sfc = [], [], []
         # stretches through the nodes p of this cell, one per channel edge u → p in
         sel = in_cell_b
         u, p = ea[sel], eb[sel]
@@ -371,19 +462,26 @@ class EarthStreams:
         a, b = (pu + pp) / 2, (pp + pq) / 2
         out.append((1 - t) ** 2 * a[:, None] + 2 * (1 - t) * t * pp[:, None] + t**2 * b[:, None])
         cnt.append(ef[sel])
+        sfc.append(surf[p])
         # channel heads of this cell: p → mid(p, q)
         sel = in_cell_a & ~has_in[ea]
         p, q = ea[sel], eb[sel]
         pp, pq = pos(p), pos(q)
         out.append(pp[:, None] + ((pq - pp) / 2)[:, None] * t)
         cnt.append(ef[sel])
+        sfc.append(surf[p])
         # mouths: mid(p, q) → q where q is water
         sel = in_cell_a & water.ravel()[eb]
         p, q = ea[sel], eb[sel]
         pp, pq = pos(p), pos(q)
         out.append(((pp + pq) / 2)[:, None] + ((pq - pp) / 2)[:, None] * t)
         cnt.append(ef[sel])
-        return np.concatenate(out).astype(np.float64), np.concatenate(cnt).astype(np.int64)
+        sfc.append(surf[p])
+        return (
+            np.concatenate(out).astype(np.float64),
+            np.concatenate(cnt).astype(np.int64),
+            np.concatenate(sfc).astype(np.float32),
+        )
 
     # ---- drawing -------------------------------------------------------------------------
 
@@ -483,6 +581,108 @@ class EarthStreams:
         out[_get("ne_50m_urban_areas").mask(z, Rect(r0, rect.x0, r1 - r0, rect.w))] = 0.0
         return out[rows - r0]
 
+    # ---- carving --------------------------------------------------------------------------
+
+    def _carves(self, cx: int, cy: int, z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the carve bands of routing cell (cx, cy) at zoom z, cached (LRU): (bounds
+        (n, 4) in global pixels of z, shapely polygons, surface m), highest surface first."""
+
+        def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            net = self.network(cx, cy)
+            if not len(net.count):
+                return (np.zeros((0, 4)), np.zeros(0, object), np.zeros(0, np.float32))
+            s = pixel_size(z)
+            shift = (cx - (cx % (1 << ZR))) * CELL * pixel_size(ZR)
+            c = net.curves
+            px = np.stack(
+                ((c[..., 0] + shift + HALF_WORLD) / s, (HALF_WORLD - c[..., 1]) / s), axis=-1
+            )
+            order = np.argsort(-net.surface, kind="stable")
+            half = CARVE_HALF_PX * pixel_size(ZR) / s
+            buf = shapely.buffer(shapely.linestrings(px[order]), half, quad_segs=2)
+            return shapely.bounds(buf), buf, net.surface[order]
+
+        return self._carved.get(("v", cx, cy, z), make)
+
+    def carve(self, z: int, rect: Rect, elev: np.ndarray) -> np.ndarray:
+        """Return ``elev`` (the layer's metres on the rect at zoom z) carved along the channels.
+
+        From :data:`ZR` on, every pixel whose centre lies within :data:`CARVE_HALF_PX` pixels
+        of ZR of a channel is lowered to that channel's surface (the lowest, where bands
+        overlap); coarser zooms are returned as they are. A ground band, so a 2 × 2 block of
+        children covers what its parent does; the surface never rises downstream, so neither
+        does the carved layer along a channel.
+        """
+        if z < ZR:
+            return elev
+        w = grid_width(z)
+        rows = np.clip(np.arange(rect.y0, rect.y0 + rect.h), 0, w - 1)
+        r0, r1 = int(rows[0]), int(rows[-1]) + 1
+        f = 2.0 ** (ZR - z)
+        grow = CARVE_HALF_PX + 2.0
+        cy0 = int(math.floor((r0 * f - grow) / CELL))
+        cy1 = int(math.floor((r1 * f + grow) / CELL))
+        cx0 = int(math.floor((rect.x0 * f - grow) / CELL))
+        cx1 = int(math.floor(((rect.x0 + rect.w) * f + grow) / CELL))
+        bx0, bx1, by0, by1 = rect.x0, rect.x0 + rect.w, r0, r1
+        shapes: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for cy in range(max(cy0, 0), min(cy1, (1 << ZR) - 1) + 1):
+            for cx in range(cx0, cx1 + 1):
+                bounds, shp, surf = self._carves(cx, cy, z)
+                if not len(shp):
+                    continue
+                hit = (bounds[:, 2] >= bx0) & (bounds[:, 0] <= bx1)
+                hit &= (bounds[:, 3] >= by0) & (bounds[:, 1] <= by1)
+                idx = np.nonzero(hit)[0]
+                if len(idx):
+                    shapes.append(shp[idx])
+                    values.append(surf[idx])
+        if not shapes:
+            return elev
+        sv = np.concatenate(values)
+        order = np.argsort(-sv, kind="stable")  # the lowest surface is burnt last and wins
+        none = np.float32(1e30)
+        burn = features.rasterize(
+            gshhs.geojson_shapes(np.concatenate(shapes)[order], sv[order].tolist()),
+            out_shape=(r1 - r0, rect.w),
+            transform=Affine.translation(bx0, by0),
+            fill=float(none),
+            dtype="float32",
+        )
+        return np.minimum(elev, burn[rows - r0]).astype(np.float32)
+
+    def follow(self, gy: int, gx: int, max_steps: int = 20_000) -> tuple[np.ndarray, int]:
+        """Follow the channel from global pixel (gy, gx) of ZR downstream, across cells.
+
+        Each step is the pixel's own direction while its edge out is a channel (flow ≥ K_MIN in
+        its cell's network). Returns the pixel path and why it stopped: :data:`END_WATER`, a
+        land pixel whose edge out is no channel (:data:`END_DRY`: the channel fades out), a
+        loop (:data:`END_LOOP`) or ``max_steps`` (:data:`END_REACH`). For benches and tests.
+        """
+        n = grid_width(ZR)
+        path = [(gy, gx % n)]
+        seen = {path[0]}
+        why = END_REACH
+        for _ in range(max_steps):
+            gx %= n
+            cy, cx = gy // CELL, gx // CELL
+            iy, ix = gy - cy * CELL, gx - cx * CELL
+            if self._tile(cx, cy)[1][iy, ix]:
+                why = END_WATER
+                break
+            if self.network(cx, cy).out_flow[iy, ix] < K_MIN:
+                why = END_DRY
+                break
+            code = self.network(cx, cy).code[iy, ix]
+            gy, gx = gy + int(_D8_ROW[code]), (gx + int(_D8_COL[code])) % n
+            if (gy, gx) in seen:
+                why = END_LOOP
+                break
+            seen.add((gy, gx))
+            path.append((gy, gx))
+        return np.array(path, np.int64), why
+
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
     t = np.clip(t, 0.0, 1.0)
@@ -524,44 +724,43 @@ def _steepest(elev: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Why a path stopped: reached water, the layer would rise (a hollow, a pit), or its reach.
-END_WATER, END_HOLLOW, END_REACH = 0, 1, 2
+#: Why a path stopped: reached water, no way on (a two-pixel loop across a cell border), or
+#: its reach.
+END_WATER, END_LOOP, END_REACH = 0, 1, 2
+#: Where :meth:`EarthStreams.follow` stops on land: the edge out is no channel.
+END_DRY = 3
 
 
 def _trace(
-    nxt: np.ndarray, water: np.ndarray, elev: np.ndarray, src: np.ndarray
+    nxt: np.ndarray, water: np.ndarray, src: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Follow every source along the directions for up to REACH steps, all at once.
 
-    A path stops on the first water pixel; before a step onto a pixel more than
-    :data:`RISE_TOL_M` above the lowest it has passed, or back onto the pixel it came from, or
-    where there is no direction (a hollow); or after REACH steps. Returns (trail, end, why):
-    trail (REACH + 1, n) flat indices (the last pixel repeated after the stop), end (n,) the
-    step of the last pixel, why (n,) END_WATER / END_HOLLOW / END_REACH.
+    A path stops on the first water pixel; before a step back onto the pixel it came from (two
+    cells' floods that disagree at their border) or where there is no direction; or after REACH
+    steps. Hollows of the layer do not stop it: it runs through them on the filled surface, and
+    the elevation is carved along its channel (:meth:`EarthStreams.carve`). Returns (trail, end,
+    why): trail (REACH + 1, n) flat indices (the last pixel repeated after the stop), end (n,)
+    the step of the last pixel, why (n,) END_WATER / END_LOOP / END_REACH.
     """
-    wflat, eflat = water.ravel(), elev.ravel()
+    wflat = water.ravel()
     n = len(src)
     trail = np.empty((REACH + 1, n), np.int64)
     end = np.full(n, REACH, np.int64)
     why = np.full(n, END_REACH, np.int8)
     cur = src.copy()
-    low = eflat[cur].copy()
     prev = np.full(n, -1, np.int64)
     live = np.ones(n, bool)
     trail[0] = cur
     for k in range(1, REACH + 1):
         step = nxt[cur]
-        ok = step >= 0
-        safe = np.where(ok, step, cur)
-        ok &= (eflat[safe] <= low + RISE_TOL_M) | wflat[safe]
-        ok &= safe != prev
+        ok = (step >= 0) & (step != prev)
         stop = live & ~ok
         end[stop] = k - 1
-        why[stop] = END_HOLLOW
+        why[stop] = END_LOOP
         live &= ok
         prev = np.where(live, cur, prev)
-        cur = np.where(live, safe, cur)
-        low = np.minimum(low, eflat[cur])
+        cur = np.where(live, step, cur)
         trail[k] = cur
         arrived = live & wflat[cur]
         end[arrived] = k
@@ -595,6 +794,13 @@ def streams_of(geo: Any) -> EarthStreams:
             hit = EarthStreams(geo.seed, geo._elevation.elevation, water)
             _BY_GEO[geo] = hit
     return hit
+
+
+def carve_streams(geo: Any, z: int, rect: Rect, elev: np.ndarray) -> np.ndarray:
+    """Return the elevation of ``geo`` on the rect carved along its streams (from :data:`ZR`)."""
+    if z < ZR:
+        return elev
+    return streams_of(geo).carve(z, rect, elev)
 
 
 def add_streams(geo: Any, z: int, rect: Rect, rivers: np.ndarray) -> np.ndarray:

@@ -1,0 +1,131 @@
+"""Drainage of the ``earth`` procedural streams (generator/geography/streams_earth.py).
+
+Synthetic terrain as in ``test_geography_streams.py`` (a slope south to a sea, placed over real
+climate), here with a closed bowl straddling a routing-cell border on the way: the streams must
+run through it (not stop in it), every channel must end in the sea, a channel leaving a cell
+must go on in its neighbour, and the elevation carved along the channels must never rise
+downstream.
+"""
+
+from __future__ import annotations
+
+import mercantile
+import numpy as np
+import pytest
+
+from generator.geography import streams_earth as S
+from generator.planner import Rect
+
+HUMID = (8.1, 48.0)
+
+
+def _ref() -> tuple[int, int]:
+    t = mercantile.tile(*HUMID, S.ZR)
+    return t.x * S.CELL, t.y * S.CELL
+
+
+def bowl_terrain() -> S.EarthStreams:
+    """Slope south to a sea 700 px of ZR below the reference cell, valleys every 90 px, a
+    ripple, and a bowl 12 m deep and 50 px across centred on the border of cells 1 and 2 rows
+    down (deeper than the slope drops across it, so it is a closed hollow)."""
+    gx0, gy0 = _ref()
+    sea = gy0 + 700
+    by, bx = gy0 + 2 * S.CELL, gx0 + 128
+
+    def elev(z: int, rect: Rect) -> np.ndarray:
+        assert z == S.ZR
+        y = np.arange(rect.y0, rect.y0 + rect.h, dtype=np.float64)[:, None]
+        x = np.arange(rect.x0, rect.x0 + rect.w, dtype=np.float64)[None, :]
+        e = 0.1 * (sea - y) + 8.0 * np.abs(np.sin((x - gx0) / 90.0 * np.pi))
+        e += 1.5 * np.sin(x / 7.0) * np.cos(y / 5.0)
+        e -= 12.0 * np.exp(-((y - by) ** 2 + (x - bx) ** 2) / (2 * 25.0**2))
+        return e.astype(np.float32)
+
+    def water(z: int, rect: Rect) -> np.ndarray:
+        y = np.arange(rect.y0, rect.y0 + rect.h)[:, None]
+        return np.broadcast_to(y >= sea, (rect.h, rect.w)).copy()
+
+    return S.EarthStreams(7, elev, water)
+
+
+@pytest.fixture(scope="module")
+def bowl() -> S.EarthStreams:
+    return bowl_terrain()
+
+
+def _cell(dy: int) -> tuple[int, int]:
+    gx, gy = _ref()
+    return gx // S.CELL, gy // S.CELL + dy
+
+
+@pytest.mark.slow
+def test_every_channel_reaches_the_sea(bowl: S.EarthStreams) -> None:
+    """From channel heads two cells above the sea (the bowl between them and it), following
+    the channel downstream across cells ends in water every time: no channel fades out on land
+    and no loop (two cells' floods disagreeing over the bowl on their border)."""
+    cx, cy = _cell(1)
+    net = bowl.network(cx, cy)
+    heads = np.argwhere(net.out_flow >= S.K_MIN)
+    assert len(heads) > 50
+    rng = np.random.default_rng(1)
+    ends = []
+    for i in rng.choice(len(heads), 12, replace=False):
+        gy, gx = heads[i] + [cy * S.CELL, cx * S.CELL]
+        path, why = bowl.follow(int(gy), int(gx), 3000)
+        ends.append(why)
+        # it ends on a water pixel, and got there by single D8 steps
+        assert bowl._water_fn(S.ZR, Rect(int(path[-1, 0]), int(path[-1, 1]), 1, 1))[0, 0]
+        assert np.abs(np.diff(path, axis=0)).max() <= 1
+    assert ends == [S.END_WATER] * len(ends)
+
+
+@pytest.mark.slow
+def test_channels_continue_across_cell_borders(bowl: S.EarthStreams) -> None:
+    """Every channel edge out of a cell's border pixel into its neighbour lands on a pixel the
+    neighbour's network also carries as a channel (or on water): the network is continuous
+    across routing cells, as the drawn strips are."""
+    cx, cy = _cell(1)
+    net = bowl.network(cx, cy)
+    below = bowl.network(cx, cy + 1)
+    row = S.CELL - 1  # the cell's last row: edges south go into the cell below
+    crossing = 0
+    for col in np.nonzero(net.out_flow[row] >= S.K_MIN)[0]:
+        code = net.code[row, col]
+        dy, dx = int(S._D8_ROW[code]), int(S._D8_COL[code])
+        tx = col + dx
+        if dy != 1 or not 0 <= tx < S.CELL:
+            continue
+        crossing += 1
+        assert below.out_flow[0, tx] >= S.K_MIN
+    assert crossing >= 3
+
+
+def test_carved_layer_never_rises_along_channels(bowl: S.EarthStreams) -> None:
+    """The elevation carved along the channels (at ZR) never climbs along a kept path's channel
+    part, although the paths cross the bowl (a hollow of the uncarved layer); the carve only
+    lowers, and two overlapping rects agree."""
+    cx, cy = _cell(1)
+    net = bowl.network(cx, cy)
+    rect = Rect((cy - 1) * S.CELL, (cx - 1) * S.CELL, 3 * S.CELL, 3 * S.CELL)
+    raw = bowl._elevation_fn(S.ZR, rect)
+    cut = bowl.carve(S.ZR, rect, raw)
+    assert cut.dtype == np.float32 and np.all(cut <= raw)
+    assert (raw - cut).max() > 1.0  # the bowl's rim was breached
+    climbs = []
+    for p in net.paths:
+        ry, rx = p[:, 0] - rect.y0, p[:, 1] - rect.x0
+        inside = (ry >= 0) & (ry < rect.h) & (rx >= 0) & (rx < rect.w)
+        flow = np.array(
+            [bowl.network(x // S.CELL, y // S.CELL).out_flow[y % S.CELL, x % S.CELL] for y, x in p]
+        )
+        ch = np.nonzero((flow >= S.K_MIN) & inside)[0]
+        if len(ch) < 2:
+            continue
+        seg = slice(ch[0], ch[-1] + 1)
+        prof = cut[ry[seg], rx[seg]].astype(np.float64)
+        climbs.append(float((prof - np.minimum.accumulate(prof)).max()))
+    assert len(climbs) > 50
+    assert max(climbs) <= S.RISE_TOL_M
+    other = Rect(rect.y0 + 100, rect.x0 + 37, 300, 300)
+    part = bowl.carve(S.ZR, other, bowl._elevation_fn(S.ZR, other))
+    assert np.array_equal(part, cut[100:400, 37:337])

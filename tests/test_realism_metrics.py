@@ -92,3 +92,12 @@ def test_patches_grid() -> None:
     img = np.zeros((256, 256, 3))
     assert len(R.patches(img)) == 16
     assert len(R.patches(img, stride=32)) == 49
+
+
+def test_feature_groups_cover_every_feature() -> None:
+    """The cue groups partition the feature vector, and stripes are given away by coherence."""
+    rng = np.random.default_rng(7)
+    n = len(R.patch_features(_noise(rng, 1)[0]))
+    assert sorted(c for cols in R.GROUPS.values() for c in cols) == list(range(n))
+    out = R.compare(_noise(rng, 30), _stripes(rng, 30))
+    assert out["by_group"]["coherence"] >= 0.95

@@ -453,3 +453,29 @@ def test_a_bad_override_is_one_line_in_health(tmp_path_factory):
         assert "valley.toml: layers.override.0:" in detail
         assert "gone.geojson: no such file" in detail
         assert c.get("/tiles/valley/3/4/2.png").status_code == 503  # not served
+
+
+def test_overrides_wrap_across_the_antimeridian(root, tiny_model):
+    # z12 pixels are 0.000343° wide: the 40 px east of 180° span 0.0137°
+    east = [[[179.9, -0.02], [179.999, -0.02], [179.999, 0.02], [179.9, 0.02], [179.9, -0.02]]]
+    west = [[[-180.0, -0.02], [-179.99, -0.02], [-179.99, 0.02], [-180.0, 0.02], [-180.0, -0.02]]]
+    (root / "worlds" / "am.geojson").write_text(
+        _fc(_feat("Polygon", east, "e"), _feat("Polygon", west, "w"))
+    )
+    w = _world(
+        root,
+        tiny_model,
+        '[[layers.override]]\npath = "am.geojson"\nlayer = "landcover"\nclass = "ice_and_snow"',
+    )
+    z = 12
+    width = 256 << z
+    _, row = _px(z, 0.0, 0.0)
+    across = Rect(row - 4, width - 40, 8, 80)  # 40 px each side of the antimeridian
+    lc = w.geography.window("landcover", z, across)
+    assert (lc[:, 0:36] == C.ICE).all() and (lc[:, 40:68] == C.ICE).all()
+    assert not (lc[:, 70:] == C.ICE).any()  # beyond −179.99°
+    # an unwrapped rect reads the same pixels as the wrapped one
+    assert np.array_equal(lc[:, 40:], w.geography.window("landcover", z, Rect(row - 4, 0, 8, 40)))
+    assert np.array_equal(
+        lc, w.geography.window("landcover", z, Rect(row - 4, 2 * width - 40, 8, 80))
+    )

@@ -324,6 +324,22 @@ def test_geotiff_landcover_in_another_crs(root, tiny_model):
     assert (_layer(m, "landcover", z, LON - 0.01, LAT, 64) == C.URBAN).all()
 
 
+def test_geotiff_water(root, tiny_model):
+    kinds = np.full((20, 20), 255, np.uint8)
+    kinds[5:15, 5:15] = C.LAKE
+    _tiff(root / "worlds" / "lake.tif", kinds, (LON - 0.02, LAT - 0.02, LON + 0.02, LAT + 0.02),
+          "EPSG:4326")  # fmt: skip
+    w = _world(root, tiny_model, '[[layers.override]]\npath = "lake.tif"\nlayer = "water"')
+    assert (_layer(w, "water", 15, LON, LAT, 32) == C.LAKE).all()
+    assert (_layer(w, "landcover", 15, LON, LAT, 32) == C.WATER).all()
+    assert (_layer(w, "water", 15, LON + 0.015, LAT, 32) == C.LAND).all()
+    kinds[0, 0] = 9
+    _tiff(root / "worlds" / "lake.tif", kinds, (LON - 0.02, LAT - 0.02, LON + 0.02, LAT + 0.02),
+          "EPSG:4326")  # fmt: skip
+    with pytest.raises(WorldConfigError, match=r"value 9 is not a water kind"):
+        _world(root, tiny_model, '[[layers.override]]\npath = "lake.tif"\nlayer = "water"')
+
+
 def test_the_hash_follows_the_file_bytes(root, tiny_model):
     f = root / "worlds" / "wood.geojson"
     f.write_text(_fc(_feat("Polygon", _square(LON, LAT, D), **{"class": "cropland"})))

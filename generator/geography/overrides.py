@@ -291,19 +291,25 @@ def load_geojson(path: Path, layer: str, fixed: str | None, prop: str | None) ->
 
 
 class RasterOverride:
-    """A GeoTIFF of land-cover class ids in any CRS, read per rect through a WarpedVRT.
+    """A GeoTIFF of land-cover class ids (or, for ``layer = "water"``, water kinds: 0 land,
+    1 ocean, 2 lake, 3 river) in any CRS, read per rect through a WarpedVRT.
 
     ``values`` maps raster values to class names (e.g. a land-cover product's codes); without
-    it the values are the class ids themselves. Nodata (or, without a nodata value, the area
-    outside the raster) and values that map to nothing are no override.
+    it the values are the class ids (water kinds) themselves. Nodata (or, without a nodata
+    value, the area outside the raster) and values that map to nothing are no override.
 
     Raises:
         OverrideError: a missing or unreadable file, no CRS, a non-integer band, or values that
             are not classes (checked on a read of at most 1024 px a side).
     """
 
-    def __init__(self, path: Path, values: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, path: Path, values: dict[str, str] | None = None, layer: str = "landcover"
+    ) -> None:
         self.path = path
+        self.layer = layer
+        ids = [k.id for k in (C.LANDCOVER if layer == "landcover" else C.WATER_KINDS)]
+        what = "land-cover class id" if layer == "landcover" else "water kind (0-3)"
         if not path.is_file():
             raise OverrideError(f"{path}: no such file")
         try:
@@ -332,8 +338,7 @@ class RasterOverride:
             self.overviews = tuple(ds.overviews(1))
             self.lut = np.full(65536, UNSET, np.uint8)
             if values is None:
-                for k in C.LANDCOVER:
-                    self.lut[k.id] = k.id
+                self.lut[ids] = ids
             else:
                 for raw, name in values.items():
                     try:
@@ -344,8 +349,13 @@ class RasterOverride:
                         ) from None
                     if not 0 <= v < 65536:
                         raise OverrideError(f"{path}: values: {v} is outside 0..65535")
+                    if layer == "water" and name not in WATER_NAMES:
+                        raise OverrideError(
+                            f"{path}: values: {raw}: unknown water class {name!r} (classes: "
+                            f"{', '.join(WATER_NAMES)})"
+                        )
                     try:
-                        self.lut[v] = landcover_id(name)
+                        self.lut[v] = WATER_NAMES[name] if layer == "water" else landcover_id(name)
                     except OverrideError as exc:
                         raise OverrideError(f"{path}: values: {raw}: {exc}") from None
             scale = max(1.0, max(ds.height, ds.width) / 1024)
@@ -358,8 +368,8 @@ class RasterOverride:
             if len(bad):
                 hint = "map them with values = {...}" if values is None else "add them to values"
                 raise OverrideError(
-                    f"{path}: value {int(bad[0])} is not a land-cover class id ({hint}, or make "
-                    "it the nodata value)"
+                    f"{path}: value {int(bad[0])} is not a {what} ({hint}, or make it the "
+                    "nodata value)"
                 )
         self._local = threading.local()
 
@@ -426,10 +436,7 @@ class Overrides:
     ) -> None:
         self.layers = layers
         self.params = dict(params or {})
-        self._by = {
-            name: [o for o, _ in layers if getattr(o, "layer", "landcover") == name]
-            for name in LAYER_NAMES
-        }
+        self._by = {name: [o for o, _ in layers if o.layer == name] for name in LAYER_NAMES}
         self._fill = {
             id(o): C.GRASSLAND if opt.get("fill") is None else int(opt["fill"])  # type: ignore[call-overload]
             for o, opt in layers
@@ -644,9 +651,9 @@ def load_overrides(entries: list[dict[str, Any]], root: Path, params: dict[str, 
             fill = e.get("fill")
             fill_id = landcover_id(str(fill)) if fill is not None else None
             if p.suffix.lower() in (".tif", ".tiff", ".vrt"):
-                if layer != "landcover":
-                    raise OverrideError(f"{p}: rasters override the landcover layer only")
-                o: VectorOverride | RasterOverride = RasterOverride(p, e.get("values"))
+                if layer not in ("landcover", "water"):
+                    raise OverrideError(f"{p}: rasters override the landcover and water layers")
+                o: VectorOverride | RasterOverride = RasterOverride(p, e.get("values"), layer)
             else:
                 if e.get("values") is not None:
                     raise OverrideError(f"{p}: values is for GeoTIFF overrides")

@@ -62,7 +62,7 @@ from .layout_net import (
     cell_size,
 )
 from .layout_parcels import CELL_L, STYLES, field_cell, village
-from .layout_towns import buildings, town_cell
+from .layout_towns import buildings_near, town_cell
 from .lru import LRU
 from .overrides import ROAD_MINZOOM
 
@@ -340,15 +340,9 @@ class Layout:
                     continue
                 blocks.append(tc.blocks[shapely.intersects(tc.blocks, bbox)])
                 if mpp <= BUILDING_MPP:
-                    cor = buildings(self.seed, tc, ix, iy, ARTERIAL_M)
-                    sel = (
-                        (cor[..., 0].max(1) >= x0)
-                        & (cor[..., 0].min(1) <= x1)
-                        & (cor[..., 1].max(1) >= y0)
-                        & (cor[..., 1].min(1) <= y1)
-                    )
+                    cor, sel = buildings_near(self.seed, tc, ix, iy, bounds, ARTERIAL_M)
                     if self.ov is not None and self.ov.params:
-                        sel &= self.ov.keep_buildings(self.seed, self.coarse, cor, ix, iy)
+                        sel = self.ov.keep_buildings(self.seed, self.coarse, cor, ix, iy, sel)
                     if sel.any():
                         houses.append(shapely.polygons(cor[sel]))
         user_parcels, user_houses, user_roads, user_clear = 1 << 62, 1 << 62, set(), []

@@ -412,3 +412,25 @@ def buildings(seed: int, cell: TownCell, ix: int, iy: int, arterial_m: float = 1
         corners = np.delete(corners, np.unique(hits[0]), axis=0)
     cell.buildings["corners"] = corners
     return corners
+
+
+def buildings_near(
+    seed: int,
+    cell: TownCell,
+    ix: int,
+    iy: int,
+    bounds: tuple[float, float, float, float],
+    arterial_m: float = 14.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the cell's building corners ((n, 4, 2), :func:`buildings`) and which of them have
+    a box meeting ``bounds`` (west, south, east, north): the boxes are kept with the corners,
+    so a tile filters a cell's ≈ 10,000 buildings with four comparisons each instead of
+    reducing their corners (which was most of a warm z16 city tile)."""
+    cor = buildings(seed, cell, ix, iy, arterial_m)
+    box = cell.buildings.get("box")
+    if box is None:
+        box = np.stack([cor[..., 0].min(1), cor[..., 1].min(1), cor[..., 0].max(1),
+                        cor[..., 1].max(1)])  # fmt: skip
+        cell.buildings["box"] = box
+    x0, y0, x1, y1 = bounds
+    return cor, (box[2] >= x0) & (box[0] <= x1) & (box[3] >= y0) & (box[1] <= y1)

@@ -284,6 +284,30 @@ def test_road_density_zero_removes_the_generated_roads(root, tiny_model):
     assert np.isin(b, net).sum() < 0.5 * np.isin(a, net).sum()
 
 
+def test_building_density_thins_the_buildings(root, tiny_model):
+    village = (-108.25163, 20.5049)  # a stub village on cropland (found with its features)
+    plain = _world(root, tiny_model, "", "plain")
+    half = _world(root, tiny_model, "[layout.params.cropland]\nbuilding_density = 0.5\n", "half")
+    z = 17
+    t = TMS.tile(*village, z)
+    r = tile_rect(z, t.x, t.y)
+    a = layout_of(plain.geography).state(z, r)
+    b = layout_of(half.geography).state(z, r)
+    na, nb = len(a.objs.houses), len(b.objs.houses)
+    assert na > 20 and 0.3 * na < nb < 0.7 * na, (na, nb)
+    # each building keeps its fate in another rect over it (a hash per building, not per rect)
+    r2 = Rect(r.y0 + 100, r.x0 - 60, 256, 256)
+    a2 = layout_of(plain.geography).state(z, r2)
+    b2 = layout_of(half.geography).state(z, r2)
+
+    def wkb(st) -> set:
+        return {shapely.to_wkb(g) for g in st.objs.houses}
+
+    both = wkb(a) & wkb(a2)  # generated buildings reaching both rects
+    assert len(both) > 5
+    assert wkb(b) & both == wkb(b2) & both
+
+
 def _tiff(path: Path, data: np.ndarray, bounds, crs: str | None, nodata=255) -> None:
     h, w = data.shape
     profile = {"driver": "GTiff", "height": h, "width": w, "count": 1, "dtype": data.dtype.name}

@@ -584,19 +584,25 @@ class Overrides:
         p = self.params_at(coarse, np.array([(x0 + x1) / 2]), np.array([(y0 + y1) / 2]))[0]
         return {"size": p.field_scale, "track_density": p.road_density}
 
-    def keep_buildings(self, seed: int, coarse: Any, cor: np.ndarray, ix: int, iy: int):
-        """Return which generated buildings of a cell stay under ``building_density`` (< 1
-        thins them, by a hash of (seed, cell, building), so each keeps its fate at every
-        zoom), as a bool mask over ``cor`` ((n, 4, 2) corners)."""
-        keep = np.ones(len(cor), bool)
-        if not len(cor) or not any(p.building_density != 1.0 for p in self.params.values()):
-            return keep
+    def keep_buildings(
+        self, seed: int, coarse: Any, cor: np.ndarray, ix: int, iy: int, sel: np.ndarray
+    ) -> np.ndarray:
+        """Return ``sel`` (which of a cell's generated buildings ``cor``, (n, 4, 2) corners, a
+        rect wants) less those that ``building_density`` < 1 thins out: by a hash of (seed,
+        cell, building index in the cell), so each keeps its fate in every rect and zoom."""
+        idx = np.nonzero(sel)[0]
+        if not len(idx) or not any(p.building_density != 1.0 for p in self.params.values()):
+            return sel
         from .layout_net import rnd
 
-        c = cor.mean(axis=1)
-        dens = np.array([p.building_density for p in self.params_at(coarse, c[:, 0], c[:, 1])])
-        r = rnd(seed, 977, 14, ix, iy, np.arange(len(cor)))
-        return r < dens
+        lut = np.ones(256)
+        for k, p in self.params.items():
+            lut[k] = p.building_density
+        c = cor[idx].mean(axis=1)
+        dens = lut[coarse.sample(c[:, 0], c[:, 1], "lc").astype(np.int64)]
+        keep = sel.copy()
+        keep[idx] = rnd(seed, 977, 14, ix, iy, idx) < dens
+        return keep
 
     def clear(self, houses: np.ndarray, roads: list, user_houses: list) -> np.ndarray:
         """Return which generated building polygons stay: none under an override road (its

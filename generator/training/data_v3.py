@@ -324,6 +324,7 @@ def _own_mask(root: Path, folder: str, stem: str, listed: list[str]) -> str | No
     """Return the object mask of a texture: one the materials pair with it whose name is the
     texture's own (the materials' index pairing is wrong in places: ``marsh3`` with
     ``rice1.mask``), else ``<stem>.mask.png`` / ``<stem>-mask.png`` if present."""
+
     def norm(x: str) -> str:
         return re.sub(r"[._]", "-", x)
 
@@ -579,6 +580,7 @@ def build(
                 licence=_SATELLITE_LICENCES[name],
                 klass=klass,
                 kind=kind,
+                note="partly cloudy; clouds are not labelled" if "landsat" in name else "",
             )
     neon = neon_images(wheel or fetch_wheel(NEON_WHEEL, cache / "wheels"))
     for name, rgb in neon.items():

@@ -74,6 +74,8 @@ LINE_MIN_PX = 32
 LINE_VOTES = 20
 #: orientation coherence an edge pixel needs to take part in a line
 LINE_COHERENCE = 0.4
+#: luminance std (7×7 px, [0, 1] units) above which a water-coloured pixel is not water
+WATER_MAX_STD = 0.05
 #: a land-cover plane value that means "not known" (stack marks the channel missing)
 UNKNOWN = 255
 #: distances beyond this (m) are clipped: a shore further away than the image is not seen
@@ -92,14 +94,22 @@ def _as_float(rgb: np.ndarray) -> np.ndarray:
 def water(rgb: np.ndarray, reflectance: np.ndarray | None = None) -> np.ndarray:
     """Return water 0..1 (H, W): NDWI (0 → 0.5, ≥ 0.1 → 1) where ``reflectance`` (H, W, 4:
     red, green, blue, near-infrared) is given, else :func:`generator.follow.waterness` of the
-    colour."""
+    colour gated by local smoothness (:data:`WATER_MAX_STD`)."""
     f = _as_float(rgb)
     if reflectance is not None:
         g = reflectance[..., 1].astype(np.float32)
         n = reflectance[..., 3].astype(np.float32)
         ndwi = (g - n) / np.maximum(g + n, 1e-4)
         return np.clip(0.5 + ndwi / 0.2, 0.0, 1.0)
-    return waterness(np.moveaxis(f * 255.0, -1, 0)).astype(np.float32)
+    colour = waterness(np.moveaxis(f * 255.0, -1, 0)).astype(np.float32)
+    # open water is smooth; shadows and dark blue roofs, which pass the colour rule in towns,
+    # sit among bright pixels: gate by the local luminance spread (std over 7×7 px)
+    lum = f @ _LUMA
+    mean = ndimage.uniform_filter(lum, 7, mode="reflect")
+    var = ndimage.uniform_filter(lum * lum, 7, mode="reflect") - mean * mean
+    smooth = np.clip((WATER_MAX_STD - np.sqrt(np.maximum(var, 0.0))) / 0.02, 0.0, 1.0)
+    # a shore pixel's window straddles the land: let smooth water vouch for its neighbours
+    return colour * ndimage.maximum_filter(smooth, 7, mode="reflect")
 
 
 def vegetation(rgb: np.ndarray, reflectance: np.ndarray | None = None) -> np.ndarray:

@@ -502,6 +502,7 @@ class Layout:
                 dtype="uint8",
             )
             road = rc > 0
+            road &= ~((rc == K.TRACK) & settle)  # farm tracks stop at a town's edge
             cls[road] = rc[road]
             ids[road] = 0
             track_on_water = road & wet & (rc == K.TRACK)

@@ -375,7 +375,7 @@ def buildings(seed: int, cell: TownCell, ix: int, iy: int, arterial_m: float = 1
     lw = np.where(dense, 11.0, 16.0) * k
     depth = np.where(dense, 15.0, 10.0) * k
     sb = np.where(dense, 0.5, 4.0) * k
-    end = np.where(dense, 0.3, 1.0) * depth  # keep clear of the corners
+    end = np.where(dense, 0.0, 1.0) * depth  # (dense: frontages run into the corners)
     nl = np.maximum(np.floor((length - 2 * end) / lw), 0).astype(np.int64)
     if nl.sum() == 0:
         cell.buildings["corners"] = np.zeros((0, 4, 2))
@@ -385,7 +385,8 @@ def buildings(seed: int, cell: TownCell, ix: int, iy: int, arterial_m: float = 1
     step = (length - 2 * end)[e] / nl[e]
     j = np.arange(len(e))
     r = [rnd(seed, _SALT + 40 + q, CELL_L, ix, iy, j) for q in range(4)]
-    exists = r[0] < cell.density[eb[e]]
+    # a dense block's frontage is continuous but for a rare gap (a passage, a courtyard gate)
+    exists = r[0] < np.where(dense[e], np.maximum(cell.density[eb[e]], 0.94), cell.density[eb[e]])
     de = dense[e]
     bw = step * np.where(de, 0.9 + 0.1 * r[1], 0.5 + 0.4 * r[1])
     bd = depth[e] * np.where(de, 0.8 + 0.2 * r[2], 0.6 + 0.5 * r[2])

@@ -321,3 +321,14 @@ def test_manifest_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(items) == 2 and items[0].planes.shape[1:] == items[0].rgb.shape[:2]
     table = D.summary(m["entries"])
     assert "| urban | 1 | 0 | 1 |" in table
+
+
+def test_pyramid_keeps_labels_beside_the_image() -> None:
+    rgb = _field(64, 64)
+    rgb[:32] = (20, 40, 90)
+    p, _ = L.planes(rgb)
+    levels = L.pyramid(rgb, p, 1.0, min_size=16)
+    assert [lv[2] for lv in levels] == [1.0, 2.0, 4.0]
+    for img, planes, _ in levels:
+        assert planes.shape[1:] == img.shape[:2]
+        assert planes[L.PLANES.index("water"), 0, 0] > 200  # the top half stays water

@@ -254,6 +254,22 @@ def down2(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def pyramid(
+    rgb: np.ndarray, p: np.ndarray, mpp: float, min_size: int
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Return [(rgb, planes, m/px), …] from full resolution down while both sides ≥
+    ``min_size``: the image box-halved (:func:`generator.resample.box_down2_np`) and the planes
+    by :func:`down2`, so every level of a training pyramid has its labels."""
+    from ..resample import box_down2_np
+
+    img = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32)
+    out = []
+    while min(img.shape[:2]) >= min_size:
+        out.append((img, p, mpp))
+        img, p, mpp = box_down2_np(img), down2(p), mpp * 2
+    return out
+
+
 def signed_distance(water_mask: np.ndarray, mpp: float) -> np.ndarray:
     """Return the signed ground distance to the shore in m (+ water, − land), clipped to
     ±:data:`DISTANCE_CLIP_M`; pixel centres, so a shore pixel pair is ±mpp/2 apart."""

@@ -502,6 +502,7 @@ def build(
     flightgear: Path | None = None,
     wheel: Path | None = None,
     cache: Path = Path("data/cache"),
+    wheels: Path = Path("data/wheels"),
     holdout_list: Path = HOLDOUT_LIST,
     limit: int | None = None,
 ) -> list[Entry]:
@@ -511,8 +512,9 @@ def build(
         out: output folder (created; files in it are overwritten).
         flightgear: an unpacked ``flightgear-data-base`` tree (``…/usr/share/games/flightgear``);
             fetched and unpacked into ``cache`` when None.
-        wheel: a local deepforest wheel (NEON); fetched with pip into ``cache`` when None.
-        cache: where the package and wheels are kept between runs.
+        wheel: a local deepforest wheel (NEON); fetched with pip into ``wheels`` when None.
+        cache: where the FlightGear package is kept between runs.
+        wheels: where downloaded wheels are kept (shared with v2 and the benchmarks).
         holdout_list: the FlightGear hold-out list.
         limit: at most this many FlightGear textures (tests, quick looks).
     """
@@ -582,7 +584,7 @@ def build(
                 kind=kind,
                 note="partly cloudy; clouds are not labelled" if "landsat" in name else "",
             )
-    neon = neon_images(wheel or fetch_wheel(NEON_WHEEL, cache / "wheels"))
+    neon = neon_images(wheel or fetch_wheel(NEON_WHEEL, wheels))
     for name, rgb in neon.items():
         kind, klass = _SCENE_CLASS[name]
         p, present = L.planes(rgb, landcover=klass)

@@ -519,3 +519,17 @@ def test_overrides_wrap_across_the_antimeridian(root, tiny_model):
     assert np.array_equal(
         lc, w.geography.window("landcover", z, Rect(row - 4, 2 * width - 40, 8, 80))
     )
+
+
+def test_the_shipped_example_loads(tiny_model):
+    """docs/examples/valley stays a valid world (its four files, its parameters)."""
+    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "valley"
+    w = World.load("valley", example, model=tiny_model)
+    ident = w.geography.identity["overrides"]
+    assert [f["layer"] for f in ident["files"]] == ["landcover", "water", "roads", "layout"]
+    assert set(ident["params"]) == {str(C.CROPLAND), str(C.URBAN)}
+    z = 14
+    t = TMS.tile(7.44, 46.258, z)  # the valley floor: the rail line and the motorway are there
+    feats = layout_of(w.geography).features(z, t.x, t.y)["features"]
+    kinds = {f["properties"]["kind"] for f in feats if f["properties"].get("source")}
+    assert {"motorway", "rail"} <= kinds

@@ -203,6 +203,18 @@ def test_blue_square_is_water() -> None:
     assert st[i][64, 64] == pytest.approx((32 - 0.5) * 2.0, abs=2.0)  # centre: 32 px inside
     assert st[L.CHANNELS.index("vegetation")][5, 5] > 0.5
     assert st[L.CHANNELS.index("vegetation")][64, 64] < 0.1
+    lc = st[L.CHANNELS.index("landcover")]
+    assert lc[64, 64] == C.WATER and lc[5, 5] == L.UNKNOWN
+    assert not have[L.CHANNELS.index("landcover")]  # no class given: the channel is missing
+
+
+def test_green_water_is_not_vegetation() -> None:
+    rgb = np.zeros((64, 64, 3), dtype=np.uint8)
+    rgb[...] = (20, 60, 62)  # dark green-blue sea (FlightGear's tidal texture)
+    assert L.water(rgb).min() > 0.9
+    p, _ = L.planes(rgb, landcover=C.WETLAND)
+    assert p[L.PLANES.index("vegetation")].max() < 20
+    assert (p[L.PLANES.index("landcover")] == C.WATER).all()
 
 
 def test_ndwi_beats_colour_where_nir_exists() -> None:

@@ -34,8 +34,8 @@ Measures (pure numpy / scipy / scikit-image, deterministic):
   is the probability of random tree placement, blue that of buildings and lights (red is the
   buildings' rotation, not used) — ``Docs/README.materials`` of ``flightgear-data-base``;
 * hillshade — from an elevation grid when one is given (none of the training photos has one);
-* landcover — a class per image (:mod:`generator.geography.classes`), water pixels set to
-  ``WATER`` where NIR makes the water plane reliable.
+* landcover — a class per image (:mod:`generator.geography.classes`), water pixels (water
+  ≥ 0.5) set to ``WATER``, as the run-time land cover has it.
 """
 
 from __future__ import annotations
@@ -222,14 +222,15 @@ def planes(
     wat = water(rgb, reflectance)
     put("water", wat)
     lc = np.full((h, w), UNKNOWN if landcover is None else landcover, dtype=np.uint8)
-    if reflectance is not None:
-        lc[wat >= 0.5] = C.WATER
+    lc[wat >= 0.5] = C.WATER  # as the run-time land cover, which is water where water is
     out[PLANES.index("landcover")] = lc
     present[PLANES.index("landcover")] = landcover is not None
     e = edges(rgb)
     put("edge", e.astype(np.float32))
     put("lines", lines(rgb, e).astype(np.float32))
-    put("vegetation", vegetation(rgb, reflectance))
+    veg = vegetation(rgb, reflectance)
+    # greenish water passes the excess-green index; NDVI already puts water below 0
+    put("vegetation", veg if reflectance is not None else veg * (1.0 - wat))
     if mask_rgb is not None:
         trees, building = fg_mask(mask_rgb, (h, w))
         put("trees", trees)

@@ -28,7 +28,7 @@ from generator.geography.layout import layout_of
 from generator.planner import Rect
 from generator.world import World
 from tests import geo_stub
-from tests.helpers import CONFIG_DIR, write_world
+from tests.helpers import CONFIG_DIR, run_python, sha256, write_world
 from tests.serving_helpers import save_tiny_model
 from tileserver import Settings, create_app
 
@@ -533,3 +533,47 @@ def test_the_shipped_example_loads(tiny_model):
     feats = layout_of(w.geography).features(z, t.x, t.y)["features"]
     kinds = {f["properties"]["kind"] for f in feats if f["properties"].get("source")}
     assert {"motorway", "rail"} <= kinds
+
+
+@pytest.mark.slow  # a fresh interpreter (≈ 5 s)
+def test_identical_in_another_process(root):
+    from generator.geography import Geography
+    from generator.geography.overrides import load_overrides
+
+    (root / "worlds" / "mix.geojson").write_text(
+        _fc(
+            _feat("Polygon", _square(LON, LAT, D / 4), **{"class": "orchard"}),
+            _feat(
+                "LineString", [[LON - 0.03, LAT], [LON + 0.03, LAT + 0.004]], **{"class": "rail"}
+            ),
+        )
+    )
+    (root / "worlds" / "lc.geojson").write_text(
+        _fc(_feat("Polygon", _square(LON + 0.01, LAT, D), **{"class": "urban"}))
+    )
+    t = TMS.tile(LON, LAT, 16)
+    code = f"""
+import hashlib
+from pathlib import Path
+from generator.geography import Geography
+from generator.geography.grid import tile_rect
+from generator.geography.layout import layout_of
+from generator.geography.overrides import load_overrides
+from tests.geo_stub import StubSource
+e = [{{"path": "lc.geojson", "layer": "landcover"}}, {{"path": "mix.geojson", "layer": "layout",
+     "property": "class"}}]
+ov = load_overrides(e, Path({str(root / "worlds")!r}), {{"cropland": {{"field_scale": 1.7}}}})
+g = Geography("stub", StubSource(3), overrides=ov)
+ch = layout_of(g).channels(16, tile_rect(16, {t.x}, {t.y}))
+print(hashlib.sha256(ch.tobytes()).hexdigest())
+"""
+    other = run_python(code).strip()
+    e = [
+        {"path": "lc.geojson", "layer": "landcover"},
+        {"path": "mix.geojson", "layer": "layout", "property": "class"},
+    ]
+    ov = load_overrides(e, root / "worlds", {"cropland": {"field_scale": 1.7}})
+    g = Geography("stub", geo_stub.StubSource(3), overrides=ov)
+    ch = layout_of(g).channels(16, tile_rect(16, t.x, t.y))
+    assert other == sha256(ch)
+    assert (ch[0] == K.RAIL).any() and (ch[0] == K.ORCHARD).any()

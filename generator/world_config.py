@@ -339,7 +339,9 @@ class ClassParamsConfig(_Strict):
 
     field_scale: float = Field(1.0, ge=0.25, le=4.0, description="parcel widths and lengths")
     road_density: float = Field(1.0, ge=0.0, le=4.0, description="links and farm tracks")
-    building_density: float = Field(1.0, ge=0.0, le=4.0, description="buildings per lot")
+    building_density: float = Field(
+        1.0, ge=0.0, le=1.0, description="share of the generated buildings kept (thins them)"
+    )
 
 
 class LayoutConfig(_Strict):

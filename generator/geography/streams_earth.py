@@ -48,7 +48,8 @@ raster of ZR around it. :meth:`EarthStreams.follow` follows a channel downstream
 **Carving.** The elevation layer is carved along the channels (:meth:`EarthStreams.carve`,
 called by the ``earth`` facade from ZR on; the streams themselves are routed on the uncarved
 layer). A channel node's *surface* is the lowest point of the layer that any path through it
-has passed (the layer breached along the path), so it never rises downstream; every pixel
+has passed (the layer breached along the path), lowered to the surface of any channel pixel
+upstream of it in the cell's raster, so it never rises downstream; every pixel
 whose centre lies within :data:`CARVE_HALF_PX` pixels of ZR of a channel stretch is lowered to
 its surface (the lowest where bands overlap), at every zoom from ZR, a ground band, so zooms
 agree. Along every channel the carved layer therefore never climbs (the benches measure it
@@ -346,6 +347,14 @@ class EarthStreams:
         at = (np.arange(trail.shape[0])[:, None] <= end[None, :]) & is_ch[trail]
         surf = np.full(h * w, np.inf, np.float32)
         np.minimum.at(surf, trail[at], low[at])
+        # and never above the surface of a channel pixel upstream anywhere in the raster (not
+        # only along paths that still run: where the path that passed the lowest point ends,
+        # its successor would otherwise stand higher)
+        for _ in range(h + w):
+            before = surf[eb].copy()
+            np.minimum.at(surf, eb, surf[ea])
+            if np.array_equal(before, surf[eb]):
+                break
         curves, counts, surface = self._curves(ea, eb, ef, surf, water, (h, w), gy0, gx0)
         # flow out of each pixel of the cell (0: no channel out), for continuity across cells
         out_flow = np.zeros(h * w, np.int32)

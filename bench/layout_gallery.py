@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from layout import EARTH, colour, near_site, planet_places  # noqa: E402
+from layout import EARTH, colour, near_site  # noqa: E402
 
 from generator.geography.grid import tile_rect  # noqa: E402
 from generator.geography.layout import layout_of  # noqa: E402
@@ -43,11 +43,17 @@ def places(world: str, lay) -> dict[str, tuple[float, float]]:
             "farmland": e["farmland"],  # the Po valley (the first farmland of EARTH)
             "village": near_site(lay, 13, 11.35, 48.25),
             "city": e["city"],
-            "valley": e["valley"],
+            "valley": near_site(lay, 13, *e["valley"]),  # the village on the Inn valley floor
         }
-    p = {what: (lon, lat) for what, lon, lat in planet_places(lay).values()}
-    return {"farmland": p["farmland"], "village": p["village"], "city": p["city"],
-            "valley": p["valley"]}  # fmt: skip
+    # the served planet (seed 7): the densest cropland of its z4 land cover (farmland), the
+    # lattice-11 town and lattice-13 village nearest to it, and a village in the roughest
+    # cropland (found once from the z4 land cover and elevation)
+    return {
+        "farmland": (148.93, 23.685),
+        "village": near_site(lay, 13, 149.2, 23.685),
+        "city": near_site(lay, 11, 148.93, 23.685),
+        "valley": near_site(lay, 13, -169.233, -23.524),
+    }
 
 
 def main() -> None:

@@ -11,7 +11,10 @@ it; the package is too big for run time). The reference is its aerial photo text
 (``Materials/*.xml``: ``xsize`` metres over the texture's width) to the m/px of each zoom at
 the places' latitude. orbis: ``earth`` tiles at ``--zooms`` over farmland (the Po valley), a
 town (Freiburg im Breisgau: the layout's town ground at every zoom; the first choice, Freising,
-is cropland in the layout, so its "town" figures were farmland's) and a city (Paris), with the
+is cropland in the layout, so its "town" figures were farmland's) and a city (Paris's 19th
+arrondissement, away from the Seine: on the first choice, 2.35° E 48.86° N, the river's dark
+banks carried 42–46 % of the gradient energy at z13–z14, and the held-out city texture has no
+river), with the
 layout painted into the imagery (``after``) and without (``before``: ``[geography] paint =
 false``).
 
@@ -63,7 +66,7 @@ REAL = {
     "town": ["town-europe", "town-europe-south"],
     "city": ["city1"],
 }
-PLACES = {"farmland": (10.2, 45.05), "town": (7.85, 47.995), "city": (2.35, 48.86)}
+PLACES = {"farmland": (10.2, 45.05), "town": (7.85, 47.995), "city": (2.38, 48.885)}
 #: The layout's road classes whose centrelines the road contrast follows.
 ROAD_CLASSES = ("ROAD", "MAIN_ROAD", "MOTORWAY", "STREET", "TRACK", "AVENUE")
 HOLDOUT = Path(__file__).resolve().parent.parent.parent / "shared" / "holdout" / "flightgear.txt"

@@ -61,13 +61,14 @@ from .layout_net import (
     Network,
     cell_size,
 )
-from .layout_parcels import CELL_L, STYLES, field_cell, village
+from .layout_parcels import CELL_L, field_cell, village
 from .layout_towns import buildings_near, town_cell
 from .lru import LRU
 from .overrides import ROAD_MINZOOM
 
 #: Version of the layout code (part of the geography identity): bump when layout values change.
-VERSION = "2"  # 2: irregular Voronoi street blocks, radial arterials (layout_towns)
+VERSION = "3"  # 2: irregular Voronoi street blocks, radial arterials (layout_towns)
+# 3: field systems: parcels on Voronoi field systems' lattices, continuous across cells
 #: Pixels computed around a rect so edges and hedges at its border see their neighbours.
 MARGIN = 4
 #: First zoom of each family (see the module docstring); buildings from :data:`BUILDING_MPP`.
@@ -306,18 +307,18 @@ class Layout:
                     roads.append((klass, shapely.LineString(pts)))
         parcels, use, hedged, maps = [], [], [], []
         if z >= FIELDS_Z:
-            for ix, iy in cells(CELL_L):
+            # a cell's parcels reach over its border (it owns those centred in it): ±1 cell
+            for ix, iy in cells(CELL_L, -1, 1):
                 fc = self._field(ix, iy)
                 if fc is None:
                     continue
-                if fc.style in STYLES and STYLES[fc.style][0][0] * fc.size < MIN_PX * mpp:
-                    continue  # its narrowest parcels would be under MIN_PX: not resolved yet
-                hit = shapely.intersects(fc.polys, bbox)
+                # a parcel is drawn once its style's narrowest parcels are MIN_PX wide
+                hit = (fc.minw * fc.size >= MIN_PX * mpp) & shapely.intersects(fc.polys, bbox)
                 parcels.append(fc.polys[hit])
                 cell_maps = self._maps.get((ix, iy), lambda fc=fc: _mappings(fc.polys))
                 maps.extend(cell_maps[i] for i in np.nonzero(hit)[0].tolist())
                 use.append(fc.use[hit])
-                hedged.append(np.full(int(hit.sum()), fc.hedges))
+                hedged.append(fc.hedges[hit])
                 if z >= TRACKS_Z and len(fc.tracks):
                     for t in fc.tracks[shapely.intersects(fc.tracks, bbox)]:
                         roads.append((K.TRACK, t))

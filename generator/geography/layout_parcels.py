@@ -21,12 +21,14 @@ Coarse`):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
 
 from . import layout_classes as K
+from .grid import HALF_WORLD
 from .layout_net import (
     CELL_SEED_SALT,
     Coarse,
@@ -41,6 +43,10 @@ from .layout_net import (
 CELL_L = 14
 #: Lattice of the field-style regions.
 REGION_L = 10
+#: Lattice of the field systems' seed points: one jittered seed per cell, the systems are the
+#: seeds' Voronoi cells (≈ 3.4 km across at 45°), so their boundaries run at every angle and
+#: never along the tile lattice.
+SYSTEM_L = 13
 #: Field styles: (row width range m, parcel length range m).
 STYLES = {
     "large": ((250.0, 600.0), (300.0, 800.0)),
@@ -48,18 +54,27 @@ STYLES = {
     "strips": ((20.0, 60.0), (150.0, 500.0)),
     "terraces": ((15.0, 30.0), (60.0, 200.0)),
 }
+#: Share of the odd row / parcel boundaries dropped (two rows or parcels merged), per style.
+MERGE = {"large": (0.3, 0.0), "medium": (0.3, 0.3), "strips": (0.25, 0.3), "terraces": (0.0, 0.3)}
+#: Largest half-diagonal of a parcel (ground m, at ``size`` 1): how far a parcel reaches out of
+#: the cell that owns it (its centre's); under a cell's side, so ±1 neighbour cells suffice.
+REACH_M = 700.0
+#: Jitter of a lattice line (share of the pitch, peak to peak).
+JITTER = 0.5
 
 
 @dataclass
 class FieldCell:
-    """The parcels of one cell: polygons (Mercator), their use class, tracks, hedges flag."""
+    """The parcels a cell owns (their centres lie in it; they may reach into the neighbours):
+    polygons (Mercator), use class, hedged flag and narrowest width of the parcel's style."""
 
     polys: np.ndarray
     use: np.ndarray
     tracks: np.ndarray
-    hedges: bool
-    style: str
+    hedges: np.ndarray  # bool per parcel: hedgerows on its boundary
+    style: str  # the styles present, "+"-joined
     size: float = 1.0  # ``[layout.params]`` field_scale of the cell (1: as generated)
+    minw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ground m per parcel
 
 
 @dataclass
@@ -96,13 +111,141 @@ def _rects(u0, u1, v0, v1, frame) -> np.ndarray:
     return np.stack([x, y], -1)
 
 
+@functools.lru_cache(maxsize=8192)
+def system_polygon(seed: int, sx: int, sy: int) -> tuple[shapely.Polygon, float, float]:
+    """Return field system (sx, sy) of :data:`SYSTEM_L`: its Voronoi polygon and seed point.
+
+    The seed lies in the middle 60 % of its cell, so the nearest seeds of any point are within
+    ±2 cells: the polygon is computed from the 5 × 5 seeds around it, a fixed set for each
+    system, so every cell that asks gets the same polygon (shapely ``voronoi_polygons``).
+    """
+    cs = cell_size(SYSTEM_L)
+    ii = np.arange(-2, 3)
+    gx, gy = np.meshgrid(sx + ii, sy + ii)
+    gx, gy = gx.ravel(), gy.ravel()
+    hx = rnd(seed, CELL_SEED_SALT + 11, SYSTEM_L, gx, gy)
+    hy = rnd(seed, CELL_SEED_SALT + 12, SYSTEM_L, gx, gy)
+    px = -HALF_WORLD + (gx + 0.2 + 0.6 * hx) * cs
+    py = HALF_WORLD - (gy + 0.2 + 0.6 * hy) * cs
+    pts = shapely.multipoints(np.stack([px, py], -1))
+    ext = shapely.box(px.min() - cs, py.min() - cs, px.max() + cs, py.max() + cs)
+    regions = shapely.get_parts(shapely.voronoi_polygons(pts, extend_to=ext))
+    me = shapely.Point(px[12], py[12])
+    poly = regions[shapely.contains(regions, me)][0]
+    return poly, float(px[12]), float(py[12])
+
+
+@dataclass
+class _System:
+    """A field system's style, frame (ground-metre lattice) and polygon."""
+
+    sx: int
+    sy: int
+    poly: shapely.Polygon
+    style: str
+    frame: tuple[float, float, float, float]  # origin x, y (the seed), angle, mercator scale
+    hedges: bool
+    dry: float
+
+
+def _system(seed: int, coarse: Coarse, sx: int, sy: int) -> _System:
+    """Decide a system's style from its region's hashes and the coarse geography at its seed:
+    centre pivots in dry flat regions, terraces along the contour where the ground is steep,
+    else the region's style (large, medium, strips) at the region's orientation (a few regions
+    face N-S), turned a little per system."""
+    poly, ox, oy = system_polygon(seed, sx, sy)
+    cs = cell_size(SYSTEM_L)
+    g = np.linspace(-0.25, 0.25, 3) * cs
+    slope = float(
+        np.median(
+            coarse.sample(
+                ox + g[None, :].repeat(3, 0).ravel(), oy + g[:, None].repeat(3, 1).ravel(), "slope"
+            )
+        )
+    )
+    dry = float(coarse.sample(np.array([ox]), np.array([oy]), "dry")[0])
+    k = mercator_scale(SYSTEM_L, sy)
+    shift = SYSTEM_L - REGION_L
+    rx, ry = sx >> shift, sy >> shift
+    r_style = float(rnd(seed, CELL_SEED_SALT + 1, REGION_L, rx, ry))
+    r_angle = float(rnd(seed, CELL_SEED_SALT + 2, REGION_L, rx, ry))
+    r_hedge = float(rnd(seed, CELL_SEED_SALT + 3, REGION_L, rx, ry))
+    jit = float(rnd(seed, CELL_SEED_SALT + 4, SYSTEM_L, sx, sy)) - 0.5
+    if dry > 0.45 and slope < 0.05 and r_style < 0.75:
+        style, ang = "pivots", 0.0  # on the survey grid, like the US sections they sit in
+    elif slope > 0.1:
+        style = "terraces"
+        ang = float(coarse.sample(np.array([ox]), np.array([oy]), "aspect")[0]) + np.pi / 2
+    else:
+        style = "large" if r_style < 0.3 else "medium" if r_style < 0.75 else "strips"
+        ang = (r_angle - 0.5) * np.pi / 2 if r_angle > 0.3 else 0.0
+        ang += 0.15 * jit
+    hedges = r_hedge < 0.4 and dry < 0.3 and style in ("medium", "strips")
+    return _System(sx, sy, poly, style, (ox, oy, ang, k), hedges, dry)
+
+
+def _local(x: np.ndarray, y: np.ndarray, frame: tuple[float, float, float, float]):
+    """Mercator x, y → the frame's ground metres (inverse of :func:`_to_world`)."""
+    cx, cy, ang, k = frame
+    c, s = np.cos(ang), np.sin(ang)
+    dx, dy = (x - cx) / k, (y - cy) / k
+    return dx * c + dy * s, -dx * s + dy * c
+
+
+def _edges_1d(
+    seed: int,
+    salt: int,
+    key: int,
+    lo: float,
+    hi: float,
+    pitch: float,
+    merge: float,
+    row: np.ndarray | None = None,
+):
+    """Return the kept lattice lines between ``lo`` and ``hi`` (ground m) and their indices.
+
+    Line i lies at (i + jitter) · pitch; odd lines are dropped with probability ``merge`` (two
+    neighbours never both: a gap is at most two pitches). Each line is a hash of its index (and
+    of ``row``), so any range gives the same lines where ranges overlap. With ``row`` (one per
+    row), the lines are per row, shifted by a hashed phase: (nrow, n) arrays."""
+    i = np.arange(int(np.floor(lo / pitch)) - 3, int(np.ceil(hi / pitch)) + 4)
+    if row is None:  # one row of lines: (1, n)
+        a, b = (i + 7919 * key)[None, :], np.zeros((1, len(i)), np.int64)
+        phase = 0.0
+    else:
+        a = np.broadcast_to(i[None, :] + 7919 * key, (len(row), len(i)))
+        b = np.broadcast_to(row[:, None], a.shape)
+        phase = rnd(seed, salt + 2, 30, row + 7919 * key, 1)[:, None]
+    pos = (i + phase + JITTER * (rnd(seed, salt, 30, a, b) - 0.5)) * pitch
+    keep = ~((i % 2 == 1) & (rnd(seed, salt + 1, 30, a, b) < merge))
+    return i, pos, keep
+
+
+def _pairs(i: np.ndarray, pos: np.ndarray, keep: np.ndarray):
+    """Consecutive kept lines → (start index, start, end) of the intervals, along the last
+    axis (an interval starts at a kept line and ends at the next kept one)."""
+    n = pos.shape[-1]
+    nxt = np.arange(n - 2)[None, :] + 1 + (~keep[:, 1:-1]).astype(np.int64)  # next kept line
+    p1 = np.take_along_axis(pos, nxt, -1)
+    return np.broadcast_to(i[:-2], p1.shape), pos[:, :-2], p1, keep[:, :-2]
+
+
+def _owned(x: np.ndarray, y: np.ndarray, ix: int, iy: int) -> np.ndarray:
+    """True for points whose lattice-:data:`CELL_L` cell is (ix, iy): one owner for a point."""
+    cs = cell_size(CELL_L)
+    return (np.floor((x + HALF_WORLD) / cs) == ix) & (np.floor((HALF_WORLD - y) / cs) == iy)
+
+
 def field_cell(
     seed: int, coarse: Coarse, ix: int, iy: int, size: float = 1.0, track_density: float = 1.0
 ) -> FieldCell | None:
-    """Return the field parcels of cell (ix, iy) of :data:`CELL_L`, or None without farmland.
+    """Return the field parcels cell (ix, iy) of :data:`CELL_L` owns, or None without farmland.
 
-    ``size`` scales the parcels' widths and lengths (and the pivots' spacing), ``track_density``
-    the share of row boundaries that are farm tracks (``[layout.params]``; 1: as generated).
+    Parcels are laid out on their field system's lattice, continuous across cells; a parcel is
+    clipped to its system's polygon and owned by the cell holding its (unclipped) centre, so a
+    cell lists parcels reaching up to :data:`REACH_M` over its border. ``size`` scales the
+    parcels' widths and lengths (and the pivots' spacing), ``track_density`` the share of row
+    boundaries that are farm tracks (``[layout.params]``; 1: as generated).
     """
     x0, y0, x1, y1 = _box(ix, iy)
     g = np.linspace(0.1, 0.9, 3)
@@ -111,82 +254,106 @@ def field_cell(
     farm = coarse.sample(px, py, "farm")
     if farm.max() < 0.05:
         return None
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    slope = float(np.median(coarse.sample(px, py, "slope")))  # a valley floor is not a slope
-    dry = float(coarse.sample(np.array([cx]), np.array([cy]), "dry")[0])
     k = mercator_scale(CELL_L, iy)
-    rx, ry = ix >> (CELL_L - REGION_L), iy >> (CELL_L - REGION_L)
-    r_style = float(rnd(seed, CELL_SEED_SALT + 1, REGION_L, rx, ry))
-    r_angle = float(rnd(seed, CELL_SEED_SALT + 2, REGION_L, rx, ry))
-    r_hedge = float(rnd(seed, CELL_SEED_SALT + 3, REGION_L, rx, ry))
-    jit = float(rnd(seed, CELL_SEED_SALT + 4, CELL_L, ix, iy)) - 0.5
+    reach = REACH_M * size * k
     box = shapely.box(x0, y0, x1, y1)
-    if dry > 0.45 and slope < 0.05 and r_style < 0.75:
-        # centre pivots: n × n circles that tile the cell exactly (never cross its border)
-        n = max(1, int(round((x1 - x0) / k / (800.0 * size))))
-        step = (x1 - x0) / n
-        i = np.arange(n)
-        gx, gy = np.meshgrid(x0 + (i + 0.5) * step, y1 - (i + 0.5) * step)
-        keep = rnd(seed, CELL_SEED_SALT + 5, CELL_L, ix, iy, np.arange(n * n)) < 0.8
-        pts = shapely.points(gx.ravel()[keep], gy.ravel()[keep])
-        polys = shapely.buffer(pts, 0.46 * step, quad_segs=12)
-        use = np.full(len(polys), K.PIVOT, np.uint8)
-        return FieldCell(polys, use, np.array([], object), False, "pivots", size)
-    if slope > 0.1:
-        style = "terraces"
-        ang = float(coarse.sample(np.array([cx]), np.array([cy]), "aspect")[0]) + np.pi / 2
-    else:
-        style = "large" if r_style < 0.3 else "medium" if r_style < 0.75 else "strips"
-        ang = (r_angle - 0.5) * np.pi / 2 if r_angle > 0.3 else 0.0  # some regions face N-S
-        ang += 0.15 * jit
-    (wlo, whi), (llo, lhi) = STYLES[style]
-    if size != 1.0:
-        wlo, whi, llo, lhi = wlo * size, whi * size, llo * size, lhi * size
-    frame = (cx, cy, ang, k)
-    half = 0.75 * (x1 - x0) / k  # half the local box: covers the rotated cell
-    nr = int(2 * half / wlo) + 2
-    rows = np.arange(nr)
-    widths = wlo + (whi - wlo) * rnd(seed, CELL_SEED_SALT + 6, CELL_L, ix, iy, rows)
-    vedge = -half + np.concatenate([[0.0], np.cumsum(widths)])
-    nr = int(np.searchsorted(vedge, half)) + 1
-    vedge = vedge[: nr + 1]
-    nc = int(2 * half / llo) + 2
-    jj = rows[:nr, None] * nc + np.arange(nc)[None, :]
-    lengths = llo + (lhi - llo) * rnd(seed, CELL_SEED_SALT + 7, CELL_L, ix, iy, jj + 5000)
-    shift = rnd(seed, CELL_SEED_SALT + 8, CELL_L, ix, iy, rows[:nr]) * lhi
-    uedge = -half - shift[:, None] + np.concatenate([np.zeros((nr, 1)), np.cumsum(lengths, 1)], 1)
-    u0, u1 = uedge[:, :-1], uedge[:, 1:]
-    v0 = np.broadcast_to(vedge[:-1, None], u0.shape)
-    v1 = np.broadcast_to(vedge[1:, None], u0.shape)
-    inside = (u1 > -half) & (u0 < half)
-    corners = _rects(u0[inside], u1[inside], v0[inside], v1[inside], frame)
-    polys = shapely.intersection(shapely.polygons(corners), box)
-    area = shapely.area(polys)
-    keep = area > 0.02 * (wlo * llo * k * k)
-    polys = polys[keep]
+    near = shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach)
+    shift = CELL_L - SYSTEM_L
+    polys, use, hedges, minw, tracks, styles = [], [], [], [], [], []
+    for sy in range((iy >> shift) - 2, (iy >> shift) + 3):
+        for sx in range((ix >> shift) - 2, (ix >> shift) + 3):
+            poly = system_polygon(seed, sx, sy)[0]
+            if not shapely.intersects(poly, near):
+                continue
+            sysm = _system(seed, coarse, sx, sy)
+            p, u, t = _system_parcels(seed, sysm, ix, iy, box, size, track_density)
+            if len(p) == 0 and len(t) == 0:
+                continue
+            styles.append(sysm.style)
+            polys.append(p)
+            use.append(u)
+            hedges.append(np.full(len(p), sysm.hedges))
+            lo = STYLES[sysm.style][0][0] if sysm.style in STYLES else 0.0
+            minw.append(np.full(len(p), lo))
+            tracks.append(t)
+
+    def cat(parts: list, dtype=object) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.array([], dtype)
+
+    return FieldCell(
+        cat(polys), cat(use, np.uint8), cat(tracks), cat(hedges, bool),
+        "+".join(sorted(set(styles))), size, cat(minw, float),
+    )  # fmt: skip
+
+
+def _system_parcels(
+    seed: int, sysm: _System, ix: int, iy: int, box, size: float, track_density: float
+):
+    """The parcels (clipped to the system), their use and the farm tracks of one system that
+    cell (ix, iy) owns."""
+    frame = sysm.frame
+    k = frame[3]
+    x0, y0, x1, y1 = shapely.bounds(box)
+    u, v = _local(np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1]), frame)
+    key = (sysm.sx % (1 << SYSTEM_L)) * 8191 + sysm.sy
+    none = (np.array([], object), np.array([], np.uint8), np.array([], object))
+    if sysm.style == "pivots":
+        step = 800.0 * size
+        i = np.arange(int(np.floor(u.min() / step)) - 1, int(np.ceil(u.max() / step)) + 1)
+        j = np.arange(int(np.floor(v.min() / step)) - 1, int(np.ceil(v.max() / step)) + 1)
+        gi, gj = (a.ravel() for a in np.meshgrid(i, j))
+        cx, cy = _to_world((gi + 0.5) * step, (gj + 0.5) * step, frame)
+        sel = _owned(cx, cy, ix, iy)
+        sel &= rnd(seed, CELL_SEED_SALT + 5, 30, gi + 7919 * key, gj) < 0.8
+        circles = shapely.buffer(shapely.points(cx[sel], cy[sel]), 0.46 * step * k, quad_segs=12)
+        circles = circles[shapely.contains(sysm.poly, circles)]  # whole pivots only
+        return circles, np.full(len(circles), K.PIVOT, np.uint8), none[2]
+    (wlo, whi), (llo, lhi) = STYLES[sysm.style]
+    pv = 0.85 * (wlo + whi) / 2 * size
+    pu = 0.5 * (llo + lhi) * size
+    mv, mu = MERGE[sysm.style]
+    span = 3 * pu
+    ri, rpos, rkeep = _edges_1d(seed, CELL_SEED_SALT + 6, key, v.min(), v.max(), pv, mv)
+    rk, v0, v1, rstart = _pairs(ri, rpos, rkeep)
+    rk, v0, v1 = rk[0][rstart[0]], v0[0][rstart[0]], v1[0][rstart[0]]
+    if len(rk) == 0:
+        return none
+    ci, cpos, ckeep = _edges_1d(
+        seed, CELL_SEED_SALT + 8, key, u.min() - span, u.max() + span, pu, mu, row=rk
+    )
+    cj, u0, u1, cstart = _pairs(ci, cpos, ckeep)
+    rows = np.broadcast_to(np.arange(len(rk))[:, None], u0.shape)
+    vv0 = np.broadcast_to(v0[:, None], u0.shape)
+    vv1 = np.broadcast_to(v1[:, None], u0.shape)
+    cx, cy = _to_world((u0 + u1) / 2, (vv0 + vv1) / 2, frame)
+    sel = cstart & _owned(cx, cy, ix, iy)
+    rects = shapely.polygons(_rects(u0[sel], u1[sel], vv0[sel], vv1[sel], frame))
+    hit = shapely.intersects(sysm.poly, rects)
+    polys = shapely.intersection(rects[hit], sysm.poly)
+    ids = (rk[rows[sel]] * 100003 + cj[sel])[hit]
+    keep = shapely.area(polys) > 0.02 * (wlo * llo * size * size * k * k)
+    polys, ids = polys[keep], ids[keep]
     use = np.full(len(polys), K.FIELD, np.uint8)
-    if style != "terraces":
-        q = rnd(seed, CELL_SEED_SALT + 9, CELL_L, ix, iy, np.arange(len(polys)))
-        if style != "large":  # orchards are small parcels, commoner in the drier south
-            use[q < (0.08 if 0.1 < dry < 0.5 else 0.03)] = K.ORCHARD
-    else:
+    if sysm.style == "terraces":
         use[:] = K.TERRACE
-    tracks = np.array([], object)
-    if style != "terraces":
-        p_track = 0.12 * track_density
-        pick = rnd(seed, CELL_SEED_SALT + 10, CELL_L, ix, iy, np.arange(1, nr)) < p_track
-        tv = vedge[1:nr][pick]
+    elif sysm.style != "large":  # orchards are small parcels, commoner in the drier south
+        q = rnd(seed, CELL_SEED_SALT + 9, 30, ids + 7919 * key, 2)
+        use[q < (0.08 if 0.1 < sysm.dry < 0.5 else 0.03)] = K.ORCHARD
+    tracks = none[2]
+    if sysm.style != "terraces":
+        tv = rpos[0][rkeep[0]]
+        tk = ri[rkeep[0]]
+        pick = rnd(seed, CELL_SEED_SALT + 10, 30, tk + 7919 * key, 3) < 0.12 * track_density
+        tv = tv[pick & (tv > v.min()) & (tv < v.max())]
         if len(tv):
+            ends = np.array([u.min(), u.max()])
             tx, ty = _to_world(
-                np.stack([np.full_like(tv, -half), np.full_like(tv, half)], -1),
-                np.stack([tv, tv], -1),
-                frame,
+                np.broadcast_to(ends, (len(tv), 2)), np.repeat(tv[:, None], 2, 1), frame
             )
             lines = shapely.linestrings(np.stack([tx, ty], -1))
-            tracks = shapely.intersection(lines, box)
+            tracks = shapely.intersection(lines, shapely.intersection(box, sysm.poly))
             tracks = tracks[~shapely.is_empty(tracks)]
-    hedges = r_hedge < 0.4 and dry < 0.3 and style in ("medium", "strips")
-    return FieldCell(polys, use, tracks, hedges, style, size)
+    return polys, use, tracks
 
 
 def village(seed: int, net: Network, ix: int, iy: int) -> tuple[np.ndarray, float, float, float]:

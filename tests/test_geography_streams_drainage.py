@@ -129,3 +129,35 @@ def test_carved_layer_never_rises_along_channels(bowl: S.EarthStreams) -> None:
     other = Rect(rect.y0 + 100, rect.x0 + 37, 300, 300)
     part = bowl.carve(S.ZR, other, bowl._elevation_fn(S.ZR, other))
     assert np.array_equal(part, cut[100:400, 37:337])
+
+
+def test_lru_makes_a_key_once_across_threads() -> None:
+    """Two threads asking for the same routing cell at once make it once (the second waits),
+    and a key whose make failed is made again by the next caller."""
+    import threading
+    import time
+
+    from generator.geography.lru import LRU
+
+    lru = LRU(4)
+    made = []
+
+    def make() -> int:
+        made.append(1)
+        time.sleep(0.2)
+        return 42
+
+    out: list[int] = []
+    ts = [threading.Thread(target=lambda: out.append(lru.get("k", make))) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert out == [42, 42, 42] and len(made) == 1
+
+    def boom() -> int:
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        lru.get("b", boom)
+    assert lru.get("b", lambda: 7) == 7

@@ -43,7 +43,7 @@ def places(world: str, lay) -> dict[str, tuple[float, float]]:
             "farmland": e["farmland"],  # the Po valley (the first farmland of EARTH)
             "village": near_site(lay, 13, 11.35, 48.25),
             "city": e["city"],
-            "valley": near_site(lay, 13, *e["valley"]),  # the village on the Inn valley floor
+            "valley": (11.45, 47.28),  # the Inn valley at Innsbruck (the served seed's town)
         }
     # the served planet (seed 7): the densest cropland of its z4 land cover (farmland), the
     # lattice-11 town and lattice-13 village nearest to it, and a village in the roughest

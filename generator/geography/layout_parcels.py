@@ -43,10 +43,13 @@ from .layout_net import (
 CELL_L = 14
 #: Lattice of the field-style regions.
 REGION_L = 10
-#: Lattice of the field systems' seed points: one jittered seed per cell, the systems are the
-#: seeds' Voronoi cells (≈ 3.4 km across at 45°), so their boundaries run at every angle and
-#: never along the tile lattice.
-SYSTEM_L = 13
+#: The field systems' seed lattice: square, turned by atan(1/2) ≈ 26.6° against the tile
+#: lattice (basis (2s, s), (−s, 2s)), one jittered seed per lattice cell; the systems are the
+#: seeds' Voronoi cells. A jittered lattice's Voronoi edges gather around its own lattice lines,
+#: so these must not be the tiles' (an axis-aligned seed lattice put system edges near every
+#: other z14 seam). The world's width is the lattice vector (2K, −K): seeds wrap with x.
+SYSTEM_K = 3663
+SYSTEM_S = 2 * HALF_WORLD / (5 * SYSTEM_K)  # s: the lattice's cell is √5 s ≈ 4.9 km Mercator
 #: Field styles: (row width range m, parcel length range m).
 STYLES = {
     "large": ((250.0, 600.0), (300.0, 800.0)),
@@ -111,22 +114,38 @@ def _rects(u0, u1, v0, v1, frame) -> np.ndarray:
     return np.stack([x, y], -1)
 
 
+def _seed_key(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical lattice indices of seeds (a, b): one key per seed however x is wrapped."""
+    t = np.floor_divide(a, 2 * SYSTEM_K)
+    return a - 2 * SYSTEM_K * t, b + SYSTEM_K * t
+
+
+def _seeds(seed: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mercator positions of seeds (a, b) (unwrapped like a), jittered in their cell's middle
+    60 %."""
+    ka, kb = _seed_key(a, b)
+    ua = a + 0.2 + 0.6 * rnd(seed, CELL_SEED_SALT + 11, 30, ka, kb)
+    ub = b + 0.2 + 0.6 * rnd(seed, CELL_SEED_SALT + 12, 30, ka, kb)
+    return SYSTEM_S * (2 * ua - ub), SYSTEM_S * (ua + 2 * ub)
+
+
+def _lattice(x: float, y: float) -> tuple[float, float]:
+    """Mercator point → seed-lattice coordinates (inverse of the basis)."""
+    return (2 * x + y) / (5 * SYSTEM_S), (2 * y - x) / (5 * SYSTEM_S)
+
+
 @functools.lru_cache(maxsize=8192)
-def system_polygon(seed: int, sx: int, sy: int) -> tuple[shapely.Polygon, float, float]:
-    """Return field system (sx, sy) of :data:`SYSTEM_L`: its Voronoi polygon and seed point.
+def system_polygon(seed: int, sa: int, sb: int) -> tuple[shapely.Polygon, float, float]:
+    """Return field system (sa, sb) of the seed lattice: its Voronoi polygon and seed point.
 
     The seed lies in the middle 60 % of its cell, so the nearest seeds of any point are within
     ±2 cells: the polygon is computed from the 5 × 5 seeds around it, a fixed set for each
     system, so every cell that asks gets the same polygon (shapely ``voronoi_polygons``).
     """
-    cs = cell_size(SYSTEM_L)
     ii = np.arange(-2, 3)
-    gx, gy = np.meshgrid(sx + ii, sy + ii)
-    gx, gy = gx.ravel(), gy.ravel()
-    hx = rnd(seed, CELL_SEED_SALT + 11, SYSTEM_L, gx, gy)
-    hy = rnd(seed, CELL_SEED_SALT + 12, SYSTEM_L, gx, gy)
-    px = -HALF_WORLD + (gx + 0.2 + 0.6 * hx) * cs
-    py = HALF_WORLD - (gy + 0.2 + 0.6 * hy) * cs
+    ga, gb = np.meshgrid(sa + ii, sb + ii)
+    px, py = _seeds(seed, ga.ravel(), gb.ravel())
+    cs = 5 * SYSTEM_S
     pts = shapely.multipoints(np.stack([px, py], -1))
     ext = shapely.box(px.min() - cs, py.min() - cs, px.max() + cs, py.max() + cs)
     regions = shapely.get_parts(shapely.voronoi_polygons(pts, extend_to=ext))
@@ -154,8 +173,7 @@ def _system(seed: int, coarse: Coarse, sx: int, sy: int) -> _System:
     else the region's style (large, medium, strips) at the region's orientation (a few regions
     face N-S), turned a little per system."""
     poly, ox, oy = system_polygon(seed, sx, sy)
-    cs = cell_size(SYSTEM_L)
-    g = np.linspace(-0.25, 0.25, 3) * cs
+    g = np.linspace(-0.25, 0.25, 3) * np.sqrt(5) * SYSTEM_S
     slope = float(
         np.median(
             coarse.sample(
@@ -164,13 +182,14 @@ def _system(seed: int, coarse: Coarse, sx: int, sy: int) -> _System:
         )
     )
     dry = float(coarse.sample(np.array([ox]), np.array([oy]), "dry")[0])
-    k = mercator_scale(SYSTEM_L, sy)
-    shift = SYSTEM_L - REGION_L
-    rx, ry = sx >> shift, sy >> shift
+    k = mercator_scale(CELL_L, int((HALF_WORLD - oy) // cell_size(CELL_L)))
+    cr = cell_size(REGION_L)  # the region of the seed
+    rx, ry = int((ox + HALF_WORLD) // cr), int((HALF_WORLD - oy) // cr)
+    ka, kb = (int(v) for v in _seed_key(np.int64(sx), np.int64(sy)))
     r_style = float(rnd(seed, CELL_SEED_SALT + 1, REGION_L, rx, ry))
     r_angle = float(rnd(seed, CELL_SEED_SALT + 2, REGION_L, rx, ry))
     r_hedge = float(rnd(seed, CELL_SEED_SALT + 3, REGION_L, rx, ry))
-    jit = float(rnd(seed, CELL_SEED_SALT + 4, SYSTEM_L, sx, sy)) - 0.5
+    jit = float(rnd(seed, CELL_SEED_SALT + 4, 30, ka, kb)) - 0.5
     if dry > 0.45 and slope < 0.05 and r_style < 0.75:
         style, ang = "pivots", 0.0  # on the survey grid, like the US sections they sit in
     elif slope > 0.1:
@@ -258,10 +277,10 @@ def field_cell(
     reach = REACH_M * size * k
     box = shapely.box(x0, y0, x1, y1)
     near = shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach)
-    shift = CELL_L - SYSTEM_L
+    ca, cb = (int(np.floor(v)) for v in _lattice((x0 + x1) / 2, (y0 + y1) / 2))
     polys, use, hedges, minw, tracks, styles = [], [], [], [], [], []
-    for sy in range((iy >> shift) - 2, (iy >> shift) + 3):
-        for sx in range((ix >> shift) - 2, (ix >> shift) + 3):
+    for sy in range(cb - 3, cb + 4):
+        for sx in range(ca - 3, ca + 4):
             poly = system_polygon(seed, sx, sy)[0]
             if not shapely.intersects(poly, near):
                 continue
@@ -295,7 +314,8 @@ def _system_parcels(
     k = frame[3]
     x0, y0, x1, y1 = shapely.bounds(box)
     u, v = _local(np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1]), frame)
-    key = (sysm.sx % (1 << SYSTEM_L)) * 8191 + sysm.sy
+    ka, kb = _seed_key(np.int64(sysm.sx), np.int64(sysm.sy))
+    key = int(ka) * 8191 + int(kb)
     none = (np.array([], object), np.array([], np.uint8), np.array([], object))
     if sysm.style == "pivots":
         step = 800.0 * size

@@ -6,11 +6,14 @@ overlaps. Sizes are in ground metres (converted to Mercator with the cell row's 
 decided by hashes of (seed, cell) and by the coarse geography at the cell (:class:`~.layout_net.
 Coarse`):
 
-- **Fields** (cells with farmland): a style per lattice-10 region — large rectangles, medium
-  fields or long strips at a regional orientation —, terraces (narrow strips along the contour)
-  where the coarse slope is steep, centre-pivot circles in dry regions; a few parcels are
-  orchards; some regions have hedgerows on their parcel boundaries, and one or two parcel
-  boundaries per cell are farm tracks.
+- **Fields** (cells with farmland): *field systems*, the Voronoi cells of jittered seeds on a
+  ≈ 4.9 km lattice turned against the tiles, each with a style from its lattice-10 region —
+  large rectangles, medium fields or long strips at a regional orientation —, terraces (narrow
+  strips along the contour) where the coarse slope is steep, centre pivots in dry regions; a few
+  parcels are orchards; some regions have hedgerows on their parcel boundaries, and some row
+  boundaries are farm tracks. Parcels lie on their system's lattice (continuous across cells),
+  are clipped to the system and owned by the cell holding their centre, so a cell's parcels
+  reach over its border (the one exception to "clipped to the cell").
 - **Settlements** (cells with urban land or a village nearby): a street grid rotated per cell
   (blocks 70–150 m, streets 10–12 m) whose blocks carry a building density — from the coarse
   urban fraction in towns and cities, falling off from the centre in villages.

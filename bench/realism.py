@@ -355,7 +355,32 @@ def planet_starts(w: World, z: int = 5) -> dict[str, mercantile.Tile]:
     return {k: v[1] for k, v in best.items()}
 
 
+def _cached_path(w: World, klass: str, cache: Path, z1: int) -> list[mercantile.Tile] | None:
+    """Among the rendered deepest tiles of any earlier run of this world, the one with the most
+    of ``klass`` by the layers now, with its ancestors (renders kept across layer changes)."""
+    best, best_s = None, 0.3
+    for d in (cache / "tiles").glob(f"{w.name}-*"):
+        for f in d.glob(f"{z1}_*.png"):
+            _, x, y = (int(v) for v in f.stem.split("_"))
+            s = _score(w, klass, mercantile.Tile(x, y, z1))
+            if s > best_s:
+                best, best_s = (d, mercantile.Tile(x, y, z1)), s
+    if best is None:
+        return None
+    d, t = best
+    path = [t]
+    while path[-1].z > START_ZOOM:
+        path.append(mercantile.parent(path[-1]))
+    _DIRS[w.name] = d
+    return path[::-1]
+
+
+_DIRS: dict[str, Path] = {}
+
+
 def _png(w: World, t: mercantile.Tile, cache: Path) -> Path:
+    if w.name in _DIRS and (_DIRS[w.name] / f"{t.z}_{t.x}_{t.y}.png").exists():
+        return _DIRS[w.name] / f"{t.z}_{t.x}_{t.y}.png"
     return cache / "tiles" / f"{w.name}-{w.content_hash}" / f"{t.z}_{t.x}_{t.y}.png"
 
 
@@ -400,6 +425,8 @@ def free_zoom(
     for wname, (w, starts) in worlds.items():
         for klass, start in starts.items():
             path = find_path(w, klass, start, max(zooms))
+            if CACHED_ONLY:  # the tiles rendered for this class before the layers moved
+                path = _cached_path(w, klass, cache, max(zooms)) or path
             if class_masks(w.layer, *_zxy(path[-1]))[klass].mean() < 0.3:
                 print(f"{wname}: no {klass} found", flush=True)
                 continue

@@ -313,7 +313,10 @@ class Layout:
                 if fc is None:
                     continue
                 # a parcel is drawn once its style's narrowest parcels are MIN_PX wide
-                hit = (fc.minw * fc.size >= MIN_PX * mpp) & shapely.intersects(fc.polys, bbox)
+                bx = fc.boxes  # (bounding boxes first: most of the ±1 cells' parcels miss)
+                hit = (fc.minw * fc.size >= MIN_PX * mpp) & (bx[:, 0] <= x1) & (bx[:, 2] >= x0)
+                hit &= (bx[:, 1] <= y1) & (bx[:, 3] >= y0)
+                hit[hit] = shapely.intersects(fc.polys[hit], bbox)
                 parcels.append(fc.polys[hit])
                 cell_maps = self._maps.get((ix, iy), lambda fc=fc: _mappings(fc.polys))
                 maps.extend(cell_maps[i] for i in np.nonzero(hit)[0].tolist())

@@ -81,6 +81,7 @@ class FieldCell:
     style: str  # the styles present, "+"-joined
     size: float = 1.0  # ``[layout.params]`` field_scale of the cell (1: as generated)
     minw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ground m per parcel
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # parcels' bounds
 
 
 @dataclass
@@ -302,9 +303,11 @@ def field_cell(
     def cat(parts: list, dtype=object) -> np.ndarray:
         return np.concatenate(parts) if parts else np.array([], dtype)
 
+    polys = cat(polys)
     return FieldCell(
-        cat(polys), cat(use, np.uint8), cat(tracks), cat(hedges, bool),
+        polys, cat(use, np.uint8), cat(tracks), cat(hedges, bool),
         "+".join(sorted(set(styles))), size, cat(minw, float),
+        shapely.bounds(polys).reshape(-1, 4),
     )  # fmt: skip
 
 

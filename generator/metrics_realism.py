@@ -147,7 +147,7 @@ def patch_features(patch: np.ndarray) -> np.ndarray:
             [float(coh.std())],
             [local.mean(), local.std() / (local.mean() + 1e-6)],
             [np.log(gq[1] / gq[0]), np.log(g.mean() + 1e-6)],
-            [skew, np.log(kurt)],
+            [skew, np.log(kurt + 1e-6)],  # a flat patch has kurtosis 0
         ]
     ).astype(np.float64)
 
@@ -163,7 +163,9 @@ GROUPS = {
 
 def features(ps: list[np.ndarray]) -> np.ndarray:
     """Return the (n, d) feature matrix of a list of patches."""
-    return np.stack([patch_features(p) for p in ps]) if ps else np.zeros((0, 26))
+    if not ps:
+        return np.zeros((0, 26))
+    return np.nan_to_num(np.stack([patch_features(p) for p in ps]), posinf=0.0, neginf=0.0)
 
 
 def _logistic_fit(x: np.ndarray, y: np.ndarray, l2: float, iters: int = 25) -> np.ndarray:

@@ -101,3 +101,9 @@ def test_feature_groups_cover_every_feature() -> None:
     assert sorted(c for cols in R.GROUPS.values() for c in cols) == list(range(n))
     out = R.compare(_noise(rng, 30), _stripes(rng, 30))
     assert out["by_group"]["coherence"] >= 0.95
+
+
+def test_flat_patches_give_finite_features() -> None:
+    """A flat patch (snow, sea, a blown-out roof) gives finite features, not NaN or inf."""
+    feats = R.features([np.full((64, 64, 3), 200.0), np.zeros((64, 64, 3))])
+    assert np.isfinite(feats).all()

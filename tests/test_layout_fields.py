@@ -112,16 +112,27 @@ def test_field_systems_partition_the_plane_along_irregular_lines():
 
 
 def test_system_edges_do_not_gather_at_tile_seams():
-    """Over many systems, the boundary length within 8 % of a cell side of a z14 seam is about
-    the 16 % that uniformly placed lines would have (an axis-aligned jittered seed lattice put
-    its edges near every other seam)."""
+    """Over many systems, the boundary length running along a z14 seam (within 15° of its
+    direction and 5 % of a cell side from it) is about the 3 % that uniformly placed lines
+    would have; an axis-aligned jittered seed lattice measured 7–9 % (its Voronoi edges gather
+    near every other seam), the turned one 2.5–3.7 % (seeds 3–5)."""
     polys = [system_polygon(3, a, b)[0] for b in range(500, 515) for a in range(2000, 2015)]
-    lines = shapely.get_exterior_ring(np.array(polys, object))
-    pts = shapely.get_coordinates(shapely.segmentize(lines, 20.0))
     c14 = cell_size(CELL_L)
-    fx = ((pts[:, 0] + HALF_WORLD) / c14) % 1.0
-    near = np.minimum(fx, 1 - fx) < 0.08
-    assert 0.1 < near.mean() < 0.22
+    near_len = total = 0.0
+    for ring in shapely.get_exterior_ring(np.array(polys, object)):
+        xy = shapely.get_coordinates(shapely.segmentize(ring, 20.0))
+        d = np.diff(xy, axis=0)
+        seg = np.hypot(d[:, 0], d[:, 1])
+        mid = (xy[1:] + xy[:-1]) / 2
+        ang = np.abs(np.arctan2(d[:, 1], d[:, 0])) % np.pi
+        vert = np.abs(ang - np.pi / 2) < np.radians(15)
+        hor = (ang < np.radians(15)) | (ang > np.pi - np.radians(15))
+        fx = ((mid[:, 0] + HALF_WORLD) / c14) % 1.0
+        fy = ((HALF_WORLD - mid[:, 1]) / c14) % 1.0
+        near = (vert & (np.minimum(fx, 1 - fx) < 0.05)) | (hor & (np.minimum(fy, 1 - fy) < 0.05))
+        near_len += seg[near].sum()
+        total += seg.sum()
+    assert near_len / total < 0.055
 
 
 def test_systems_wrap_with_x():

@@ -1,4 +1,4 @@
-"""Field parcels, settlement street blocks and buildings, laid out per lattice-14 cell.
+"""Field parcels and village outlines, laid out per lattice-14 cell.
 
 A cell of lattice :data:`CELL_L` (a z14 tile: ≈ 1.7 km at 45°) holds its own subdivision,
 clipped to the cell, so a cell never needs its neighbours and any tile gathers only the cells it
@@ -14,12 +14,9 @@ Coarse`):
   boundaries are farm tracks. Parcels lie on their system's lattice (continuous across cells),
   are clipped to the system and owned by the cell holding their centre, so a cell's parcels
   reach over its border (the one exception to "clipped to the cell").
-- **Settlements** (cells with urban land or a village nearby): a street grid rotated per cell
-  (blocks 70–150 m, streets 10–12 m) whose blocks carry a building density — from the coarse
-  urban fraction in towns and cities, falling off from the centre in villages.
-- **Buildings** (only asked for at ≤ 2 m/px): rectangles on lots along the block sides, aligned
-  with the street grid, present with the block's density; dense blocks get deep, continuous
-  frontages.
+- **Village outlines** (:func:`village`): the settlement ground of a village of the network.
+
+Town and city street blocks and their buildings are :mod:`.layout_towns`'.
 """
 
 from __future__ import annotations
@@ -82,19 +79,6 @@ class FieldCell:
     size: float = 1.0  # ``[layout.params]`` field_scale of the cell (1: as generated)
     minw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ground m per parcel
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # parcels' bounds
-
-
-@dataclass
-class TownCell:
-    """The street blocks of one cell, their building density and the grid frame."""
-
-    blocks: np.ndarray
-    density: np.ndarray
-    frame: tuple[float, float, float, float]  # centre x, centre y, angle, mercator scale
-    dims: tuple[float, float, float]  # block length a, width b, street width (ground m)
-    centres: np.ndarray  # (n, 2) block centres in the local frame (ground m)
-    arterials: np.ndarray  # LineStrings: every 4th/5th street of towns, drawn as roads
-    buildings: dict = field(default_factory=dict)
 
 
 def _box(ix: int, iy: int) -> tuple[float, float, float, float]:
@@ -396,130 +380,3 @@ def village(seed: int, net: Network, ix: int, iy: int) -> tuple[np.ndarray, floa
     r = site.size * (1 + 0.22 * np.sin(3 * t + ph[0]) + 0.12 * np.sin(5 * t + ph[1])) * k
     ring = np.stack([site.x + r * np.cos(t), site.y + r * np.sin(t)], -1)
     return shapely.Polygon(ring), site.x, site.y, site.size * k * 1.34
-
-
-def town_cell(seed: int, coarse: Coarse, villages: list, ix: int, iy: int) -> TownCell | None:
-    """Return the street blocks of cell (ix, iy), or None (no urban land, no village near).
-
-    ``villages``: (outline, x, y, radius) of the villages whose outlines may reach the cell.
-    """
-    x0, y0, x1, y1 = _box(ix, iy)
-    g = np.linspace(0.1, 0.9, 3)
-    px = (x0 + g[None, :] * (x1 - x0)).repeat(3, 0).ravel()
-    py = (y1 - g[:, None] * (y1 - y0)).repeat(3, 1).ravel()
-    urban = coarse.sample(px, py, "urban")
-    near = [
-        v
-        for v in villages
-        if v[0] is not None and shapely.intersects(v[0], shapely.box(x0, y0, x1, y1))
-    ]
-    if urban.max() < 0.01 and not near:
-        return None
-    k = mercator_scale(CELL_L, iy)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    dense = float(urban.mean()) > 0.4
-    q = rnd(seed, CELL_SEED_SALT + 30, CELL_L, ix, iy, np.arange(5))
-    rx, ry = ix >> 2, iy >> 2  # lattice-12 districts share an orientation
-    ang = (float(rnd(seed, CELL_SEED_SALT + 31, 12, rx, ry)) - 0.5) * np.pi / 2 + 0.3 * (q[0] - 0.5)
-    a = (70.0 + 40.0 * q[1]) if dense else (90.0 + 60.0 * q[1])
-    b = (50.0 + 30.0 * q[2]) if dense else (60.0 + 40.0 * q[2])
-    st = 12.0 if dense else 10.0
-    frame = (cx, cy, ang, k)
-    half = 0.75 * (x1 - x0) / k
-    iu = np.arange(int(np.floor((-half - q[3] * a) / a)), int(np.ceil(half / a)) + 1)
-    iv = np.arange(int(np.floor((-half - q[4] * b) / b)), int(np.ceil(half / b)) + 1)
-    gu, gv = np.meshgrid(iu * a + q[3] * a, iv * b + q[4] * b)
-    gu, gv = gu.ravel(), gv.ravel()
-    corners = _rects(gu + st / 2, gu + a - st / 2, gv + st / 2, gv + b - st / 2, frame)
-    box = shapely.box(x0, y0, x1, y1)
-    full = shapely.polygons(corners)
-    ok = shapely.intersects(full, box)
-    blocks = shapely.intersection(full[ok], box)
-    area = shapely.area(blocks)
-    keep = area > 0.2 * (a - st) * (b - st) * k * k
-    blocks = blocks[keep]
-    centres = np.stack([gu[ok][keep] + a / 2, gv[ok][keep] + b / 2], -1)
-    bx, by = _to_world(centres[:, 0], centres[:, 1], frame)
-    dens = 0.3 + 0.65 * np.clip(coarse.sample(bx, by, "urban"), 0.0, 1.0)
-    for _, vx, vy, vr in near:
-        d = np.hypot(bx - vx, by - vy) / vr
-        dens = np.maximum(dens, 0.95 * np.clip(1.0 - d, 0.0, 1.0) ** 0.6)
-    arterials = np.array([], object)
-    if urban.max() >= 0.05:  # towns and cities: every 4th street along, every 5th across
-        au = iu[iu % 4 == 0] * a + q[3] * a
-        av = iv[iv % 5 == 0] * b + q[4] * b
-        ends = np.array([-half, half])
-        lu = _to_world(np.repeat(au[:, None], 2, 1), np.broadcast_to(ends, (len(au), 2)), frame)
-        lv = _to_world(np.broadcast_to(ends, (len(av), 2)), np.repeat(av[:, None], 2, 1), frame)
-        xy = np.concatenate([np.stack(lu, -1), np.stack(lv, -1)])
-        if len(xy):
-            arterials = shapely.intersection(shapely.linestrings(xy), box)
-            arterials = arterials[~shapely.is_empty(arterials)]
-    return TownCell(blocks, dens.astype(np.float32), frame, (a, b, st), centres, arterials)
-
-
-def buildings(seed: int, cell: TownCell, ix: int, iy: int) -> np.ndarray:
-    """Return (n, 4, 2) Mercator corners of the cell's buildings (cached on the cell).
-
-    Lots run along the four sides of every block (a template shared by the cell's blocks, which
-    all have the same size); a lot has a building with the block's density, of hashed width,
-    depth and setback; dense blocks (density > 0.8) get deep buildings on narrow lots with no
-    setback: continuous frontages.
-    """
-    hit = cell.buildings.get("corners")
-    if hit is not None:
-        return hit
-    a, b, st = cell.dims
-    A, B = a - st, b - st
-    out = []
-    for dense in (False, True):
-        sel = (cell.density > 0.8) if dense else (cell.density <= 0.8)
-        if not sel.any():
-            continue
-        lw, depth, sb = (11.0, 16.0, 0.5) if dense else (15.0, 11.0, 3.0)
-        nu = max(int(A // lw), 1)
-        nv = max(int((B - 2 * (depth + sb)) // lw), 0)
-        lots = []  # side, position of the lot's start along the side, lot length
-        for side in (0, 1):  # bottom, top: along u
-            for i in range(nu):
-                lots.append((side, -A / 2 + i * A / nu, A / nu))
-        for side in (2, 3):  # left, right: along v, between the corner buildings
-            for i in range(nv):
-                lots.append((side, -B / 2 + depth + sb + i * lw, lw))
-        lot = np.array(lots)
-        nb, nl = int(sel.sum()), len(lot)
-        bidx = np.nonzero(sel)[0]
-        j = bidx[:, None] * 1000 + np.arange(nl)[None, :] + (4_000_000 if dense else 0)
-        r = [rnd(seed, CELL_SEED_SALT + 40 + t, CELL_L, ix, iy, j) for t in range(4)]
-        exists = r[0] < cell.density[bidx][:, None]
-        wf = (0.85 + 0.15 * r[1]) if dense else (0.5 + 0.4 * r[1])
-        bw = lot[None, :, 2] * wf
-        bd = depth * ((0.8 + 0.2 * r[2]) if dense else (0.6 + 0.4 * r[2]))
-        setb = sb * (0.5 + r[3])
-        pos = lot[None, :, 1] + (lot[None, :, 2] - bw) / 2
-        side = np.broadcast_to(lot[None, :, 0], (nb, nl))
-        along_u = side < 2
-        # (u0, u1, v0, v1) in the block's frame, by side
-        u0 = np.where(along_u, pos, np.where(side == 2, -A / 2 + setb, A / 2 - setb - bd))
-        u1 = np.where(along_u, pos + bw, np.where(side == 2, -A / 2 + setb + bd, A / 2 - setb))
-        v0 = np.where(side == 0, -B / 2 + setb, np.where(side == 1, B / 2 - setb - bd, pos))
-        v1 = np.where(side == 0, -B / 2 + setb + bd, np.where(side == 1, B / 2 - setb, pos + bw))
-        cu = cell.centres[bidx, 0][:, None]
-        cv = cell.centres[bidx, 1][:, None]
-        e = exists.ravel()
-        corners = _rects(
-            (u0 + cu).ravel()[e], (u1 + cu).ravel()[e], (v0 + cv).ravel()[e],
-            (v1 + cv).ravel()[e], cell.frame,
-        )  # fmt: skip
-        out.append(corners)
-    corners = np.concatenate(out) if out else np.zeros((0, 4, 2))
-    x0, y0, x1, y1 = _box(ix, iy)
-    inside = (
-        (corners[..., 0].min(1) >= x0)
-        & (corners[..., 0].max(1) <= x1)
-        & (corners[..., 1].min(1) >= y0)
-        & (corners[..., 1].max(1) <= y1)
-    )
-    corners = corners[inside]
-    cell.buildings["corners"] = corners
-    return corners

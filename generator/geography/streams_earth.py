@@ -46,17 +46,18 @@ raster of ZR around it. :meth:`EarthStreams.follow` follows a channel downstream
 (benches and tests: it ends in water, or runs on).
 
 **Carving.** The elevation layer is carved along the channels (:meth:`EarthStreams.carve`,
-called by the ``earth`` facade from ZR on; the streams themselves are routed on the uncarved
-layer). A channel node's *surface* is the lowest point of the layer that any path through it
-has passed (the layer breached along the path), lowered to the surface of any channel pixel
-upstream of it in the cell's raster, so it never rises downstream; every pixel
-whose centre lies within :data:`CARVE_HALF_PX` pixels of ZR of a channel stretch is lowered to
-its surface (the lowest where bands overlap), at every zoom from ZR, a ground band, so zooms
-agree. Along a channel the carved layer therefore never climbs, except where it crosses into a
-cell whose raster does not see the low point upstream that lowered the other cell's surface
-(the bench measures 0.2-0.4 % of channel paths, through the facade); where a channel crosses
-a closed hollow's rim the carve is a cut through it (``bench/geography_streams.py`` gives the
-depths).
+called by the ``earth`` facade from :data:`MIN_ZOOM` on, the zoom the streams are drawn from: an
+elevation tile of a coarser zoom neither shows a channel nor pays the routing; the streams
+themselves are routed on the uncarved layer). A channel node's *surface* is the lowest point of
+the layer that any path through it has passed (the layer breached along the path), lowered to
+the surface of any channel pixel upstream of it in the cell's raster, so it never rises
+downstream; every pixel whose centre lies within :data:`CARVE_HALF_PX` pixels of ZR of a channel
+stretch is lowered to its surface (the lowest where bands overlap), at every zoom it is carved
+at, a ground band, so zooms agree. Along a channel the carved layer therefore never climbs,
+except where it crosses into a cell whose raster does not see the low point upstream that
+lowered the other cell's surface (the bench measures 0.2-0.4 % of channel paths, through the
+facade); where a channel crosses a closed hollow's rim the carve is a cut through it
+(``bench/geography_streams.py`` gives the depths).
 
 **Drawing.** Each channel pixel is a node at its centre moved by a hashed sub-pixel jitter (up
 to :data:`JITTER_PX` of ZR, against the 45° look of D8); its stretch is the quadratic Bézier
@@ -96,7 +97,7 @@ from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, tile_rect
 from .lru import LRU
 
 #: Version of this layer's code (part of the earth geography's identity).
-STREAMS_VERSION = "3"
+STREAMS_VERSION = "4"
 
 #: Routing zoom: the elevation and water layers are read at this zoom only.
 ZR = 13
@@ -808,8 +809,9 @@ def streams_of(geo: Any) -> EarthStreams:
 
 
 def carve_streams(geo: Any, z: int, rect: Rect, elev: np.ndarray) -> np.ndarray:
-    """Return the elevation of ``geo`` on the rect carved along its streams (from :data:`ZR`)."""
-    if z < ZR:
+    """Return the elevation of ``geo`` on the rect carved along its streams from
+    :data:`MIN_ZOOM`, where the rivers layer draws them (coarser: as it is, no routing)."""
+    if z < MIN_ZOOM:
         return elev
     return streams_of(geo).carve(z, rect, elev)
 

@@ -549,29 +549,12 @@ class EarthStreams:
         # the widest stream at the tile's lowest latitude (largest ground pixels)
         if WIDTH_MAX_M / (s * math.cos(math.radians(lat_c))) < FADE_PX[0]:
             return out[rows - r0]
-        # routing cells under the rect, grown by the widest strip and the node jitter
-        f = 2.0 ** (ZR - z)  # pixels of ZR per pixel of z
-        grow = 2.0
-        cy0 = int(math.floor((r0 * f - grow) / CELL))
-        cy1 = int(math.floor((r1 * f + grow) / CELL))
-        cx0 = int(math.floor((rect.x0 * f - grow) / CELL))
-        cx1 = int(math.floor(((rect.x0 + rect.w) * f + grow) / CELL))
-        # the rect in global sub-pixels of z
-        bx0, bx1 = rect.x0 * SS, (rect.x0 + rect.w) * SS
-        by0, by1 = r0 * SS, r1 * SS
-        shapes: list[np.ndarray] = []
-        levels: list[np.ndarray] = []
-        for cy in range(max(cy0, 0), min(cy1, (1 << ZR) - 1) + 1):
-            for cx in range(cx0, cx1 + 1):
-                bounds, shp, level = self._strips(cx, cy, z)
-                if not len(shp):
-                    continue
-                hit = (bounds[:, 2] >= bx0) & (bounds[:, 0] <= bx1)
-                hit &= (bounds[:, 3] >= by0) & (bounds[:, 1] <= by1)
-                idx = np.nonzero(hit)[0]
-                if len(idx):
-                    shapes.append(shp[idx])
-                    levels.append(level[idx])
+        # routing cells under the rect, grown by the widest strip and the node jitter; the rect
+        # in global sub-pixels of z
+        bx0, by0 = rect.x0 * SS, r0 * SS
+        shapes, levels = self._gather(
+            z, rect, r0, r1, 2.0, (bx0, by0, (rect.x0 + rect.w) * SS, r1 * SS), self._strips
+        )
         if not shapes:
             return out[rows - r0]
         lv = np.concatenate(levels)
@@ -616,6 +599,41 @@ class EarthStreams:
 
         return self._carved.get(("v", cx, cy, z), make)
 
+    def _gather(
+        self,
+        z: int,
+        rect: Rect,
+        r0: int,
+        r1: int,
+        grow: float,
+        box: tuple[float, float, float, float],
+        per_cell: Any,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Return the shapes (and their values) of the routing cells under rows r0..r1 of the
+        rect, grown by ``grow`` pixels of ZR, whose bounds meet ``box`` (x0, y0, x1, y1, in the
+        units ``per_cell(cx, cy, z) -> (bounds, shapes, values)`` gives them): what both the
+        stream raster and the carve burn."""
+        f = 2.0 ** (ZR - z)  # pixels of ZR per pixel of z
+        cy0 = int(math.floor((r0 * f - grow) / CELL))
+        cy1 = int(math.floor((r1 * f + grow) / CELL))
+        cx0 = int(math.floor((rect.x0 * f - grow) / CELL))
+        cx1 = int(math.floor(((rect.x0 + rect.w) * f + grow) / CELL))
+        bx0, by0, bx1, by1 = box
+        shapes: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for cy in range(max(cy0, 0), min(cy1, (1 << ZR) - 1) + 1):
+            for cx in range(cx0, cx1 + 1):
+                bounds, shp, val = per_cell(cx, cy, z)
+                if not len(shp):
+                    continue
+                hit = (bounds[:, 2] >= bx0) & (bounds[:, 0] <= bx1)
+                hit &= (bounds[:, 3] >= by0) & (bounds[:, 1] <= by1)
+                idx = np.nonzero(hit)[0]
+                if len(idx):
+                    shapes.append(shp[idx])
+                    values.append(val[idx])
+        return shapes, values
+
     def carve(self, z: int, rect: Rect, elev: np.ndarray) -> np.ndarray:
         """Return ``elev`` (the layer's metres on the rect at zoom z) carved along the channels.
 
@@ -630,26 +648,9 @@ class EarthStreams:
         w = grid_width(z)
         rows = np.clip(np.arange(rect.y0, rect.y0 + rect.h), 0, w - 1)
         r0, r1 = int(rows[0]), int(rows[-1]) + 1
-        f = 2.0 ** (ZR - z)
-        grow = CARVE_HALF_PX + 2.0
-        cy0 = int(math.floor((r0 * f - grow) / CELL))
-        cy1 = int(math.floor((r1 * f + grow) / CELL))
-        cx0 = int(math.floor((rect.x0 * f - grow) / CELL))
-        cx1 = int(math.floor(((rect.x0 + rect.w) * f + grow) / CELL))
-        bx0, bx1, by0, by1 = rect.x0, rect.x0 + rect.w, r0, r1
-        shapes: list[np.ndarray] = []
-        values: list[np.ndarray] = []
-        for cy in range(max(cy0, 0), min(cy1, (1 << ZR) - 1) + 1):
-            for cx in range(cx0, cx1 + 1):
-                bounds, shp, surf = self._carves(cx, cy, z)
-                if not len(shp):
-                    continue
-                hit = (bounds[:, 2] >= bx0) & (bounds[:, 0] <= bx1)
-                hit &= (bounds[:, 3] >= by0) & (bounds[:, 1] <= by1)
-                idx = np.nonzero(hit)[0]
-                if len(idx):
-                    shapes.append(shp[idx])
-                    values.append(surf[idx])
+        bx0, by0 = rect.x0, r0
+        box = (bx0, by0, rect.x0 + rect.w, r1)
+        shapes, values = self._gather(z, rect, r0, r1, CARVE_HALF_PX + 2.0, box, self._carves)
         if not shapes:
             return elev
         sv = np.concatenate(values)

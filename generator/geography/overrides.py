@@ -46,7 +46,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 
 from ..planner import Rect
-from ..sources.raster import file_digest
+from ..sources.raster import file_digest, thread_dataset
 from . import classes as C
 from . import layout_classes as K
 from .grid import HALF_WORLD, _transformers, pixel_size
@@ -376,13 +376,7 @@ class RasterOverride:
     def _dataset(self, level: int) -> rasterio.DatasetReader:
         """This thread's handle of overview ``level`` (-1: full resolution), as
         :class:`~generator.sources.raster.RasterSource` keeps them (handles are per thread)."""
-        handles = getattr(self._local, "handles", None)
-        if handles is None:
-            handles = self._local.handles = {}
-        if level not in handles:
-            opts = {} if level < 0 else {"OVERVIEW_LEVEL": level}
-            handles[level] = rasterio.open(self.path, **opts)
-        return handles[level]
+        return thread_dataset(self._local, self.path, level)
 
     def burn(self, z: int, rect: Rect) -> np.ndarray | None:
         """Return uint8 (h, w) land-cover ids (:data:`UNSET` where none), or None when the

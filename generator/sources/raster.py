@@ -124,6 +124,22 @@ def parse_rescale(value: object, nbands: int) -> tuple[tuple[float, float], ...]
     return pairs
 
 
+def thread_dataset(local: threading.local, path: Path, level: int) -> rasterio.DatasetReader:
+    """Return this thread's handle (kept in ``local``) of overview ``level`` of ``path`` (-1:
+    full resolution).
+
+    rasterio datasets are not safe to share between threads; the pyramid reads tiles on
+    several, so every thread keeps its own handles (cheap: GDAL caches blocks globally).
+    """
+    handles = getattr(local, "handles", None)
+    if handles is None:
+        handles = local.handles = {}
+    if level not in handles:
+        opts = {} if level < 0 else {"OVERVIEW_LEVEL": level}
+        handles[level] = rasterio.open(path, **opts)
+    return handles[level]
+
+
 class RasterSource:
     """A georeferenced raster read lazily, tile by tile, into WebMercatorQuad tiles.
 
@@ -233,18 +249,8 @@ class RasterSource:
         return tuple(out)
 
     def _dataset(self, level: int) -> rasterio.DatasetReader:
-        """Return this thread's handle of overview ``level`` (-1: full resolution).
-
-        rasterio datasets are not safe to share between threads; the pyramid reads tiles on
-        several, so every thread keeps its own handles (cheap: GDAL caches blocks globally).
-        """
-        handles = getattr(self._local, "handles", None)
-        if handles is None:
-            handles = self._local.handles = {}
-        if level not in handles:
-            opts = {} if level < 0 else {"OVERVIEW_LEVEL": level}
-            handles[level] = rasterio.open(self.path, **opts)
-        return handles[level]
+        """Return this thread's handle of overview ``level`` (-1: full resolution)."""
+        return thread_dataset(self._local, self.path, level)
 
     # ---- the protocol -------------------------------------------------------------------
     def identity(self) -> dict[str, object]:

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from ..singleflight import SingleFlight
+
 
 class LRU:
     """A small thread-safe least-recently-used memo: ``get(key, make)``."""
@@ -22,31 +24,32 @@ class LRU:
         self._items = items
         self._d: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
-        self._busy: dict[Any, threading.Event] = {}
+        self._flight = SingleFlight()
+
+    def _hit(self, key: Any) -> tuple[bool, Any]:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return True, self._d[key]
+        return False, None
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         """Return the value kept for ``key``, else ``make()`` (kept for the next caller); while
-        one thread makes a key, others asking for it wait for its value."""
-        while True:
-            with self._lock:
-                if key in self._d:
-                    self._d.move_to_end(key)
-                    return self._d[key]
-                ev = self._busy.get(key)
-                mine = ev is None
-                if mine:
-                    ev = self._busy[key] = threading.Event()
-            if mine:
-                break
-            ev.wait()  # made by another thread: read it (or make it if that one failed)
-        try:
+        one thread makes a key, others asking for it share that call
+        (:class:`~generator.singleflight.SingleFlight`)."""
+        hit, value = self._hit(key)
+        if hit:
+            return value
+
+        def make_and_keep() -> Any:
+            hit, value = self._hit(key)  # kept by a call that ended just before this one
+            if hit:
+                return value
             value = make()
             with self._lock:
                 self._d[key] = value
                 while len(self._d) > self._items:
                     self._d.popitem(last=False)
             return value
-        finally:
-            with self._lock:
-                del self._busy[key]
-            ev.set()
+
+        return self._flight.do(key, make_and_keep)

@@ -34,6 +34,7 @@ PLACES = {
     "sahara": ("the Sahara", 5.5, 25.0),
     "nile": ("the Nile delta", 31.0, 30.8),
     "po": ("the Po valley", 10.2, 45.05),
+    "paris": ("Paris", 2.35, 48.86),
 }
 ZOOMS = (8, 12, 15, 17)
 CONFIGS = {

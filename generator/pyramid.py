@@ -27,6 +27,7 @@ import torch
 from . import tiles
 from .base import BaseLevel
 from .blend import blend, parent_correct
+from .conditioning import GeographyConditioner
 from .errors import Cancelled, InvalidTile
 from .follow import PARENT_MARGIN, WaterFollower, pad_parent
 from .models.sr_model import SuperResolutionModel
@@ -101,8 +102,11 @@ class Pyramid:
         stages: Sequence[Stage] = (),
         batch: int = 1,
         follower: WaterFollower | None = None,
+        conditioner: GeographyConditioner | None = None,
     ) -> None:
         self.prefix = key_prefix
+        #: makes the features a conditioned model (v3) is told about each window's ground
+        self.conditioner = conditioner
         #: edits the imagery of every generated level toward the geography's water layer
         self.follower = follower
         #: ``f(tile) -> pixels | None``: another pyramid known to hold this tile's exact bytes
@@ -341,7 +345,10 @@ class Pyramid:
             edited = self.follower.edit(w.z, rect, cond[0].numpy(), pad_parent(parent_np))
             cond = torch.from_numpy(edited)[None]
         noise = torch.from_numpy(self.noise.crop(w.z, rect.y0, rect.x0, rect.h, rect.w))[None]
-        out = sample_window(model, cond, noise, self.window_mpp(w), steps)  # type: ignore[arg-type]
+        feats = None
+        if self.conditioner is not None and getattr(model, "conditioned", False):
+            feats = torch.from_numpy(self.conditioner.features(w.z, rect, cond[0].numpy()))[None]
+        out = sample_window(model, cond, noise, self.window_mpp(w), steps, feats)  # type: ignore[arg-type]
         arr = out[0].numpy().astype(np.float16)
         self._put(self.window_key(w), arr.tobytes())
         self.stats.add(model_evals=steps, windows_generated=1)

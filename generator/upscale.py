@@ -69,6 +69,7 @@ def upscale_array(
     if mpp is None:
         mpp = tiles.equator_resolution(zoom) * math.cos(math.radians(lat))
     field = NoiseField(seed)
+    feats = _image_features(cond[0].numpy(), mpp) if getattr(model, "conditioned", False) else None
     acc = np.zeros((3, sh, sw), dtype=np.float32)
     wsum = np.zeros((sh, sw), dtype=np.float32)
     stride = model.stride
@@ -77,7 +78,8 @@ def upscale_array(
         for x0 in _starts(sw, win, geometry.tile):
             c = cond[:, :, y0 : y0 + hh, x0 : x0 + ww]
             noise = torch.from_numpy(field.crop(zoom, y0, x0, hh, ww))[None]
-            out = sample_window(model, c, noise, mpp, steps)[0].numpy()
+            f = None if feats is None else feats[:, :, y0 : y0 + hh, x0 : x0 + ww]
+            out = sample_window(model, c, noise, mpp, steps, f)[0].numpy()
             wy = _weight_1d(y0, hh, sh, geometry.margin)
             wx = _weight_1d(x0, ww, sw, geometry.margin)
             wgt = np.outer(wy, wx)
@@ -89,3 +91,18 @@ def upscale_array(
     b = torch.from_numpy(blended)[None]
     corrected = (b + up2(parent - box_down2(b)))[0].numpy()[:, :H, :W]
     return np.clip(np.rint((corrected + 1) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
+def _image_features(cond: np.ndarray, mpp: float) -> torch.Tensor:
+    """Return (1, F, H, W) conditioning features of an image without layers (a user's photo).
+
+    They are measured on the ×2-upsampled input the way the training labels were measured on
+    the photos (:func:`generator.training.labels.from_image`: colour water and vegetation,
+    edges, straight lines); what only layers know (land cover, roads) is marked unknown.
+    """
+    from .models import conditions
+    from .training import labels
+
+    rgb = np.clip((cond.transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    stack, have = labels.from_image(rgb, mpp)
+    return torch.from_numpy(conditions.features(stack, have, mpp))[None]

@@ -24,6 +24,7 @@ from PIL import Image
 
 from . import tiles
 from .base import BaseLevel, BlueMarbleBase, ContinentsBase
+from .conditioning import CONDITIONING_VERSION, GeographyConditioner
 from .errors import (
     ImageInputError,
     InvalidTile,
@@ -380,9 +381,19 @@ class World:
             stages=stages,
             batch=batch,
             follower=self._mask_follower(self._follower()),
+            conditioner=self._conditioner(),
         )
         if self.fallback is not None and self._same_cascade(self.fallback):
             self.pyramid.delegate = self._delegate
+
+    def _conditioned(self) -> bool:
+        """Return True when some model of the world takes the geography's features (v3)."""
+        models = [self.model, *(st.model for st in self.stages)]
+        return self.geography is not None and any(getattr(m, "conditioned", False) for m in models)
+
+    def _conditioner(self) -> GeographyConditioner | None:
+        """Return what tells a conditioned model about each window's ground, or None."""
+        return GeographyConditioner(self.geography) if self._conditioned() else None  # type: ignore[arg-type]
 
     def _mask_follower(self, follower: object) -> object:
         """A raster world edits its imagery toward the layers outside its data only (see
@@ -565,6 +576,8 @@ class World:
         }
         if self.config.geography.paint:  # a world that does not paint keeps its hash
             out["paint"] = PAINT_VERSION
+        if self._conditioned():  # a world of an unconditioned model keeps its hash
+            out["conditioning"] = CONDITIONING_VERSION
         return out
 
     def _stages_identity(self) -> dict[str, object]:

@@ -27,6 +27,7 @@ import torch
 from diffusers import DDIMScheduler, UNet2DModel
 
 from ..errors import ModelLoadError
+from . import conditions
 
 MODEL_FILE = "orbis_model.json"
 
@@ -52,6 +53,7 @@ def build_unet(
     add_attention: bool = True,
     unshuffle: int = 1,
     resolution_embedding: bool = True,
+    cond_channels: int = 0,
 ) -> UNet2DModel:
     """Return a fresh (random) UNet of the built-in layout.
 
@@ -61,12 +63,14 @@ def build_unet(
     pixel blocks as channels): a lossless, free "latent" that divides the pixels a convolution
     visits by s² (the model study, docs/model-study.md, chose s = 2 for v2).
     ``resolution_embedding=False`` drops the m/px label (only for the study's ablation).
+    ``cond_channels`` > 0 adds that many input planes after the parent (model v3's conditioning
+    features, :mod:`generator.models.conditions`, on the UNet's grid).
     """
     n = len(block_out_channels)
     c = 3 * unshuffle * unshuffle
     return UNet2DModel(
         sample_size=64,
-        in_channels=2 * c,
+        in_channels=2 * c + cond_channels,
         out_channels=c,
         block_out_channels=block_out_channels,
         layers_per_block=layers_per_block,
@@ -102,6 +106,8 @@ class ModelInfo:
     trained_mpp: tuple[float, float] = (10.0, 15000.0)
     #: space-to-depth factor of the UNet's input and output (1: pixel space)
     pixel_unshuffle: int = 1
+    #: conditioning feature set (``conditions.VERSION``; "" for a model told only the parent)
+    conditions: str = ""
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -173,6 +179,11 @@ class SuperResolutionModel:
         return f"{self.info.model_id}@{self.info.version}+{self._digest}"
 
     @property
+    def conditioned(self) -> bool:
+        """Return True for a model that takes the geography's conditioning features (v3)."""
+        return bool(self.info.conditions)
+
+    @property
     def stride(self) -> int:
         """Return the multiple (px) a window's height and width must be."""
         return 2 ** (len(self.unet.config.block_out_channels) - 1) * self.info.pixel_unshuffle
@@ -211,6 +222,11 @@ class SuperResolutionModel:
             raw = json.loads((path / MODEL_FILE).read_text())
             raw["trained_mpp"] = tuple(raw.get("trained_mpp", (10.0, 15000.0)))
             info = ModelInfo(**raw)
+            if info.conditions and info.conditions != conditions.VERSION:
+                raise ValueError(
+                    f"conditioning features {info.conditions!r} unknown "
+                    f"(this orbis reads {conditions.VERSION!r})"
+                )
             unet = UNet2DModel.from_pretrained(
                 path / "unet", use_safetensors=True, low_cpu_mem_usage=False
             )
@@ -230,6 +246,8 @@ class SuperResolutionModel:
 #: the shipped built-in model (``generator/weights/<name>``); v1 stays for comparison
 DEFAULT_MODEL = "orbis-sr-v2"
 PREVIOUS_MODEL = "orbis-sr-v1"
+#: the geography-conditioned model (issue 14), shipped beside v2
+CONDITIONED_MODEL = "orbis-sr-v3"
 
 
 def weights_path(name: str) -> Path:
@@ -243,15 +261,25 @@ def default_model_path() -> Path:
 
 
 def random_model(
-    block_out_channels: tuple[int, ...] = (8, 16), seed: int = 0, steps: int = 2
+    block_out_channels: tuple[int, ...] = (8, 16),
+    seed: int = 0,
+    steps: int = 2,
+    conditioned: bool = False,
 ) -> SuperResolutionModel:
-    """Return a tiny randomly initialised model (tests, benchmarks of the mechanism)."""
+    """Return a tiny randomly initialised model (tests, benchmarks of the mechanism);
+    ``conditioned`` makes it take v3's conditioning features."""
     torch.manual_seed(seed)
-    unet = build_unet(block_out_channels, add_attention=False)
+    k = len(conditions.FEATURES) if conditioned else 0
+    unet = build_unet(block_out_channels, add_attention=False, cond_channels=k)
     return SuperResolutionModel(
         unet,
         build_scheduler(),
-        ModelInfo(model_id="random", version=str(seed), num_inference_steps=steps),
+        ModelInfo(
+            model_id="random",
+            version=str(seed),
+            num_inference_steps=steps,
+            conditions=conditions.VERSION if conditioned else "",
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from diffusers import DDIMScheduler
 
+from ..models import conditions
 from ..models.sr_model import SuperResolutionModel, class_labels
 from ..parallel import eval_threads
 
@@ -24,6 +25,7 @@ def sample_window(
     noise: torch.Tensor,
     mpp: float,
     num_inference_steps: int | None = None,
+    features: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Return one window (B, 3, H, W) in [-1, 1], given its ×2-upsampled parent and noise crop.
 
@@ -33,6 +35,9 @@ def sample_window(
         noise: (B, 3, H, W) standard normal crop of the noise field.
         mpp: ground resolution of the output in m/px.
         num_inference_steps: DDIM steps; the model's default when None.
+        features: (B, F, H, W) conditioning features (:mod:`generator.models.conditions`)
+            for a conditioned model (v3); None tells it nothing is known (every flag 0).
+            Ignored by a model without conditioning.
 
     Raises:
         ValueError: shapes disagree or H, W are not multiples of the UNet's stride.
@@ -53,6 +58,15 @@ def sample_window(
     s = model.info.pixel_unshuffle
     x = pixel_unshuffle(noise * scheduler.init_noise_sigma, s)
     cond = pixel_unshuffle(parent_up, s)
+    if model.conditioned:
+        if features is None:
+            b, _, h, w = parent_up.shape
+            features = torch.zeros((b, len(conditions.FEATURES), h, w))
+        elif features.shape[-2:] != parent_up.shape[-2:] or features.shape[0] != parent_up.shape[0]:
+            raise ValueError(
+                f"features {tuple(features.shape)} do not match the window {tuple(parent_up.shape)}"
+            )
+        cond = torch.cat([cond, conditions.to_grid(features.float(), s)], dim=1)
     with eval_threads(model.invariant_threads):  # 1 or 2 threads: the same floats (see parallel)
         for t in scheduler.timesteps:
             v = model.unet(torch.cat([x, cond], dim=1), t, class_labels=labels).sample

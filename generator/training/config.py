@@ -34,4 +34,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # 0: torch's default
     version: str = "2"
+    #: condition on the geography's features (model v3; needs training set v3)
+    conditions: bool = False
+    #: a model folder whose weights the run starts from ("" : random; v3 starts from v2)
+    init_from: str = ""
     notes: dict[str, str] = field(default_factory=dict)

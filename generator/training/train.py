@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..models import conditions
 from ..models.sr_model import (
     ModelInfo,
     SuperResolutionModel,
@@ -43,9 +44,10 @@ from ..models.sr_model import (
 )
 from ..resample import up2
 from ..samplers.ddim import pixel_shuffle, pixel_unshuffle
-from . import data
+from . import data, data_v3
 from .config import TrainConfig
 from .dataset import PairSampler
+from .dataset_v3 import LabelledPairSampler
 
 log = logging.getLogger("orbis.train")
 
@@ -68,11 +70,18 @@ def _coefficients(scheduler, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 
 def _batch(sampler: PairSampler, cfg: TrainConfig, n: int | None = None):
-    """Return (target residual x0, condition, m/px, real child) in the UNet's (unshuffled) space."""
-    kid, par, mpp = sampler.sample(n or cfg.batch)
-    cond = up2(par)
-    x0 = (kid - cond) / cfg.residual_scale
-    return pixel_unshuffle(x0, cfg.unshuffle), pixel_unshuffle(cond, cfg.unshuffle), mpp, kid
+    """Return (target residual x0, condition, m/px, real child) in the UNet's (unshuffled) space.
+
+    The condition is the unshuffled upsampled parent, followed for a conditioned model (v3) by
+    the pair's features on the UNet's grid (its first ``x0.shape[1]`` channels are the parent).
+    """
+    kid, par, mpp, *rest = sampler.sample(n or cfg.batch)
+    up = up2(par)
+    x0 = (kid - up) / cfg.residual_scale
+    cond = pixel_unshuffle(up, cfg.unshuffle)
+    if cfg.conditions:
+        cond = torch.cat([cond, conditions.to_grid(rest[0], cfg.unshuffle)], 1)
+    return pixel_unshuffle(x0, cfg.unshuffle), cond, mpp, kid
 
 
 def diffusion_loss(unet, scheduler, x0, cond, mpp, gen: torch.Generator | None = None):
@@ -218,14 +227,57 @@ def _run_phase(
     return ema, {"steps": step + 1, "minutes": elapsed / 60}
 
 
+def make_sampler(cfg: TrainConfig, data_dir: Path, split: str, seed: int) -> PairSampler:
+    """Return the pair sampler of a split: v3's labelled pairs for a conditioned model."""
+    if cfg.conditions:
+        return LabelledPairSampler(
+            data_v3.load(data_dir, split),
+            crop=cfg.crop,
+            seed=seed,
+            other_kernels=cfg.other_kernels if split == "train" else 0.0,
+            augment_conditions=split == "train",
+        )
+    kernels = cfg.other_kernels if split == "train" else 0.0
+    return PairSampler(data.load(data_dir, split), crop=cfg.crop, seed=seed, other_kernels=kernels)
+
+
+def new_unet(cfg: TrainConfig):
+    """Return the UNet a run starts from: random, or ``cfg.init_from``'s weights.
+
+    A conditioned model warm-started from an unconditioned one (v3 from v2) gets the old
+    weights for every layer and zeros for the new input planes' kernels, so at step 0 it
+    computes exactly what the old model did and training only has to learn what the
+    conditions add.
+    """
+    k = len(conditions.FEATURES) if cfg.conditions else 0
+    unet = build_unet(
+        cfg.channels, 1, cfg.attention, cfg.unshuffle, cfg.resolution_embedding, cond_channels=k
+    )
+    if cfg.init_from:
+        old = SuperResolutionModel.from_pretrained(cfg.init_from).unet.state_dict()
+        mine = unet.state_dict()
+        for key, val in old.items():
+            if key not in mine:
+                raise ValueError(f"{cfg.init_from}: layer {key} is not in the new UNet")
+            if mine[key].shape == val.shape:
+                mine[key] = val.clone()
+            elif key == "conv_in.weight" and mine[key].shape[1] > val.shape[1]:
+                w = torch.zeros_like(mine[key])
+                w[:, : val.shape[1]] = val
+                mine[key] = w
+            else:
+                raise ValueError(f"{cfg.init_from}: layer {key} has another shape")
+        unet.load_state_dict(mine)
+        log.info("initialised from %s", cfg.init_from)
+    return unet
+
+
 def train_teacher(cfg: TrainConfig, data_dir: Path, run_dir: Path):
     """Phase 1: return (teacher EMA UNet, scheduler, summary)."""
     torch.manual_seed(cfg.seed)
-    unet = build_unet(cfg.channels, 1, cfg.attention, cfg.unshuffle, cfg.resolution_embedding)
+    unet = new_unet(cfg)
     scheduler = build_scheduler()
-    sampler = PairSampler(
-        data.load(data_dir, "train"), crop=cfg.crop, seed=cfg.seed, other_kernels=cfg.other_kernels
-    )
+    sampler = make_sampler(cfg, data_dir, "train", cfg.seed)
 
     def step_fn(model):
         x0, cond, mpp, _ = _batch(sampler, cfg)
@@ -251,12 +303,7 @@ def distil(cfg: TrainConfig, teacher, scheduler, data_dir: Path, run_dir: Path):
     torch.manual_seed(cfg.seed + 1)
     teacher = teacher.eval().requires_grad_(False)
     student = copy.deepcopy(teacher).requires_grad_(True).train()
-    sampler = PairSampler(
-        data.load(data_dir, "train"),
-        crop=cfg.crop,
-        seed=cfg.seed + 1,
-        other_kernels=cfg.other_kernels,
-    )
+    sampler = make_sampler(cfg, data_dir, "train", cfg.seed + 1)
     ts = timesteps(scheduler, cfg.student_steps)
 
     def step_fn(model):
@@ -267,7 +314,7 @@ def distil(cfg: TrainConfig, teacher, scheduler, data_dir: Path, run_dir: Path):
         for t, t_prev in zip(ts[:-1], ts[1:], strict=True):
             x = ddim_one_step(model, scheduler, x, cond, mpp, t, t_prev)
         mse = torch.nn.functional.mse_loss(x, target)
-        img = pixel_shuffle(cond + x * cfg.residual_scale, cfg.unshuffle)
+        img = pixel_shuffle(cond[:, : x.shape[1]] + x * cfg.residual_scale, cfg.unshuffle)
         spec = spectral_loss(img, kid)
         return mse + cfg.spectral_weight * spec, {"mse": mse.item(), "spec": spec.item()}
 
@@ -288,7 +335,7 @@ def distil(cfg: TrainConfig, teacher, scheduler, data_dir: Path, run_dir: Path):
 @torch.no_grad()
 def holdout_loss(unet, scheduler, data_dir: Path, cfg: TrainConfig, batches: int = 8) -> float:
     """Return the teacher objective on held-out pairs (fixed draws, all noise levels)."""
-    sampler = PairSampler(data.load(data_dir, "holdout"), crop=cfg.crop, seed=cfg.seed + 7)
+    sampler = make_sampler(cfg, data_dir, "holdout", cfg.seed + 7)
     gen = torch.Generator().manual_seed(123)
     losses = [
         diffusion_loss(unet, scheduler, *_batch(sampler, cfg, 16)[:3], gen=gen).item()
@@ -322,7 +369,7 @@ def train(
         "distil_minutes": f"{d_sum['minutes']:.1f}",
         "teacher_holdout_v_mse": f"{val:.4f}",
         "this_call_minutes": f"{(time.time() - t0) / 60:.1f}",
-        "dataset": f"orbis data v{data.version(data_dir)}",
+        "dataset": f"orbis data v{_dataset_version(cfg, data_dir)}",
         "config": json.dumps({k: v for k, v in asdict(cfg).items() if k != "notes"}),
     }
     info = _info(cfg, cfg.student_steps, notes)
@@ -330,6 +377,10 @@ def train(
     (run_dir / "summary.json").write_text(json.dumps(notes, indent=2) + "\n")
     log.info("saved %s", out)
     return out
+
+
+def _dataset_version(cfg: TrainConfig, data_dir: Path) -> str:
+    return data_v3.DATASET_VERSION if cfg.conditions else data.version(data_dir)
 
 
 def _info(cfg: TrainConfig, steps: int, notes: dict[str, str]) -> ModelInfo:
@@ -340,5 +391,6 @@ def _info(cfg: TrainConfig, steps: int, notes: dict[str, str]) -> ModelInfo:
         num_inference_steps=steps,
         trained_mpp=(0.1, 15000.0),
         pixel_unshuffle=cfg.unshuffle,
+        conditions=conditions.VERSION if cfg.conditions else "",
         notes={**cfg.notes, **notes},
     )

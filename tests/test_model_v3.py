@@ -20,7 +20,7 @@ from generator.training import data_v3
 from generator.training import labels as L
 from generator.training.config import TrainConfig
 from generator.training.dataset_v3 import LabelledPairSampler, drop_and_coarsen
-from generator.training.train import new_unet, train
+from generator.training.train import PatchDiscriminator, new_unet, train
 
 FLAGS = len(F.FEATURES) - len(F.GROUPS)
 
@@ -196,7 +196,13 @@ def _tiny_set(root: Path) -> Path:
 def test_train_v3_end_to_end_writes_a_conditioned_model(tmp_path: Path) -> None:
     data = _tiny_set(tmp_path / "set")
     cfg = TrainConfig(
-        channels=(8, 16), crop=16, batch=2, teacher_steps=3, distil_steps=2, conditions=True
+        channels=(8, 16),
+        crop=16,
+        batch=2,
+        teacher_steps=3,
+        distil_steps=2,
+        conditions=True,
+        adversarial_weight=0.1,
     )
     out = train(tmp_path / "m", data_dir=data, run_dir=tmp_path / "run", cfg=cfg)
     m = SuperResolutionModel.from_pretrained(out)
@@ -239,3 +245,20 @@ def test_upscale_measures_the_image_for_a_conditioned_model() -> None:
     f = _image_features(up, 1.0)[0].numpy()
     assert f[0][:, :56].mean() > 0.9 and f[0][:, 72:].mean() < 0.1  # colour water, left half
     assert f[FLAGS + F.GROUPS.index("landcover")].max() == 0.0  # only layers know the class
+
+
+def test_patch_discriminator_scores_patches_and_learns() -> None:
+    torch.manual_seed(0)
+    d = PatchDiscriminator(width=8)
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    fake = torch.nn.functional.avg_pool2d(real, 5, 1, 2)  # the blur a regressed student makes
+    up = torch.nn.functional.avg_pool2d(real, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    assert d(real, up).shape == (4, 1, 8, 8)
+    opt = torch.optim.Adam(d.parameters(), lr=2e-3)
+    for _ in range(60):
+        loss = torch.relu(1 - d(real, up)).mean() + torch.relu(1 + d(fake, up)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert d(real, up).mean() > d(fake, up).mean()  # it tells sharp from blurred

@@ -29,6 +29,8 @@ class TrainConfig:
     teacher_sampling_steps: int = 4
     student_steps: int = 1
     spectral_weight: float = 0.1
+    #: weight of the patch discriminator's hinge loss in the distillation (0: none)
+    adversarial_weight: float = 0.0
     other_kernels: float = 0.3
     checkpoint_every: int = 200
     seed: int = 0

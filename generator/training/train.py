@@ -149,6 +149,31 @@ def spectral_loss(img: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return (_log_power(img) - _log_power(real)).abs().mean()
 
 
+class PatchDiscriminator(torch.nn.Module):
+    """A small conditional patch discriminator (PatchGAN, Isola et al. 2017) for the one-step
+    student: it sees a child image beside its upsampled parent and scores each ~22-px patch
+    real or generated. Spectral normalisation (Miyato et al. 2018) keeps it Lipschitz, so a
+    few thousand CPU steps stay stable without pretrained features (none are available)."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        sn = torch.nn.utils.parametrizations.spectral_norm
+        w = width
+        self.net = torch.nn.Sequential(
+            sn(torch.nn.Conv2d(6, w, 4, 2, 1)),
+            torch.nn.LeakyReLU(0.2),
+            sn(torch.nn.Conv2d(w, 2 * w, 4, 2, 1)),
+            torch.nn.LeakyReLU(0.2),
+            sn(torch.nn.Conv2d(2 * w, 2 * w, 3, 1, 1)),
+            torch.nn.LeakyReLU(0.2),
+            sn(torch.nn.Conv2d(2 * w, 1, 3, 1, 1)),
+        )
+
+    def forward(self, img: torch.Tensor, parent_up: torch.Tensor) -> torch.Tensor:
+        """Return patch logits (B, 1, H/4, W/4) of ``img`` given its upsampled parent."""
+        return self.net(torch.cat([img, parent_up], 1))
+
+
 def _phase_done(run_dir: Path, phase: str) -> Path:
     return run_dir / f"{phase}-done.pt"
 
@@ -163,8 +188,14 @@ def _run_phase(
     steps: int,
     minutes: float,
     lr: float,
+    extras: dict | None = None,
 ) -> tuple[torch.nn.Module, dict]:
-    """Train ``unet`` with ``step_fn(unet, batch) -> (loss, logs)``; resumable; return the EMA."""
+    """Train ``unet`` with ``step_fn(unet, batch) -> (loss, logs)``; resumable; return the EMA.
+
+    ``extras`` (name → module or optimiser, e.g. the adversarial phase's discriminator) are
+    saved in and restored from the checkpoint with the rest, so a resumed run continues them.
+    """
+    extras = extras or {}
     run_dir.mkdir(parents=True, exist_ok=True)
     done = _phase_done(run_dir, phase)
     ema = copy.deepcopy(unet).requires_grad_(False)
@@ -184,6 +215,8 @@ def _run_phase(
         sampler.rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         start, elapsed_before = ck["step"], ck["elapsed"]
+        for name, obj in extras.items():
+            obj.load_state_dict(ck["extras"][name])
         log.info("%s: resumed from step %d (%.1f min already)", phase, start, elapsed_before / 60)
     t0 = time.time()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=phase, mininterval=5)
@@ -222,6 +255,7 @@ def _run_phase(
                 "torch_rng": torch.get_rng_state(),
                 "step": step + 1,
                 "elapsed": elapsed,
+                "extras": {name: obj.state_dict() for name, obj in extras.items()},
             }
             _save_atomic(state, ckpt_path)
     return ema, {"steps": step + 1, "minutes": elapsed / 60}
@@ -305,6 +339,11 @@ def distil(cfg: TrainConfig, teacher, scheduler, data_dir: Path, run_dir: Path):
     student = copy.deepcopy(teacher).requires_grad_(True).train()
     sampler = make_sampler(cfg, data_dir, "train", cfg.seed + 1)
     ts = timesteps(scheduler, cfg.student_steps)
+    extras: dict = {}
+    if cfg.adversarial_weight > 0:
+        disc = PatchDiscriminator()
+        d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.distil_lr, betas=(0.5, 0.99))
+        extras = {"disc": disc, "disc_opt": d_opt}
 
     def step_fn(model):
         x0, cond, mpp, kid = _batch(sampler, cfg)
@@ -314,9 +353,24 @@ def distil(cfg: TrainConfig, teacher, scheduler, data_dir: Path, run_dir: Path):
         for t, t_prev in zip(ts[:-1], ts[1:], strict=True):
             x = ddim_one_step(model, scheduler, x, cond, mpp, t, t_prev)
         mse = torch.nn.functional.mse_loss(x, target)
-        img = pixel_shuffle(cond[:, : x.shape[1]] + x * cfg.residual_scale, cfg.unshuffle)
+        up = pixel_shuffle(cond[:, : x.shape[1]], cfg.unshuffle)
+        img = up + pixel_shuffle(x, cfg.unshuffle) * cfg.residual_scale
         spec = spectral_loss(img, kid)
-        return mse + cfg.spectral_weight * spec, {"mse": mse.item(), "spec": spec.item()}
+        loss = mse + cfg.spectral_weight * spec
+        logs = {"mse": mse.item(), "spec": spec.item()}
+        if extras:
+            # hinge loss (Lim & Ye 2017): the discriminator on real children and the
+            # student's (detached) outputs, then the student against the updated one
+            d_loss = (
+                torch.relu(1 - disc(kid, up)).mean() + torch.relu(1 + disc(img.detach(), up)).mean()
+            )
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            g_adv = -disc(img, up).mean()
+            loss = loss + cfg.adversarial_weight * g_adv
+            logs |= {"d": d_loss.item(), "adv": g_adv.item()}
+        return loss, logs
 
     ema, summary = _run_phase(
         "distil",
@@ -328,6 +382,7 @@ def distil(cfg: TrainConfig, teacher, scheduler, data_dir: Path, run_dir: Path):
         cfg.distil_steps,
         cfg.distil_minutes,
         cfg.distil_lr,
+        extras,
     )
     return ema, summary
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.orbis-installed
 
-.PHONY: install serve test lint data data-v3 train bench clean
+.PHONY: install serve test lint data data-v3 train train-v3 bench clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ data-v3: install
 # builds data/orbis-v2 first when it is missing; resumes from runs/train when interrupted
 train: install
 	$(BIN)/orbis train --data data/orbis-v2 --out generator/weights/orbis-sr-v2
+
+# model v3 (conditioned on the geography's features), warm-started from v2; needs data-v3
+train-v3: install
+	$(BIN)/orbis train --version 3 --data data/orbis-v3 --out generator/weights/orbis-sr-v3 \
+		--run runs/train-v3 --minutes 40 --distil-minutes 25 --adversarial 0.05
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -497,6 +497,27 @@ def data(out: Path | None, wheel: Path | None, set_version: str, flightgear: Pat
     "--distil-steps", default=_TRAIN.distil_steps, show_default=True, type=click.IntRange(1)
 )
 @click.option("--batch", default=_TRAIN.batch, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--version",
+    "version",
+    type=click.Choice(["2", "3"]),
+    default="2",
+    show_default=True,
+    help="3: the geography-conditioned model (training set v3, warm start from --init-from)",
+)
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="a model folder to start from (default for --version 3: the shipped v2)",
+)
+@click.option(
+    "--adversarial",
+    default=_TRAIN.adversarial_weight,
+    show_default=True,
+    type=click.FloatRange(0.0),
+    help="weight of the patch discriminator's loss in the distillation (0: none)",
+)
 def train(
     data_dir: Path,
     out: Path,
@@ -506,12 +527,21 @@ def train(
     steps: int,
     distil_steps: int,
     batch: int,
+    version: str,
+    init_from: Path | None,
+    adversarial: float,
 ) -> None:
     """Train the built-in model (teacher, then one-step distillation; CPU, resumable)."""
     from .training.data import MANIFEST, build
     from .training.train import train as run
 
-    if not (data_dir / MANIFEST).is_file():
+    if version == "3":
+        from .models.sr_model import default_model_path
+        from .training.data_v3 import read_manifest
+
+        read_manifest(data_dir)  # a one-line error naming `orbis data --version 3` when missing
+        init_from = init_from or default_model_path()
+    elif not (data_dir / MANIFEST).is_file():
         click.echo(f"building the training set in {data_dir}")
         build(data_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -526,6 +556,10 @@ def train(
         distil_minutes=distil_minutes,
         distil_steps=distil_steps,
         batch=batch,
+        version=version,
+        conditions=version == "3",
+        init_from=str(init_from) if init_from else "",
+        adversarial_weight=adversarial,
     )
     run(out, data_dir=data_dir, run_dir=run_dir, cfg=cfg)
     click.echo(f"saved {out}")

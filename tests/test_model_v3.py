@@ -262,3 +262,13 @@ def test_patch_discriminator_scores_patches_and_learns() -> None:
         opt.step()
     with torch.no_grad():
         assert d(real, up).mean() > d(fake, up).mean()  # it tells sharp from blurred
+
+
+def test_cli_train_v3_without_its_set_is_a_one_line_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    r = CliRunner().invoke(main, ["train", "--version", "3", "--data", str(tmp_path / "none")])
+    assert r.exit_code != 0 and "orbis data --version 3" in r.output
+    assert "Traceback" not in r.output

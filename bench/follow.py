@@ -122,6 +122,7 @@ def run(model: str, n_places: int, deep: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="follow", help="bench/results/OUT.json")
     ap.add_argument("--model", default="builtin")
     ap.add_argument("--places", type=int, default=len(PLACES))
     ap.add_argument("--deep", type=int, default=13)
@@ -133,7 +134,7 @@ def main() -> None:
     for z in res["zooms"]:
         b, a = res["iou_per_zoom"]["before"][z], res["iou_per_zoom"]["after"][z]
         print(f"| z{z} | {b:.3f} | {a:.3f} |")
-    print(save("follow", {"model": args.model, "calibration": cal, **res}))
+    print(save(args.out, {"model": args.model, "calibration": cal, **res}))
 
 
 if __name__ == "__main__":

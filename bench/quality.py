@@ -219,10 +219,11 @@ def run(model: str, data_dir: Path) -> dict:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="quality", help="bench/results/OUT.json")
     ap.add_argument("--model", default="builtin", help="the current model (default: shipped)")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "orbis-v2")
     args = ap.parse_args()
     current = load_model(args.model).identity
     previous = load_model(str(weights_path(PREVIOUS_MODEL))).identity
     res = run(args.model, args.data)
-    print(save("quality", {"model": args.model, "current": current, "previous": previous, **res}))
+    print(save(args.out, {"model": args.model, "current": current, "previous": previous, **res}))

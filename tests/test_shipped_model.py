@@ -35,7 +35,8 @@ def test_the_default_is_v2_and_v1_stays_for_comparison():
 
 
 def test_shipped_weights_fit_the_budget():
-    files = [p for name in (DEFAULT_MODEL, PREVIOUS_MODEL) for p in weights_path(name).rglob("*")]
+    names = (DEFAULT_MODEL, PREVIOUS_MODEL, "orbis-sr-v2", "orbis-sr-v3")
+    files = [p for name in set(names) for p in weights_path(name).rglob("*")]
     weights = [p for p in files if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt")]
     assert weights and all(p.suffix == ".safetensors" for p in weights)
     assert sum(p.stat().st_size for p in weights) <= 50 * 2**20
@@ -77,3 +78,42 @@ def test_v2_adds_detail_and_keeps_the_parent(shipped):
     assert np.abs(out.mean((0, 1)) - img.mean((0, 1))).max() <= 1.0  # no colour shift
     bilinear = np.kron(img.astype(np.float64), np.ones((2, 2, 1)))
     assert np.abs(out - bilinear).mean() > 0.5  # not a plain interpolation
+
+
+def test_v3_is_conditioned_and_v2_stays_loadable():
+    from generator.models import conditions
+    from generator.models.sr_model import CONDITIONED_MODEL
+
+    v3 = SuperResolutionModel.from_pretrained(weights_path(CONDITIONED_MODEL))
+    v2 = SuperResolutionModel.from_pretrained(weights_path("orbis-sr-v2"))
+    assert v3.conditioned and v3.info.conditions == conditions.VERSION
+    assert v3.info.version == "3" and v3.identity.startswith("orbis-sr@3+")
+    assert v3.info.num_inference_steps == 1 and v3.info.notes["dataset"] == "orbis data v3"
+    assert not v2.conditioned and v2.identity.startswith("orbis-sr@2+")
+    extra = len(conditions.FEATURES)
+    assert v3.unet.config.in_channels == v2.unet.config.in_channels + extra
+    cfg = json.loads(v3.info.notes["config"])
+    minutes = float(v3.info.notes["teacher_minutes"]) + float(v3.info.notes["distil_minutes"])
+    assert cfg["conditions"] and minutes <= 120.0  # the issue's CPU training budget
+
+
+def test_v3_follows_its_water_feature():
+    """Told that the left half is water, v3 paints it darker and flatter than the land half."""
+    from generator.models import conditions
+    from generator.models.sr_model import CONDITIONED_MODEL
+    from generator.training import labels
+
+    v3 = SuperResolutionModel.from_pretrained(weights_path(CONDITIONED_MODEL))
+    g = torch.Generator().manual_seed(0)
+    grey = torch.full((1, 3, 64, 64), -0.2) + 0.02 * torch.randn(1, 3, 64, 64, generator=g)
+    noise = torch.randn(1, 3, 64, 64, generator=g)
+    st = np.zeros((len(labels.CHANNELS), 64, 64), np.float32)
+    st[0, :, :32] = 1.0
+    have = np.zeros(len(labels.CHANNELS), bool)
+    have[0] = True
+    feats = torch.from_numpy(conditions.features(st, have, 2.0))[None]
+    told = sample_window(v3, grey, noise, 2.0, features=feats)
+    blind = sample_window(v3, grey, noise, 2.0)
+    assert not torch.equal(told, blind)
+    d = (told - blind)[0].mean(0)
+    assert d[:, :32].mean() < d[:, 32:].mean()  # water darker than land, relative to blind

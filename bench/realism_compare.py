@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from common import RESULTS
@@ -23,15 +24,18 @@ from common import RESULTS
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks-realism-v3.md"
 
 
+def _has(v: dict | None) -> bool:
+    """Return True when a figure has an accuracy (a class with too few patches has NaN)."""
+    return bool(v) and "accuracy" in v and not math.isnan(v["accuracy"])  # type: ignore[index]
+
+
 def _acc(v: dict | None) -> str:
-    if not v or "accuracy" not in v:
-        return "–"
-    return f"{v['accuracy']:.2f}"
+    return f"{v['accuracy']:.2f}" if _has(v) else "–"  # type: ignore[index]
 
 
 def _meets(v: dict | None, ref: dict | None, bound: float, coherence: bool) -> str:
     """Return ✓/✗ for the issue's bounds of one run against the reference run."""
-    if not v or not ref or "accuracy" not in v or "accuracy" not in ref:
+    if not _has(v) or not _has(ref):
         return ""
     ok = v["accuracy"] <= bound and v["accuracy"] - 0.5 <= (ref["accuracy"] - 0.5) / 2
     if coherence:
@@ -78,7 +82,7 @@ def zoom_table(runs: dict[str, dict]) -> list[str]:
     for k in keys:
         figs = [runs[n].get("free_zoom", {}).get("figures", {}).get(k, {}) for n in names]
         vs = [f.get("model") for f in figs]
-        if not any(v and "accuracy" in v for v in vs):
+        if not any(_has(v) for v in vs):
             continue
         klass, z = k.split("/")
         mpp = next((f["mpp"] for f in figs if "mpp" in f), 0.0)

@@ -70,6 +70,19 @@ def independent_tile(w: World, t, memo: dict) -> np.ndarray:
 __all__ = ["IMG", "RESULTS", "SuperResolutionModel", "independent_tile", "save", "world"]
 
 
+def block_parent_psnrs(w: World, z: int, x0: int, y0: int, mosaic: np.ndarray) -> list[float]:
+    """Return the parent PSNR of each of the four 2×2 parents of a 4×4 mosaic at (z, x0, y0)."""
+    from generator import metrics, tiles
+
+    out = []
+    for pj in range(2):
+        for pi in range(2):
+            p = tiles.Tile(x0 // 2 + pi, y0 // 2 + pj, z - 1)
+            kids = mosaic[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
+            out.append(metrics.parent_psnr(w.pyramid.tile(p), kids))
+    return out
+
+
 def measure_block(w: World, z: int, x0: int, y0: int, independent=independent_tile) -> dict:
     """Seam, strip and parent figures of a 4×4 block of tiles, for orbis and for a baseline.
 

@@ -29,10 +29,10 @@ import time
 
 import mercantile
 import numpy as np
-from common import IMG, save
+from common import IMG, block_parent_psnrs, save
 from PIL import Image
 
-from generator import metrics, tiles
+from generator import metrics
 from generator.world import World, load_model
 
 PLACES = {
@@ -113,12 +113,7 @@ def seams(worlds: dict[str, World], z: int) -> dict:
             t0 = time.perf_counter()
             grid = [[w.tile_array(z, x0 + i, y0 + j) for i in range(4)] for j in range(4)]
             m = metrics.mosaic(grid)
-            psnrs = []
-            for pj in range(2):
-                for pi in range(2):
-                    p = tiles.Tile(x0 // 2 + pi, y0 // 2 + pj, z - 1)
-                    kids = m[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
-                    psnrs.append(metrics.parent_psnr(w.pyramid.tile(p), kids))
+            psnrs = block_parent_psnrs(w, z, x0, y0, m)
             res.setdefault(key, {})[label] = {
                 "block": f"z{z} x{x0}-{x0 + 3} y{y0}-{y0 + 3}",
                 "seam_ratio": round(metrics.seam_ratio(m), 3),

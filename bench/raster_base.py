@@ -35,13 +35,13 @@ import mercantile
 import numpy as np
 import rasterio
 import rasterio.shutil
-from common import IMG, ROOT, save
+from common import IMG, ROOT, block_parent_psnrs, save
 from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.warp import reproject
 
-from generator import metrics, tiles
+from generator import metrics
 from generator.geography.source import data_cache_dir
 from generator.sources.new_world import new_world
 from generator.sources.raster import RasterSource
@@ -153,12 +153,7 @@ def block(w: World, z: int, feather: float) -> tuple[dict, np.ndarray]:
     grid = [[w.tile_array(z, x0 + i, y0 + j) for i in range(4)] for j in range(4)]
     secs = time.perf_counter() - t0
     m = metrics.mosaic(grid)
-    psnrs = []
-    for pj in range(2):
-        for pi in range(2):
-            p = tiles.Tile(x0 // 2 + pi, y0 // 2 + pj, z - 1)
-            kids = m[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
-            psnrs.append(metrics.parent_psnr(w.pyramid.tile(p), kids))
+    psnrs = block_parent_psnrs(w, z, x0, y0, m)
     r = {
         "block": f"z{z} x{x0}-{x0 + 3} y{y0}-{y0 + 3}",
         "seam_ratio": metrics.seam_ratio(m),

@@ -89,16 +89,26 @@ class PairSampler:
             if self.rng.random() < self.other_kernels:
                 kernel = self.KERNELS[int(self.rng.integers(0, len(self.KERNELS)))]
                 par = _resize(kid, h, kernel)
-            j = self.jitter
-            gain = float(self.rng.uniform(1 - 0.1 * j, 1 + 0.1 * j))
-            tint = self.rng.uniform(1 - 0.03 * j, 1 + 0.03 * j, size=3).astype(np.float32)
-            bias = float(self.rng.uniform(-0.03 * j, 0.03 * j))
-            kids.append(np.clip(kid * gain * tint + bias, 0, 1))
-            pars.append(np.clip(par * gain * tint + bias, 0, 1))
+            kid, par = self._colour_jitter(kid, par)
+            kids.append(kid)
+            pars.append(par)
             mpps.append(lv.mpp)
-        kid_t = torch.from_numpy(np.stack(kids).transpose(0, 3, 1, 2).copy()) * 2 - 1
-        par_t = torch.from_numpy(np.stack(pars).transpose(0, 3, 1, 2).copy()) * 2 - 1
-        return kid_t.float(), par_t.float(), torch.tensor(mpps, dtype=torch.float32)
+        return _tensors(kids, pars, mpps)
+
+    def _colour_jitter(self, kid: np.ndarray, par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the pair with the same gain, per-channel tint and bias drawn for both."""
+        j = self.jitter
+        gain = float(self.rng.uniform(1 - 0.1 * j, 1 + 0.1 * j))
+        tint = self.rng.uniform(1 - 0.03 * j, 1 + 0.03 * j, size=3).astype(np.float32)
+        bias = float(self.rng.uniform(-0.03 * j, 0.03 * j))
+        return np.clip(kid * gain * tint + bias, 0, 1), np.clip(par * gain * tint + bias, 0, 1)
+
+
+def _tensors(kids: list, pars: list, mpps: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack crops (H, W, 3) in [0, 1] into (B, 3, H, W) tensors in [-1, 1], and the m/px."""
+    kid_t = torch.from_numpy(np.stack(kids).transpose(0, 3, 1, 2).copy()) * 2 - 1
+    par_t = torch.from_numpy(np.stack(pars).transpose(0, 3, 1, 2).copy()) * 2 - 1
+    return kid_t.float(), par_t.float(), torch.tensor(mpps, dtype=torch.float32)
 
 
 def _resize(rgb: np.ndarray, size: int, kernel: Image.Resampling) -> np.ndarray:

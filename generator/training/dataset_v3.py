@@ -28,7 +28,7 @@ from ..models import conditions as F
 from ..resample import box_down2_np
 from . import data_v3
 from . import labels as L
-from .dataset import PairSampler, _resize
+from .dataset import PairSampler, _resize, _tensors
 
 #: probability that one conditioning group is dropped from a pair
 DROP_GROUP = 0.25
@@ -149,19 +149,9 @@ class LabelledPairSampler(PairSampler):
             if self.rng.random() < self.other_kernels:
                 kernel = self.KERNELS[int(self.rng.integers(0, len(self.KERNELS)))]
                 par = _resize(np.ascontiguousarray(kid), h, kernel)
-            j = self.jitter
-            gain = float(self.rng.uniform(1 - 0.1 * j, 1 + 0.1 * j))
-            tint = self.rng.uniform(1 - 0.03 * j, 1 + 0.03 * j, size=3).astype(np.float32)
-            bias = float(self.rng.uniform(-0.03 * j, 0.03 * j))
-            kids.append(np.clip(kid * gain * tint + bias, 0, 1))
-            pars.append(np.clip(par * gain * tint + bias, 0, 1))
+            kid, par = self._colour_jitter(kid, par)
+            kids.append(kid)
+            pars.append(par)
             mpps.append(lv.mpp)
             feats.append(feat)
-        kid_t = torch.from_numpy(np.stack(kids).transpose(0, 3, 1, 2).copy()) * 2 - 1
-        par_t = torch.from_numpy(np.stack(pars).transpose(0, 3, 1, 2).copy()) * 2 - 1
-        return (
-            kid_t.float(),
-            par_t.float(),
-            torch.tensor(mpps, dtype=torch.float32),
-            torch.from_numpy(np.stack(feats)),
-        )
+        return (*_tensors(kids, pars, mpps), torch.from_numpy(np.stack(feats)))

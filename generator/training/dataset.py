@@ -74,14 +74,11 @@ class PairSampler:
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (child (B,3,c,c), parent (B,3,c/2,c/2)) in [-1, 1] and m/px (B,)."""
-        c, h = self.crop, self.crop // 2
+        h = self.crop // 2
         kids, pars, mpps = [], [], []
         for i in self.rng.choice(len(self.levels), size=batch, p=self.weights):
             lv = self.levels[i]
-            py = int(self.rng.integers(0, lv.parent.shape[0] - h + 1))
-            px = int(self.rng.integers(0, lv.parent.shape[1] - h + 1))
-            kid = lv.image[2 * py : 2 * py + c, 2 * px : 2 * px + c]
-            par = lv.parent[py : py + h, px : px + h]
+            py, px, kid, par = self._crop(lv)
             k = int(self.rng.integers(0, 4))
             kid, par = np.rot90(kid, k), np.rot90(par, k)
             if self.rng.random() < 0.5:
@@ -94,6 +91,14 @@ class PairSampler:
             pars.append(par)
             mpps.append(lv.mpp)
         return _tensors(kids, pars, mpps)
+
+    def _crop(self, lv) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """Return a random parent crop's corner (py, px), the child crop and the parent crop."""
+        c, h = self.crop, self.crop // 2
+        py = int(self.rng.integers(0, lv.parent.shape[0] - h + 1))
+        px = int(self.rng.integers(0, lv.parent.shape[1] - h + 1))
+        kid = lv.image[2 * py : 2 * py + c, 2 * px : 2 * px + c]
+        return py, px, kid, lv.parent[py : py + h, px : px + h]
 
     def _colour_jitter(self, kid: np.ndarray, par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the pair with the same gain, per-channel tint and bias drawn for both."""

@@ -131,10 +131,7 @@ class LabelledPairSampler(PairSampler):
         kids, pars, mpps, feats = [], [], [], []
         for i in self.rng.choice(len(self.levels), size=batch, p=self.weights):
             lv = self.levels[i]
-            py = int(self.rng.integers(0, lv.parent.shape[0] - h + 1))
-            px = int(self.rng.integers(0, lv.parent.shape[1] - h + 1))
-            kid = lv.image[2 * py : 2 * py + c, 2 * px : 2 * px + c]
-            par = lv.parent[py : py + h, px : px + h]
+            py, px, kid, par = self._crop(lv)
             planes = lv.planes[:, 2 * py : 2 * py + c, 2 * px : 2 * px + c]
             st, have = L.stack(planes, lv.present, lv.mpp)
             feat = F.features(st, have, lv.mpp)

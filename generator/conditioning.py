@@ -67,13 +67,11 @@ class GeographyConditioner:
             kind,
             distance,
             rivers,
-            np.zeros(kind.shape, np.float32),
+            None,  # no relief channel: see the module docstring
             landcover,
             layout,
             mpp,
             rgb_parent=rgb,
         )
         have[labels.CHANNELS.index("edge")] = False
-        have[labels.CHANNELS.index("hillshade")] = False
-        have[labels.CHANNELS.index("elevation")] = False
         return conditions.features(stack, have, mpp)

@@ -45,6 +45,16 @@ def pyramid_levels(scenes: list[Scene], crop: int) -> list[Level]:
     return levels
 
 
+def scene_weights(levels: list) -> tuple[np.ndarray, list[str]]:
+    """Return the draw probability of each level (each scene equally likely, then each of its
+    levels equally likely) and the sorted scene names."""
+    counts: dict[str, int] = {}
+    for lv in levels:
+        counts[lv.scene] = counts.get(lv.scene, 0) + 1
+    w = np.array([1.0 / counts[lv.scene] for lv in levels])
+    return w / w.sum(), sorted(counts)
+
+
 class PairSampler:
     """Draws random augmented (child, parent) crops, weighted to spread over scales."""
 
@@ -64,13 +74,7 @@ class PairSampler:
         self.jitter = jitter
         self.levels = pyramid_levels(scenes if scenes is not None else all_scenes("train"), crop)
         self.rng = np.random.default_rng(seed)
-        # each scene equally likely, then each of its levels equally likely
-        names = sorted({lv.scene for lv in self.levels})
-        w = np.array(
-            [1.0 / sum(lv.scene == lvl.scene for lv in self.levels) for lvl in self.levels]
-        )
-        self.weights = w / w.sum()
-        self.names = names
+        self.weights, self.names = scene_weights(self.levels)
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (child (B,3,c,c), parent (B,3,c/2,c/2)) in [-1, 1] and m/px (B,)."""

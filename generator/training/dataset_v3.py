@@ -28,7 +28,7 @@ from ..models import conditions as F
 from ..resample import box_down2_np
 from . import data_v3
 from . import labels as L
-from .dataset import PairSampler, _resize, _tensors
+from .dataset import PairSampler, _resize, _tensors, scene_weights
 
 #: probability that one conditioning group is dropped from a pair
 DROP_GROUP = 0.25
@@ -112,12 +112,7 @@ class LabelledPairSampler(PairSampler):
         if not self.levels:
             raise ValueError(f"no image of the set is large enough for {crop}-px crops")
         self.rng = np.random.default_rng(seed)
-        counts: dict[str, int] = {}
-        for lv in self.levels:
-            counts[lv.scene] = counts.get(lv.scene, 0) + 1
-        w = np.array([1.0 / counts[lv.scene] for lv in self.levels])
-        self.weights = w / w.sum()
-        self.names = sorted(counts)
+        self.weights, self.names = scene_weights(self.levels)
 
     @classmethod
     def from_dir(cls, data: Path, split: str = "train", **kw) -> LabelledPairSampler:

@@ -324,7 +324,7 @@ def assemble(
     water_kind: np.ndarray,
     distance: np.ndarray,
     rivers: np.ndarray,
-    elevation: np.ndarray,
+    elevation: np.ndarray | None,
     landcover: np.ndarray,
     layout: np.ndarray,
     mpp: float,
@@ -333,7 +333,8 @@ def assemble(
     """Return the run-time stack (float32 (len(CHANNELS), H, W), present) from the layers.
 
     Args:
-        water_kind, distance, rivers, elevation, landcover: the geography layers of a window.
+        water_kind, distance, rivers, elevation, landcover: the geography layers of a window
+            (``elevation`` None: not computed, so elevation and hillshade are missing).
         layout: ``Layout.channels`` (4, H, W) uint8: class id, edge, road, building.
         mpp: the window's ground resolution (for the hillshade).
         rgb_parent: the parent imagery upsampled to the window, if vegetation should be
@@ -342,7 +343,7 @@ def assemble(
     out = np.zeros((len(CHANNELS),) + water_kind.shape, dtype=np.float32)
     out[0] = water_kind != C.LAND
     out[1] = np.clip(distance, -DISTANCE_CLIP_M, DISTANCE_CLIP_M)
-    out[2], out[3], out[4] = rivers, elevation, landcover
+    out[2], out[4] = rivers, landcover
     out[5:9] = layout
     have = np.ones(len(CHANNELS), dtype=bool)
     if rgb_parent is not None:
@@ -351,7 +352,10 @@ def assemble(
         have[9] = False
     out[10] = np.maximum(layout[1], layout[2])
     have[11] = False
-    out[12] = hillshade(elevation, mpp)
+    if elevation is None:
+        have[3] = have[12] = False
+    else:
+        out[3], out[12] = elevation, hillshade(elevation, mpp)
     return out, have
 
 

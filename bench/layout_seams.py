@@ -7,9 +7,11 @@ The layout's field parcels are painted into the imagery; a parcel pattern that b
 the tile lattice shows exactly at the tile seams. For each place (farmland: the Po valley
 10.2° E 45.05° N, Delaware 75.6° W 38.9° N) and zoom, a 4×4 block of ``earth`` tiles centred on
 the place is rendered and measured with :func:`generator.metrics.seam_ratio` (mean |ΔL| across
-tile edges over that 8–16 px inside tiles; 1: seams invisible, target 0.85–1.2) and
+tile edges over that 8–16 px inside tiles; 1: seams invisible, target 0.85–1.2),
 :func:`generator.metrics.strip_ratio` (colour step of 8-px strips across edges vs at tile
-centres, target ≤ 1.3), as ``bench/raster_base.py`` ``block()`` does. Tiles are cached in a
+centres, target ≤ 1.3) and the parent PSNR of its four parents (each against the box mean
+of its 2×2 children; target ≥ 33 dB), as ``bench/raster_base.py`` ``block()`` does (the
+block starts on an even tile, so its parents are whole). Tiles are cached in a
 disk store (``--cache``; cold renders take minutes on a loaded CPU) — give each code version
 its own folder. Writes bench/results/layout_seams_<label>.json and the mosaics (plain and
 contrast-stretched) as PNGs under ``--png``.
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import mercantile
 import numpy as np
-from common import save
+from common import block_parent_psnrs, save
 from PIL import Image
 
 from generator import metrics
@@ -44,15 +46,18 @@ def stretch(rgb: np.ndarray) -> np.ndarray:
 def block(w, z: int, lon: float, lat: float) -> tuple[dict, np.ndarray]:
     """Render the 4×4 block of tiles around (lon, lat) at zoom z and measure its seams."""
     t = mercantile.tile(lon, lat, z)
-    x0, y0 = t.x - 2, t.y - 2
+    x0, y0 = (t.x - 2) // 2 * 2, (t.y - 2) // 2 * 2  # even: its 4 parents are whole
     t0 = time.perf_counter()
     grid = [[w.tile_array(z, x0 + i, y0 + j) for i in range(4)] for j in range(4)]
     secs = time.perf_counter() - t0
     m = metrics.mosaic(grid)
+    psnrs = block_parent_psnrs(w, z, x0, y0, m)
     r = {
         "block": f"z{z} x{x0}-{x0 + 3} y{y0}-{y0 + 3}",
         "seam_ratio": metrics.seam_ratio(m),
         "strip_ratio": metrics.strip_ratio(m),
+        "parent_psnr_min": min(psnrs),
+        "parent_psnr_mean": sum(psnrs) / len(psnrs),
         "seconds": secs,
     }
     return r, m

@@ -264,6 +264,47 @@ def run_cost(model: str) -> dict:
     return out
 
 
+def edge_blocks(w: World, hard: World, depths: list[int], name: str) -> dict:
+    """The blocks across the footprint's western edge: native zoom (with the edge ratio beside
+    a hard cut's) and ``depths`` levels below; mosaics saved for the gallery."""
+    nz = w.pyramid.base_zoom
+    edge = {}
+    f = float(w.pyramid.base.feather)
+    info, mosaic = block(w, nz, f)
+    info["edge_ratio"] = edge_ratio(w, nz, mosaic, f, f)
+    hinfo, hmosaic = block(hard, nz, f)
+    info["edge_ratio_hard_cut"] = edge_ratio(hard, nz, hmosaic, 0.0, f)
+    info["seam_ratio_hard_cut"] = hinfo["seam_ratio"]
+    edge["native"] = info
+    save_png(mosaic, f"{name}-edge-z{nz}.png", 384)
+    save_png(hmosaic, f"{name}-edge-z{nz}-hard.png", 384)
+    print(name, "edge native", info, flush=True)
+    for k in depths:
+        info, mosaic = block(w, nz + k, f)
+        edge[f"+{k}"] = info
+        save_png(mosaic, f"{name}-edge-z{nz + k}.png", 384)
+        print(name, f"edge +{k}", info, flush=True)
+    return edge
+
+
+def run_edge(model: str, depths: list[int]) -> dict:
+    """Re-measure only the blocks across the footprint edge (``--only edge``)."""
+    cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
+    (cfg / "worlds").mkdir()
+    shutil.copy(ROOT / "config" / "worlds" / "earth.toml", cfg / "worlds" / "earth.toml")
+    m = load_model(model)
+    store = MemoryStore(4 * 2**30)
+    out = {}
+    for name in SCENES:
+        cog = make_cog(name)
+        new_world(name, cog, config_dir=cfg)
+        new_world(f"{name}-hard", cog, config_dir=cfg, feather=0)
+        w = World.load(name, cfg, store=store, model=m)
+        hard = World.load(f"{name}-hard", cfg, store=store, model=m)
+        out[name] = edge_blocks(w, hard, depths, name)
+    return out
+
+
 def run(model: str, depths: list[int]) -> dict:
     cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
     (cfg / "worlds").mkdir()
@@ -289,22 +330,7 @@ def run(model: str, depths: list[int]) -> dict:
         r["fidelity"] = fidelity(w)
         r["warm_tile"] = warm_tile_ms(w)
         print(name, r["fidelity"], r["warm_tile"], f"{time.perf_counter() - t0:.1f}s", flush=True)
-        edge = {}
-        f = float(w.pyramid.base.feather)
-        info, mosaic = block(w, nz, f)
-        info["edge_ratio"] = edge_ratio(w, nz, mosaic, f, f)
-        hinfo, hmosaic = block(hard, nz, f)
-        info["edge_ratio_hard_cut"] = edge_ratio(hard, nz, hmosaic, 0.0, f)
-        info["seam_ratio_hard_cut"] = hinfo["seam_ratio"]
-        edge["native"] = info
-        save_png(mosaic, f"{name}-edge-z{nz}.png", 384)
-        save_png(hmosaic, f"{name}-edge-z{nz}-hard.png", 384)
-        print(name, "edge native", info, flush=True)
-        for k in depths:
-            info, mosaic = block(w, nz + k, f)
-            edge[f"+{k}"] = info
-            save_png(mosaic, f"{name}-edge-z{nz + k}.png", 384)
-            print(name, f"edge +{k}", info, flush=True)
+        edge = edge_blocks(w, hard, depths, name)
         r["edge"] = edge
         # a zoom chain inside the data: native, then 1, 3, 5 levels below at the same spot
         west, s, e, n = w.source.bounds()
@@ -332,7 +358,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="builtin")
     ap.add_argument("--depths", default="1,3,5")
-    ap.add_argument("--only", choices=["cost"], default=None, help="re-measure one part")
+    ap.add_argument("--only", choices=["cost", "edge"], default=None, help="re-measure one part")
     args = ap.parse_args()
     import json
     import os
@@ -348,7 +374,17 @@ def main() -> None:
         prev.pop("machine", None)
         print(save("raster_base", prev))
         return
-    res = run(args.model, [int(d) for d in args.depths.split(",") if d])
+    depths = [int(d) for d in args.depths.split(",") if d]
+    if args.only == "edge":  # merged into the last full run's results
+        prev = json.loads((ROOT / "bench" / "results" / "raster_base.json").read_text())
+        for name, edge in run_edge(args.model, depths).items():
+            prev["scenes"][name]["edge"] = edge
+        prev["edge_measured"] = time.strftime("%Y-%m-%d %H:%M")
+        prev["edge_load_average"] = [list(load), list(os.getloadavg())]
+        prev.pop("machine", None)
+        print(save("raster_base", prev))
+        return
+    res = run(args.model, depths)
     res["load_average_start"] = list(load)
     res["load_average_end"] = list(os.getloadavg())
     print(save("raster_base", res))

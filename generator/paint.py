@@ -47,14 +47,14 @@ from .follow import LAND_RGB, local_colour_up, waterness
 from .geography import Geography
 from .geography import layout_classes as K
 from .geography.grid import HALF_WORLD, grid_width, ground_mpp, pixel_size
-from .geography.layout import ARTERIAL_M, FIELDS_Z, MARGIN, layout_of
+from .geography.layout import ARTERIAL_M, BLOCKS_Z, FIELDS_Z, MARGIN, layout_of
 from .geography.layout_net import WIDTH_M
 from .geography.lru import LRU
 from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "6"  # 6: area colours decided at FIELDS_Z, finer levels keep 2×2 means
+PAINT_VERSION = "7"  # 6: colours decided at a first zoom, finer levels keep 2×2 means; 7: streets at BLOCKS_Z
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -74,6 +74,11 @@ AREA_PULL = {
 #: step no longer moves 2×2 means (parent PSNR).
 DECIDE_Z = FIELDS_Z
 DECIDE_BOOST = 1.6
+#: Lines that are decided, like the areas, at their own first zoom: town streets appear with
+#: the street blocks at once, a whole network already 1–2 px wide whose coarser levels showed
+#: plain settlement ground; as a contrast inside parent pixels alone they would keep a third
+#: of their darkness.
+LINE_DECIDE_Z = {K.STREET: BLOCKS_Z}
 #: Share of the palette colour in an area's target (the rest: the local land colour).
 PALETTE_SHARE = 0.6
 #: Arable crops, stubble and soils (sRGB), as seen from the air in late spring to summer.
@@ -278,8 +283,9 @@ class LayoutPainter:
         self._lines(px, cls, mpp)
         self._rows(px, lp, cls, phash, axis, z, rect, mpp)
         if z > DECIDE_Z:  # colours are decided: keep the parent's 2×2 means
-            mask = np.isin(cls, list(AREA_PULL) + list(LINES))
-            px = before + mean_free(px - before, mask, rect.y0, rect.x0)
+            fresh = [k for k, first in LINE_DECIDE_Z.items() if first == z]
+            mask = np.isin(cls, [k for k in (*AREA_PULL, *LINES) if k not in fresh])
+            px = np.where(mask, before + mean_free(px - before, mask, rect.y0, rect.x0), px)
         # roofs converge within a level: a roof is resolved whole, not as a contrast inside
         # its parent's pixels
         self._roofs(px, cls, bhash)

@@ -138,6 +138,29 @@ def test_finer_levels_keep_the_parents_means_of_areas(painter):
         assert np.abs(d).max(0)[np.isin(cls, list(AREA_PULL))].mean() > 1e-3  # still painted
 
 
+def test_town_streets_are_decided_at_their_first_zoom(painter):
+    """Streets appear with the street blocks (BLOCKS_Z) as a network already 1–2 px wide: they
+    get their full darkness there (2×2 means move), a contrast inside parent pixels after."""
+    from generator.geography.layout import BLOCKS_Z
+    from tests.test_layout_towns import VILLAGE
+
+    moved = {}
+    for z in (BLOCKS_Z, BLOCKS_Z + 1):
+        t = _tile(*VILLAGE, z)
+        rect = tile_rect(z, t.x, t.y)
+        img = _image(rect)
+        d = painter.edit(z, rect, img, _parent(rect)) - img
+        from generator.paint import LINES
+
+        cls = painter.layout.classes(z, rect)
+        blocks = lambda a: a.reshape(128, 2, 128, 2)  # noqa: E731
+        painted = np.isin(cls, [*AREA_PULL, *LINES])  # roofs keep their pull: not these
+        sel = blocks(cls == K.STREET).any((1, 3)) & blocks(painted).all((1, 3))
+        assert sel.sum() > 50, z
+        moved[z] = float(np.abs(d.reshape(3, 128, 2, 128, 2).mean((2, 4)))[:, sel].mean())
+    assert moved[BLOCKS_Z] > 0.05 and moved[BLOCKS_Z + 1] < 1e-4, moved
+
+
 @pytest.mark.parametrize("z", [DECIDE_Z + 2, DECIDE_Z])
 def test_roads_are_drawn_in_their_colour_and_fields_are_not(painter, z):
     """Roads move toward their colour, fields do not; past DECIDE_Z as a contrast inside each

@@ -54,7 +54,7 @@ from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "7"  # 6: colours decided at a first zoom, finer levels keep 2×2 means; 7: streets at BLOCKS_Z
+PAINT_VERSION = "8"  # 6: colours decided once, finer levels keep 2×2 means; 7: streets; 8: AA
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -103,6 +103,16 @@ PIVOT_PALETTE = np.array([[78, 108, 52], [96, 122, 60], [150, 138, 100]], np.flo
 TERRACE_RGB = np.array([132, 122, 86], np.float32)
 SETTLEMENT_RGB = np.array([150, 142, 132], np.float32)
 WOODLAND_RGB = np.array([52, 68, 42], np.float32)
+AREA_PALETTES = {K.FIELD: FIELD_PALETTE, K.MEADOW: MEADOW_PALETTE, K.PIVOT: PIVOT_PALETTE}
+AREA_RGB = {
+    K.ORCHARD: ORCHARD_RGB,
+    K.TERRACE: TERRACE_RGB,
+    K.SETTLEMENT: SETTLEMENT_RGB,
+    K.WOODLAND: WOODLAND_RGB,
+}
+#: Antialiasing of the area colours: σ (px) of the normalised Gaussian and its reach (px; ≤
+#: the layout's MARGIN).
+AA_SIGMA, AA_PAD = 0.6, 2
 #: Lines: colour and the opacity of a line one pixel wide or wider.
 LINES = {
     K.MOTORWAY: (np.array([104, 104, 104], np.float32), 0.85),
@@ -217,16 +227,16 @@ class LayoutPainter:
         self._objects = LRU(64)
 
     def _layout(
-        self, z: int, rect: Rect, context: Rect | None
+        self, z: int, rect: Rect, context: Rect | None, pad: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Return (class, edge, parcel hash, building hash, parcel long axis) of ``rect``, read
-        from ``context``."""
+        """Return (class, edge, parcel hash, building hash, parcel long axis) of ``rect`` grown
+        by ``pad`` ≤ MARGIN pixels, read from ``context``."""
         if context is None:
             context = rect
         st = self.layout.state(z, context)
         ph, bh, axis = self._per_object(z, context, st)
-        dy, dx = rect.y0 - context.y0 + MARGIN, rect.x0 - context.x0 + MARGIN
-        crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
+        dy, dx = rect.y0 - context.y0 + MARGIN - pad, rect.x0 - context.x0 + MARGIN - pad
+        crop = (slice(dy, dy + rect.h + 2 * pad), slice(dx, dx + rect.w + 2 * pad))
         pid = st.pid[crop]
         return st.cls[crop], st.edge[crop], ph[pid], bh[st.hid[crop]], axis[pid]
 
@@ -278,7 +288,7 @@ class LayoutPainter:
         mpp = float(ground_mpp(z, rect).mean())
         before = px.copy()
         boost = DECIDE_BOOST if z == DECIDE_Z else 1.0
-        self._areas(px, lp, land, cls, phash, boost)
+        self._areas(px, lp, land, cls, *self._area_colours(z, rect, context, boost))
         self._edges(px, land, cls, edge)
         self._lines(px, cls, mpp)
         self._rows(px, lp, cls, phash, axis, z, rect, mpp)
@@ -291,36 +301,50 @@ class LayoutPainter:
         self._roofs(px, cls, bhash)
         return (np.clip(px, 0.0, 255.0) / 127.5 - 1.0).astype(np.float32)
 
+    def _area_colours(
+        self, z: int, rect: Rect, context: Rect | None, boost: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return each pixel's area colour and pull ((3, h, w), (h, w)), antialiased: averaged
+        over the area pixels within :data:`AA_SIGMA` of it (a normalised Gaussian, read on
+        the rect grown by :data:`AA_PAD` so neighbour rects agree). A pixel a parcel boundary
+        crosses then gets about the mean of the parcels it covers, which is what its 2×2
+        children will average to: a boundary decided as hard pixels would stay a staircase of
+        that zoom's pixels at every finer one (the finer levels keep 2×2 means)."""
+        cls, _, h, _, _ = self._layout(z, rect, context, AA_PAD)
+        colour = np.zeros((3, *cls.shape), np.float32)
+        pull = np.zeros(cls.shape, np.float32)
+        for klass, p in AREA_PULL.items():
+            sel = cls == klass
+            if not sel.any():
+                continue
+            pal = AREA_PALETTES.get(klass)
+            if pal is not None:
+                colour[:, sel] = pal[(h[sel] % np.uint64(len(pal))).astype(np.intp)].T
+            else:
+                colour[:, sel] = AREA_RGB[klass][:, None]
+            pull[sel] = min(1.0, p * boost)
+        m = np.isin(cls, list(AREA_PULL)).astype(np.float32)
+        stack = np.concatenate([m[None], colour * m, pull[None] * m])
+        blur = gaussian_filter(
+            stack, (0.0, AA_SIGMA, AA_SIGMA), mode="nearest", truncate=AA_PAD / AA_SIGMA
+        )
+        w = np.maximum(blur[0], 1e-6)
+        inner = (slice(AA_PAD, -AA_PAD), slice(AA_PAD, -AA_PAD))
+        return (blur[1:4] / w)[:, inner[0], inner[1]], (blur[4] / w)[inner]
+
     def _areas(
         self,
         px: np.ndarray,
         lp: np.ndarray,
         land: np.ndarray,
         cls: np.ndarray,
-        h: np.ndarray,
-        boost: float = 1.0,
+        colour: np.ndarray,
+        pull: np.ndarray,
     ) -> None:
-        for klass, pull in AREA_PULL.items():
-            pull = min(1.0, pull * boost)
-            sel = cls == klass
-            if not sel.any():
-                continue
-            if klass == K.FIELD:
-                pal = FIELD_PALETTE[(h[sel] % np.uint64(len(FIELD_PALETTE))).astype(np.intp)].T
-            elif klass == K.MEADOW:
-                pal = MEADOW_PALETTE[(h[sel] % np.uint64(len(MEADOW_PALETTE))).astype(np.intp)].T
-            elif klass == K.PIVOT:
-                pal = PIVOT_PALETTE[(h[sel] % np.uint64(len(PIVOT_PALETTE))).astype(np.intp)].T
-            else:
-                colour = {
-                    K.ORCHARD: ORCHARD_RGB,
-                    K.TERRACE: TERRACE_RGB,
-                    K.SETTLEMENT: SETTLEMENT_RGB,
-                    K.WOODLAND: WOODLAND_RGB,
-                }[klass]
-                pal = np.broadcast_to(colour[:, None], (3, int(sel.sum())))
-            target = PALETTE_SHARE * pal + (1.0 - PALETTE_SHARE) * land[:, sel]
-            px[:, sel] += pull * (target - lp[:, sel])
+        sel = np.isin(cls, list(AREA_PULL))
+        if sel.any():
+            target = PALETTE_SHARE * colour[:, sel] + (1.0 - PALETTE_SHARE) * land[:, sel]
+            px[:, sel] += pull[sel] * (target - lp[:, sel])
 
     @staticmethod
     def _rows(

@@ -54,7 +54,7 @@ from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "8"  # 6: colours decided once, finer levels keep 2×2 means; 7: streets; 8: AA
+PAINT_VERSION = "9"  # 6: decided colours, 2×2 means kept; 7: streets; 8: AA; 9: block-mean lp
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -288,7 +288,15 @@ class LayoutPainter:
         mpp = float(ground_mpp(z, rect).mean())
         before = px.copy()
         boost = DECIDE_BOOST if z == DECIDE_Z else 1.0
-        self._areas(px, lp, land, cls, *self._area_colours(z, rect, context, boost))
+        # once colours are decided only the contrast inside each 2×2 block counts: measured
+        # from the block means of ``lp``, or the edit would flatten each block's share of the
+        # parent's smooth gradient (a staircase of this zoom's 2×2 blocks at every finer one)
+        ref = (
+            lp - mean_free(lp, np.ones(lp.shape[1:], bool), rect.y0, rect.x0)
+            if z > DECIDE_Z
+            else lp
+        )
+        self._areas(px, ref, land, cls, *self._area_colours(z, rect, context, boost))
         self._edges(px, land, cls, edge)
         self._lines(px, cls, mpp)
         self._rows(px, lp, cls, phash, axis, z, rect, mpp)

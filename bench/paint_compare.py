@@ -1,11 +1,11 @@
 """Before/after strips of two painter versions from ``bench/layout_seams.py``'s mosaics.
 
-    .venv/bin/python bench/paint_compare.py --png DIR --before paint5 --after paint8 \
+    .venv/bin/python bench/paint_compare.py --png DIR --before paint5 --after paint9 \
         [--blocks po_z12,po_z14,po_z16,delaware_z16] [--crop 512]
 
 ``bench/layout_seams.py --label L --png DIR`` writes each block's 1024² mosaic as
 ``seams_L_<place>_z<z>.png`` (and ``_s`` contrast-stretched). For each block this writes
-``docs/img/paint/v8-<place>_z<z>.jpg``: the central ``--crop`` pixels of the *before* mosaic,
+``docs/img/paint/<before>-<after>-<place>_z<z>.jpg``: the central ``--crop`` pixels of the *before* mosaic,
 of the *after* one, and of the *after* one with the contrast stretched (2–98 %, where seams and
 staircases show), side by side at full resolution.
 """
@@ -32,7 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--png", type=Path, required=True)
     ap.add_argument("--before", default="paint5")
-    ap.add_argument("--after", default="paint8")
+    ap.add_argument("--after", default="paint9")
     ap.add_argument("--blocks", default="po_z12,po_z14,po_z16,delaware_z16")
     ap.add_argument("--crop", type=int, default=512)
     args = ap.parse_args()
@@ -44,7 +44,7 @@ def main() -> None:
         stretched = crop(args.png / f"seams_{args.after}_{b}_s.png", args.crop)
         gap = np.full((args.crop, 8, 3), 255, np.uint8)
         strip = np.concatenate([before, gap, after, gap, stretched], axis=1)
-        path = out / f"v8-{b}.jpg"
+        path = out / f"{args.before}-{args.after}-{b}.jpg"
         Image.fromarray(strip).save(path, quality=85, optimize=True)
         print(path)
 

@@ -241,9 +241,7 @@ def save_png(arr: np.ndarray, name: str, size: int | None = None) -> str:
 
 def run_cost(model: str) -> dict:
     """Re-measure only the cost of a generated level (``--only cost``)."""
-    cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
-    (cfg / "worlds").mkdir()
-    shutil.copy(ROOT / "config" / "worlds" / "earth.toml", cfg / "worlds" / "earth.toml")
+    cfg = config_dir()
     m = load_model(model)
     store = MemoryStore(4 * 2**30)
     out = {}
@@ -262,6 +260,23 @@ def run_cost(model: str) -> dict:
         out[name] = {"zoom": nz + 1, "block_a": first, "block_b_swapped": second}
         print(name, out[name], flush=True)
     return out
+
+
+def config_dir() -> Path:
+    """Return a fresh config folder holding the earth world (every scene's fallback)."""
+    cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
+    (cfg / "worlds").mkdir()
+    shutil.copy(ROOT / "config" / "worlds" / "earth.toml", cfg / "worlds" / "earth.toml")
+    return cfg
+
+
+def scene_worlds(name: str, cfg: Path, store: MemoryStore, m: object) -> tuple[World, World]:
+    """Write and load a scene's world and its hard-cut twin (``feather = 0``)."""
+    cog = make_cog(name)
+    new_world(name, cog, config_dir=cfg)
+    new_world(f"{name}-hard", cog, config_dir=cfg, feather=0)
+    w = World.load(name, cfg, store=store, model=m)
+    return w, World.load(f"{name}-hard", cfg, store=store, model=m)
 
 
 def edge_blocks(w: World, hard: World, depths: list[int], name: str) -> dict:
@@ -289,35 +304,23 @@ def edge_blocks(w: World, hard: World, depths: list[int], name: str) -> dict:
 
 def run_edge(model: str, depths: list[int]) -> dict:
     """Re-measure only the blocks across the footprint edge (``--only edge``)."""
-    cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
-    (cfg / "worlds").mkdir()
-    shutil.copy(ROOT / "config" / "worlds" / "earth.toml", cfg / "worlds" / "earth.toml")
+    cfg = config_dir()
     m = load_model(model)
     store = MemoryStore(4 * 2**30)
     out = {}
     for name in SCENES:
-        cog = make_cog(name)
-        new_world(name, cog, config_dir=cfg)
-        new_world(f"{name}-hard", cog, config_dir=cfg, feather=0)
-        w = World.load(name, cfg, store=store, model=m)
-        hard = World.load(f"{name}-hard", cfg, store=store, model=m)
+        w, hard = scene_worlds(name, cfg, store, m)
         out[name] = edge_blocks(w, hard, depths, name)
     return out
 
 
 def run(model: str, depths: list[int]) -> dict:
-    cfg = Path(tempfile.mkdtemp(prefix="orbis-raster-bench-"))
-    (cfg / "worlds").mkdir()
-    shutil.copy(ROOT / "config" / "worlds" / "earth.toml", cfg / "worlds" / "earth.toml")
+    cfg = config_dir()
     m = load_model(model)
     store = MemoryStore(4 * 2**30)  # shared: the fallback earth's tiles are made once
     out: dict = {"model": model, "scenes": {}}
     for name in SCENES:
-        cog = make_cog(name)
-        new_world(name, cog, config_dir=cfg)
-        new_world(f"{name}-hard", cog, config_dir=cfg, feather=0)
-        w = World.load(name, cfg, store=store, model=m)
-        hard = World.load(f"{name}-hard", cfg, store=store, model=m)
+        w, hard = scene_worlds(name, cfg, store, m)
         nz = w.pyramid.base_zoom
         r: dict = {
             "file": SCENES[name][0],

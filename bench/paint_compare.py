@@ -5,9 +5,9 @@
 
 ``bench/layout_seams.py --label L --png DIR`` writes each block's 1024² mosaic as
 ``seams_L_<place>_z<z>.png`` (and ``_s`` contrast-stretched). For each block this writes
-``docs/img/paint/<before>-<after>-<place>_z<z>.jpg``: the central ``--crop`` pixels of the *before* mosaic,
-of the *after* one, and of the *after* one with the contrast stretched (2–98 %, where seams and
-staircases show), side by side at full resolution.
+``docs/img/paint/<before>-<after>-<place>_z<z>.jpg``: the central ``--crop`` pixels of the
+*before* mosaic, of the *after* one, and of the *after* one with the contrast stretched
+(2–98 %, where seams and staircases show), side by side at full resolution.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "9"  # 6: decided colours, 2×2 means kept; 7: streets; 8: AA; 9: block-mean lp
+PAINT_VERSION = "10"  # 6: decided colours; 7: streets decided; 8: AA; 9: block-mean lp; 10: asphalt
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -121,7 +121,7 @@ LINES = {
     K.TRACK: (np.array([150, 136, 110], np.float32), 0.6),
     K.RAIL: (np.array([92, 86, 80], np.float32), 0.75),
     K.BRIDGE: (np.array([122, 122, 120], np.float32), 0.85),
-    K.STREET: (np.array([116, 114, 112], np.float32), 0.75),
+    K.STREET: (np.array([92, 92, 94], np.float32), 0.85),  # asphalt in the shade of its frontage
     K.AVENUE: (np.array([108, 108, 106], np.float32), 0.85),
     K.HEDGE: (np.array([44, 60, 36], np.float32), 0.7),
 }

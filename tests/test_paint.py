@@ -148,8 +148,8 @@ def test_town_streets_are_decided_at_their_first_zoom(painter):
     for z in (BLOCKS_Z, BLOCKS_Z + 1):
         t = _tile(*VILLAGE, z)
         rect = tile_rect(z, t.x, t.y)
-        img = _image(rect)
-        d = painter.edit(z, rect, img, _parent(rect)) - img
+        img = _image(rect) + 0.4  # pale settlement ground: far from the asphalt's colour
+        d = painter.edit(z, rect, img, _parent(rect) + 0.4) - img
         from generator.paint import LINES
 
         cls = painter.layout.classes(z, rect)

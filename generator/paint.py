@@ -159,11 +159,10 @@ def _up_crop(a: np.ndarray, m: int, h: int, w: int) -> np.ndarray:
     return up[:, 2 : 2 + h, 2 : 2 + w]
 
 
-def mean_free(d: np.ndarray, mask: np.ndarray, y0: int, x0: int) -> np.ndarray:
-    """Return the edit ``d`` ((3, h, w), pixels from global (y0, x0)) less its mean over the
-    masked pixels of each global 2×2 block, zero off the mask: the edit then changes no 2×2
-    block's mean (the parent sees nothing), only the contrast inside it. Blocks are aligned on
-    even global pixels, so every rect holding a block computes it alike."""
+def block_means(d: np.ndarray, mask: np.ndarray, y0: int, x0: int) -> np.ndarray:
+    """Return, at each pixel of ``d`` ((3, h, w), pixels from global (y0, x0)), the mean of
+    ``d`` over the masked pixels of its global 2×2 block (0 where none is masked). Blocks are
+    aligned on even global pixels, so every rect holding a block computes it alike."""
     py, px = y0 % 2, x0 % 2
     h, w = mask.shape
     ph, pw = (py + h) % 2, (px + w) % 2
@@ -172,8 +171,14 @@ def mean_free(d: np.ndarray, mask: np.ndarray, y0: int, x0: int) -> np.ndarray:
     hb, wb = m.shape[0] // 2, m.shape[1] // 2
     n = m.reshape(hb, 2, wb, 2).sum((1, 3))
     mean = e.reshape(3, hb, 2, wb, 2).sum((2, 4)) / np.maximum(n, 1.0)
-    up = np.repeat(np.repeat(mean, 2, 1), 2, 2)[:, py : py + h, px : px + w]
-    return (d - up) * mask[None]
+    return np.repeat(np.repeat(mean, 2, 1), 2, 2)[:, py : py + h, px : px + w]
+
+
+def mean_free(d: np.ndarray, mask: np.ndarray, y0: int, x0: int) -> np.ndarray:
+    """Return the edit ``d`` ((3, h, w), pixels from global (y0, x0)) less its mean over the
+    masked pixels of each global 2×2 block (:func:`block_means`), zero off the mask: the edit
+    then changes no 2×2 block's mean (the parent sees nothing), only the contrast inside it."""
+    return (d - block_means(d, mask, y0, x0)) * mask[None]
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -272,7 +277,10 @@ class LayoutPainter:
         larger rect holding ``rect`` whose layout is cached (a tile's own window)."""
         if z < PAINT_MIN_Z:
             return img.astype(np.float32)
-        cls, edge, phash, bhash, axis = self._layout(z, rect, context)
+        # one read of the layout, grown by the antialiasing's reach; the rest uses its inside
+        padded = self._layout(z, rect, context, AA_PAD)
+        inner = (slice(AA_PAD, -AA_PAD), slice(AA_PAD, -AA_PAD))
+        cls, edge, phash, bhash, axis = (a[inner] for a in padded)
         paint = (cls != K.NONE) & (cls != K.WATER)
         if not paint.any():
             return img.astype(np.float32)
@@ -286,21 +294,18 @@ class LayoutPainter:
         # blocks): the hue a region keeps
         land = local_colour_up(par, 1.0 - waterness(par), LAND_RGB, rect.h, rect.w, m)
         mpp = float(ground_mpp(z, rect).mean())
-        before = px.copy()
+        decided = z > DECIDE_Z
+        before = px.copy() if decided else None
         boost = DECIDE_BOOST if z == DECIDE_Z else 1.0
         # once colours are decided only the contrast inside each 2×2 block counts: measured
         # from the block means of ``lp``, or the edit would flatten each block's share of the
         # parent's smooth gradient (a staircase of this zoom's 2×2 blocks at every finer one)
-        ref = (
-            lp - mean_free(lp, np.ones(lp.shape[1:], bool), rect.y0, rect.x0)
-            if z > DECIDE_Z
-            else lp
-        )
-        self._areas(px, ref, land, cls, *self._area_colours(z, rect, context, boost))
+        ref = block_means(lp, np.ones(cls.shape, bool), rect.y0, rect.x0) if decided else lp
+        self._areas(px, ref, land, cls, *self._area_colours(padded[0], padded[2], boost))
         self._edges(px, land, cls, edge)
         self._lines(px, cls, mpp)
         self._rows(px, lp, cls, phash, axis, z, rect, mpp)
-        if z > DECIDE_Z:  # colours are decided: keep the parent's 2×2 means
+        if decided:  # keep the parent's 2×2 means
             fresh = [k for k, first in LINE_DECIDE_Z.items() if first == z]
             mask = np.isin(cls, [k for k in (*AREA_PULL, *LINES) if k not in fresh])
             px = np.where(mask, before + mean_free(px - before, mask, rect.y0, rect.x0), px)
@@ -309,16 +314,17 @@ class LayoutPainter:
         self._roofs(px, cls, bhash)
         return (np.clip(px, 0.0, 255.0) / 127.5 - 1.0).astype(np.float32)
 
+    @staticmethod
     def _area_colours(
-        self, z: int, rect: Rect, context: Rect | None, boost: float
+        cls: np.ndarray, h: np.ndarray, boost: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return each pixel's area colour and pull ((3, h, w), (h, w)), antialiased: averaged
-        over the area pixels within :data:`AA_SIGMA` of it (a normalised Gaussian, read on
-        the rect grown by :data:`AA_PAD` so neighbour rects agree). A pixel a parcel boundary
-        crosses then gets about the mean of the parcels it covers, which is what its 2×2
-        children will average to: a boundary decided as hard pixels would stay a staircase of
-        that zoom's pixels at every finer one (the finer levels keep 2×2 means)."""
-        cls, _, h, _, _ = self._layout(z, rect, context, AA_PAD)
+        """Return each pixel's area colour and pull ((3, h, w), (h, w)) from the classes and
+        parcel hashes of the rect grown by :data:`AA_PAD` (so neighbour rects agree),
+        antialiased: averaged over the area pixels within :data:`AA_SIGMA` of it (a normalised
+        Gaussian). A pixel a parcel boundary crosses then gets about the mean of the parcels it
+        covers, which is what its 2×2 children will average to: a boundary decided as hard
+        pixels would stay a staircase of that zoom's pixels at every finer one (the finer
+        levels keep 2×2 means)."""
         colour = np.zeros((3, *cls.shape), np.float32)
         pull = np.zeros(cls.shape, np.float32)
         for klass, p in AREA_PULL.items():

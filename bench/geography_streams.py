@@ -4,8 +4,8 @@ Over six hilly places, for the 3 × 3 routing cells (tiles of z13) around each:
 
 1. **Paths.** How the kept sources' paths end (water / a loop / their reach) and the
    monotonicity of their channel part (from the first edge with flow ≥ K_MIN), re-measured
-   independently: the (carved) elevation layer at the routing zoom read through the
-   ``Geography`` facade at every channel pixel, the largest climb above the lowest point
+   independently: the (carved) elevation layer at ``MIN_ZOOM`` (z15, the first zoom carved
+   since streams version 4) read through the ``Geography`` facade under every channel pixel, the largest climb above the lowest point
    passed (tolerance 0.5 m), and how deep the carve is there. Then FOLLOW_HEADS channel heads
    of the centre cell followed downstream across cells (``EarthStreams.follow``) for up to
    FOLLOW_STEPS steps: into water, still a channel at the last step (it continues), faded out
@@ -73,8 +73,12 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
             net = st.network(cx, cy)
             ends += np.bincount(net.ends, minlength=3)[:3]
             rect = tile_rect(S.ZR, cx, cy, margin=256)
-            elev = geo.window("elevation", S.ZR, rect)  # carved, through the facade
-            raw = geo.source._elevation.elevation(S.ZR, rect)
+            # the layer where it is carved (from MIN_ZOOM: streams version 4), read at the
+            # pixel of that zoom under each routing pixel's centre; through the facade
+            k = 1 << (S.MIN_ZOOM - S.ZR)
+            fine = Rect(rect.y0 * k, rect.x0 * k, rect.h * k, rect.w * k)
+            elev = geo.window("elevation", S.MIN_ZOOM, fine)[k // 2 :: k, k // 2 :: k]
+            raw = geo.source._elevation.elevation(S.MIN_ZOOM, fine)[k // 2 :: k, k // 2 :: k]
             y0, x0 = rect.y0, rect.x0
             for p in net.paths:
                 # the channel part of the path (from its first channel edge on)
@@ -177,7 +181,9 @@ def main() -> None:
     ap.add_argument("--places", default=",".join(PLACES), help="comma-separated subset")
     ap.add_argument("--heads", type=int, default=FOLLOW_HEADS, help="channel heads followed")
     ap.add_argument("--steps", type=int, default=FOLLOW_STEPS, help="most steps followed")
+    ap.add_argument("--out", default=OUT.stem, help="results name under bench/results/")
     args = ap.parse_args()
+    out = OUT.with_name(f"{args.out}.json")
     FOLLOW_HEADS, FOLLOW_STEPS = args.heads, args.steps
     geo = make_geography("earth", 0)
     st = S.streams_of(geo.source)
@@ -189,8 +195,8 @@ def main() -> None:
         res[name]["total_s"] = round(time.perf_counter() - t0, 1)
         print(name, res[name], flush=True)
     load = os.getloadavg()[0]
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
         json.dumps(
             {
                 "places": res,

@@ -5,7 +5,8 @@
 
 The layout's field parcels are painted into the imagery; a parcel pattern that breaks along
 the tile lattice shows exactly at the tile seams. For each place (farmland: the Po valley
-10.2° E 45.05° N, Delaware 75.6° W 38.9° N) and zoom, a 4×4 block of ``earth`` tiles centred on
+10.2° E 45.05° N, Delaware 75.6° W 38.9° N; a city: Paris's 19th arrondissement, 2.38° E
+48.885° N, its blocks and roofs) and zoom, a 4×4 block of ``earth`` tiles centred on
 the place is rendered and measured with :func:`generator.metrics.seam_ratio` (mean |ΔL| across
 tile edges over that 8–16 px inside tiles; 1: seams invisible, target 0.85–1.2),
 :func:`generator.metrics.strip_ratio` (colour step of 8-px strips across edges vs at tile
@@ -31,7 +32,7 @@ from PIL import Image
 
 from generator import metrics
 
-PLACES = {"po": (10.2, 45.05), "delaware": (-75.6, 38.9)}
+PLACES = {"po": (10.2, 45.05), "delaware": (-75.6, 38.9), "paris": (2.38, 48.885)}
 
 
 def stretch(rgb: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """One place's tiles at z12, z14, z16 and z17 side by side (the painted layout across zooms).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/paint_zooms.py LON LAT OUT.png
+    OMP_NUM_THREADS=1 .venv/bin/python bench/paint_zooms.py LON LAT OUT.png [Z,Z,...]
 
 ``earth`` with its default config and the built-in model, tiles made in memory (a cold z17
 cone: minutes on a small CPU); each tile is the one containing (LON, LAT), so the strip shows
@@ -32,7 +32,8 @@ def main() -> None:
     write_world(cfg, "earth", (CONFIG_DIR / "worlds" / "earth.toml").read_text())
     w = World.load("earth", cfg, store=open_store(None), model=load_model("builtin"))
     row = []
-    for z in (12, 14, 16, 17):
+    zooms = [int(z) for z in sys.argv[4].split(",")] if len(sys.argv) > 4 else [12, 14, 16, 17]
+    for z in zooms:
         t = mercantile.tile(lon, lat, z)
         row.append(w.tile_array(z, t.x, t.y))
     Image.fromarray(np.concatenate(row, 1)).save(out)

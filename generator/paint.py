@@ -40,21 +40,25 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+import shapely.geometry
 import torch
+from affine import Affine
+from rasterio import features as rfeatures
 from scipy.ndimage import gaussian_filter
 
 from .follow import LAND_RGB, local_colour_up, waterness
 from .geography import Geography
 from .geography import layout_classes as K
 from .geography.grid import HALF_WORLD, grid_width, ground_mpp, pixel_size
-from .geography.layout import ARTERIAL_M, BLOCKS_Z, FIELDS_Z, MARGIN, layout_of
+from .geography.layout import ARTERIAL_M, BLOCKS_Z, BUILDING_MPP, FIELDS_Z, MARGIN, layout_of
 from .geography.layout_net import WIDTH_M
 from .geography.lru import LRU
 from .planner import Rect
 from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
-PAINT_VERSION = "10"  # 6: decided colours; 7: streets decided; 8: AA; 9: block-mean lp; 10: asphalt
+PAINT_VERSION = "11"  # 6: decided colours; 7: streets decided; 8: AA; 9: block-mean lp; 10: asphalt
+# 11: roofs by their sub-pixel share from the street blocks' zoom (BLOCKS_Z) on
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -132,6 +136,14 @@ ROOF_PALETTE = np.array(
     [[158, 86, 66], [136, 80, 64], [124, 124, 128], [84, 84, 90], [176, 170, 162]], np.float32
 )
 ROOF_ALPHA = 0.9
+#: Roofs before the layer draws buildings (coarser than the layout's BUILDING_MPP): from the
+#: street blocks' zoom, each block pixel is pulled toward the mean colour of the roofs over it
+#: by ROOF_ALPHA × their share of it, measured on ROOF_SS × ROOF_SS sub-pixels. The roofs are
+#: decided at :data:`ROOFS_DECIDE_Z` (their pull changes the means there); finer levels add
+#: only the contrast inside each parent pixel, as the areas do, until the buildings are drawn
+#: whole.
+ROOF_SS = 4
+ROOFS_DECIDE_Z = BLOCKS_Z
 #: Parcel boundaries that are not hedges are pulled toward a darker local land colour (a
 #: furrow, a margin strip): a pull toward a target, so it converges over levels instead of
 #: compounding.
@@ -305,14 +317,65 @@ class LayoutPainter:
         self._edges(px, land, cls, edge)
         self._lines(px, cls, mpp)
         self._rows(px, lp, cls, phash, axis, z, rect, mpp)
+        shares = z >= ROOFS_DECIDE_Z and mpp > BUILDING_MPP and (cls == K.SETTLEMENT).any()
+        if shares and z > ROOFS_DECIDE_Z:  # decided: only their contrast inside parent pixels
+            self._roof_shares(px, cls, z, rect, context)
         if decided:  # keep the parent's 2×2 means
             fresh = [k for k, first in LINE_DECIDE_Z.items() if first == z]
             mask = np.isin(cls, [k for k in (*AREA_PULL, *LINES) if k not in fresh])
             px = np.where(mask, before + mean_free(px - before, mask, rect.y0, rect.x0), px)
+        if shares and z == ROOFS_DECIDE_Z:  # their first zoom: the pull changes the means
+            self._roof_shares(px, cls, z, rect, context)
         # roofs converge within a level: a roof is resolved whole, not as a contrast inside
         # its parent's pixels
         self._roofs(px, cls, bhash)
         return (np.clip(px, 0.0, 255.0) / 127.5 - 1.0).astype(np.float32)
+
+    def _roof_shares(
+        self, px: np.ndarray, cls: np.ndarray, z: int, rect: Rect, context: Rect | None
+    ) -> None:
+        """Pull the block pixels of ``rect`` toward the roofs over them by their share."""
+        share, colour = self._roof_cover(z, rect if context is None else context)
+        dy = rect.y0 - (rect if context is None else context).y0 + MARGIN
+        dx = rect.x0 - (rect if context is None else context).x0 + MARGIN
+        crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
+        share, colour = share[crop], colour[:, crop[0], crop[1]]
+        sel = (cls == K.SETTLEMENT) & (share > 0)
+        if sel.any():
+            px[:, sel] += ROOF_ALPHA * share[sel] * (colour[:, sel] - px[:, sel])
+
+    def _roof_cover(self, z: int, context: Rect) -> tuple[np.ndarray, np.ndarray]:
+        """Return (share of each pixel under roofs, their mean colour (3, h, w)) of ``context``
+        plus MARGIN, from the layout's footprints rasterised on ROOF_SS² sub-pixels, kept per
+        rect like the object hashes (a window's conditioning and its tiles read the same)."""
+
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            m = MARGIN
+            h, w = context.h + 2 * m, context.w + 2 * m
+            houses = self.layout.houses(z, context)
+            if not len(houses):
+                return np.zeros((h, w), np.float32), np.zeros((3, h, w), np.float32)
+            s = pixel_size(z)
+            x0 = -HALF_WORLD + (context.x0 % grid_width(z) - m) * s  # the frame houses() use
+            y1 = HALF_WORLD - (context.y0 - m) * s
+            sub = s / ROOF_SS
+            ids = rfeatures.rasterize(
+                zip(map(shapely.geometry.mapping, houses), range(1, len(houses) + 1), strict=True),
+                out_shape=(h * ROOF_SS, w * ROOF_SS),
+                transform=Affine(sub, 0.0, x0, 0.0, -sub, y1),
+                fill=0,
+                dtype="int32",
+            )
+            hashes = object_hashes(self.seed, houses, 2)  # the colour each roof gets at z16
+            pick = (hashes % np.uint64(len(ROOF_PALETTE))).astype(np.intp)
+            pal = np.concatenate([np.zeros((1, 3), np.float32), ROOF_PALETTE[pick]])
+            col = pal[ids].reshape(h, ROOF_SS, w, ROOF_SS, 3).sum((1, 3))
+            n = (ids > 0).reshape(h, ROOF_SS, w, ROOF_SS).sum((1, 3)).astype(np.float32)
+            colour = (col / np.maximum(n, 1.0)[..., None]).transpose(2, 0, 1)
+            return n / ROOF_SS**2, np.ascontiguousarray(colour, np.float32)
+
+        key = ("roofs", z, context.y0, context.x0 % grid_width(z), context.h, context.w)
+        return self._objects.get(key, make)
 
     @staticmethod
     def _area_colours(

@@ -131,7 +131,9 @@ def test_finer_levels_keep_the_parents_means_of_areas(painter):
         img = _image(rect)
         d = painter.edit(z, rect, img, _parent(rect)) - img
         cls = painter.layout.classes(z, rect)
-        area = np.isin(cls, list(AREA_PULL)).reshape(128, 2, 128, 2).all((1, 3))
+        # (block ground also carries the roofs' shares, decided at BLOCKS_Z: tested below)
+        areas = [k for k in AREA_PULL if k != K.SETTLEMENT]
+        area = np.isin(cls, areas).reshape(128, 2, 128, 2).all((1, 3))
         assert area.mean() > 0.3
         means = np.abs(d.reshape(3, 128, 2, 128, 2).mean((2, 4)))[:, area]
         assert (means.max() > 0.02) == moved, (z, means.max())
@@ -280,3 +282,73 @@ def test_fields_get_rows_along_their_long_axis_at_fine_zooms(painter):
     hp = out - ndimage.uniform_filter(out, (1, 9, 9))
     hp0 = img - ndimage.uniform_filter(img, (1, 9, 9))
     assert np.abs(hp[:, field]).mean() > 1.5 * np.abs(hp0[:, field]).mean()
+
+
+def _village_rect(z: int) -> Rect:
+    from tests.test_layout_towns import VILLAGE
+
+    t = _tile(*VILLAGE, z)
+    return tile_rect(z, t.x, t.y)
+
+
+def test_roofs_show_by_their_share_before_buildings_are_drawn(painter):
+    """From the street blocks' zoom on, before the layer draws buildings, a block pixel moves
+    toward the roofs over it by their share: pixels mostly under roofs change much, roofless
+    block ground (courtyards) little; the layer itself still has no building pixel there."""
+    from generator.geography.layout import BLOCKS_Z
+    from generator.paint import ROOF_PALETTE
+
+    z = BLOCKS_Z
+    rect = _village_rect(z)
+    cls = painter.layout.classes(z, rect)
+    assert not (cls == K.BUILDING).any()
+    share, colour = painter._roof_cover(z, rect)
+    share, colour = share[4:-4, 4:-4], colour[:, 4:-4, 4:-4]
+    block = cls == K.SETTLEMENT
+    assert (block & (share > 0.5)).sum() > 200 and (block & (share == 0)).sum() > 200
+    # a roofed pixel's colour is a mix of the palette's (within its range)
+    roofed = share > 0
+    assert (colour[:, roofed] >= ROOF_PALETTE.min(0)[:, None] - 1e-3).all()
+    assert (colour[:, roofed] <= ROOF_PALETTE.max(0)[:, None] + 1e-3).all()
+    img = _image(rect) + 0.4
+    d = np.abs(painter.edit(z, rect, img, _parent(rect) + 0.4) - img).max(0)
+    under, bare = d[block & (share > 0.5)].mean(), d[block & (share == 0)].mean()
+    assert under > 2.0 * bare and under > 0.1, (under, bare)
+
+
+def test_roof_shares_agree_across_zooms_and_rects(painter):
+    """A pixel's roof share is the mean of its four children's (the same footprints on finer
+    sub-pixels), and two overlapping rects read the same shares."""
+    from generator.geography.layout import BLOCKS_Z
+
+    z = BLOCKS_Z
+    rect = _village_rect(z)
+    share = painter._roof_cover(z, rect)[0][4:-4, 4:-4]
+    kids = Rect(rect.y0 * 2, rect.x0 * 2, 512, 512)
+    fine = painter._roof_cover(z + 1, kids)[0][4:-4, 4:-4]
+    down = fine.reshape(256, 2, 256, 2).mean((1, 3))
+    assert share.mean() > 0.02
+    assert np.abs(down - share).mean() < 0.02 and abs(down.mean() - share.mean()) < 0.005
+    part = Rect(rect.y0 + 40, rect.x0 + 24, 100, 120)
+    np.testing.assert_array_equal(
+        painter._roof_cover(z, part)[0][4:-4, 4:-4], share[40:140, 24:144]
+    )
+
+
+def test_roofs_are_decided_at_the_blocks_zoom(painter):
+    """Roof shares change 2×2 means at BLOCKS_Z, where they first show; one level finer they
+    add only contrast inside each parent pixel (parent PSNR, as for the areas)."""
+    from generator.geography.layout import BLOCKS_Z
+
+    moved = {}
+    for z in (BLOCKS_Z, BLOCKS_Z + 1):
+        rect = _village_rect(z)
+        cls = painter.layout.classes(z, rect)
+        share = painter._roof_cover(z, rect)[0][4:-4, 4:-4]
+        img = _image(rect) + 0.4
+        d = painter.edit(z, rect, img, _parent(rect) + 0.4) - img
+        blocks = lambda a: a.reshape(128, 2, 128, 2)  # noqa: E731
+        sel = blocks(cls == K.SETTLEMENT).all((1, 3)) & blocks(share > 0.3).any((1, 3))
+        assert sel.sum() > 50, z
+        moved[z] = float(np.abs(d.reshape(3, 128, 2, 128, 2).mean((2, 4)))[:, sel].mean())
+    assert moved[BLOCKS_Z] > 0.05 and moved[BLOCKS_Z + 1] < 1e-4, moved

@@ -161,6 +161,7 @@ class Layout:
         self._towns = LRU(1024)
         self._villages = LRU(8192)
         self._states = LRU(32)
+        self._houses = LRU(32)
 
     # ---- public ------------------------------------------------------------------------
 
@@ -344,11 +345,7 @@ class Layout:
                     continue
                 blocks.append(tc.blocks[shapely.intersects(tc.blocks, bbox)])
                 if mpp <= BUILDING_MPP:
-                    cor, sel = buildings_near(self.seed, tc, ix, iy, bounds, ARTERIAL_M)
-                    if self.ov is not None and self.ov.params:
-                        sel = self.ov.keep_buildings(self.seed, self.coarse, cor, ix, iy, sel)
-                    if sel.any():
-                        houses.append(shapely.polygons(cor[sel]))
+                    houses.extend(self._cell_houses(tc, ix, iy, bounds))
         user_parcels, user_houses, user_roads, user_clear = 1 << 62, 1 << 62, set(), []
         if self.ov is not None:  # the user's objects go last: drawn over the generated ones
             o_roads, o_parcels, o_houses, user_clear = self.ov.objects(bounds)
@@ -392,6 +389,57 @@ class Layout:
             user_roads,
             user_clear,
         )
+
+    def _cell_houses(self, tc: Any, ix: int, iy: int, bounds: tuple) -> list:
+        """Return the generated buildings of town cell (ix, iy) whose box meets ``bounds`` (a
+        list of one shapely array, or none), less those the world's building density thins."""
+        cor, sel = buildings_near(self.seed, tc, ix, iy, bounds, ARTERIAL_M)
+        if self.ov is not None and self.ov.params:
+            sel = self.ov.keep_buildings(self.seed, self.coarse, cor, ix, iy, sel)
+        return [shapely.polygons(cor[sel])] if sel.any() else []
+
+    def houses(self, z: int, rect: Rect) -> np.ndarray:
+        """Return the building footprints (shapely polygons, Mercator metres unwrapped like the
+        rect) that reach ``rect`` plus :data:`MARGIN`, at any zoom from :data:`BLOCKS_Z`.
+
+        The layer draws buildings from :data:`BUILDING_MPP` on, where a house is a few pixels;
+        coarser, the same footprints are what the imagery's roofs show as sub-pixel shares
+        (:mod:`generator.paint`), so a city's blocks carry their roofs' texture before the
+        roofs are resolved, and each pixel's mean is what its children will show. Generated
+        and user buildings as :meth:`state` keeps them at ≤ BUILDING_MPP (the user's clears
+        and roads remove generated ones; the user's own are added)."""
+        w = grid_width(z)
+        rect = Rect(rect.y0, rect.x0 % w, rect.h, rect.w)
+        return self._houses.get((z, tuple(rect)), lambda: self._make_houses(z, rect))
+
+    def _make_houses(self, z: int, rect: Rect) -> np.ndarray:
+        m = MARGIN
+        bounds = _rect_bounds(z, Rect(rect.y0 - m, rect.x0 - m, rect.h + 2 * m, rect.w + 2 * m))
+        if z < BLOCKS_Z:
+            return np.array([], object)
+        x0, y0, x1, y1 = bounds
+        cs = cell_size(CELL_L)
+        n = 1 << CELL_L
+        houses: list = []
+        for iy in range(
+            max(int(np.floor((HALF_WORLD - y1) / cs)) - 1, 0),
+            min(int(np.floor((HALF_WORLD - y0) / cs)) + 1, n - 1) + 1,
+        ):
+            for ix in range(
+                int(np.floor((x0 + HALF_WORLD) / cs)) - 1, int(np.floor((x1 + HALF_WORLD) / cs)) + 2
+            ):
+                tc = self._town(ix, iy)
+                if tc is not None:
+                    houses.extend(self._cell_houses(tc, ix, iy, bounds))
+        if self.ov is not None:
+            o_roads, _, o_houses, user_clear = self.ov.objects(bounds)
+            o_roads = [r for r in o_roads if z >= ROAD_MINZOOM[r[0]]]
+            if houses:
+                h = np.concatenate(houses)
+                houses = [h[self.ov.clear(h, o_roads, o_houses + user_clear)]]
+            if o_houses:
+                houses.append(np.array(o_houses, object))
+        return np.concatenate(houses) if houses else np.array([], object)
 
     # ---- raster ------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ Over six hilly places, for the 3 × 3 routing cells (tiles of z13) around each:
 1. **Paths.** How the kept sources' paths end (water / a loop / their reach) and the
    monotonicity of their channel part (from the first edge with flow ≥ K_MIN), re-measured
    independently: the (carved) elevation layer at ``MIN_ZOOM`` (z15, the first zoom carved
-   since streams version 4) read through the ``Geography`` facade under every channel pixel, the largest climb above the lowest point
-   passed (tolerance 0.5 m), and how deep the carve is there. Then FOLLOW_HEADS channel heads
+   since streams version 4) read through the ``Geography`` facade under every channel pixel,
+   the largest climb above the lowest point passed (tolerance 0.5 m), and how deep the carve
+   is there. Then FOLLOW_HEADS channel heads
    of the centre cell followed downstream across cells (``EarthStreams.follow``) for up to
    FOLLOW_STEPS steps: into water, still a channel at the last step (it continues), faded out
    on land (dry) or in a loop.

@@ -131,11 +131,18 @@ LINES = {
 }
 #: Ground widths of lines the layout does not list (m).
 EXTRA_WIDTH_M = {K.BRIDGE: 10.0, K.STREET: 11.0, K.HEDGE: 3.0, K.AVENUE: ARTERIAL_M}
-#: Roof colours: terracotta, weathered tile, grey, dark slate, light concrete.
+#: Roof colours, in the order a smooth field picks them (:func:`roof_colours`): light
+#: concrete, weathered tile, terracotta, grey, dark slate — the middle ones the most common.
 ROOF_PALETTE = np.array(
-    [[158, 86, 66], [136, 80, 64], [124, 124, 128], [84, 84, 90], [176, 170, 162]], np.float32
+    [[176, 170, 162], [136, 80, 64], [158, 86, 66], [124, 124, 128], [84, 84, 90]], np.float32
 )
 ROOF_ALPHA = 0.9
+#: Roofs of a neighbourhood look alike (one builder, one era, one local material): the palette
+#: entry follows a smooth field of this lattice level (≈ 300 m cells on the equator) plus a
+#: per-building spread, and each roof's brightness varies by ± ROOF_JITTER / 2.
+ROOF_TINT_LEVEL = 17
+ROOF_SPREAD = 0.35
+ROOF_JITTER = 0.12
 #: Roofs before the layer draws buildings (coarser than the layout's BUILDING_MPP): from the
 #: street blocks' zoom, each block pixel is pulled toward the mean colour of the roofs over it
 #: by ROOF_ALPHA × their share of it, measured on ROOF_SS × ROOF_SS sub-pixels. The roofs are
@@ -144,6 +151,7 @@ ROOF_ALPHA = 0.9
 #: whole.
 ROOF_SS = 4
 ROOFS_DECIDE_Z = BLOCKS_Z
+ROOF_DECIDE_ALPHA = ROOF_ALPHA
 #: Parcel boundaries that are not hedges are pulled toward a darker local land colour (a
 #: furrow, a margin strip): a pull toward a target, so it converges over levels instead of
 #: compounding.
@@ -233,6 +241,28 @@ def object_hashes(seed: int, geoms: np.ndarray, salt: int) -> np.ndarray:
         return _mix(h ^ iy)
 
 
+def roof_colours(seed: int, geoms: np.ndarray) -> np.ndarray:
+    """Return each building's roof colour ((n, 3) float32): a palette entry picked by a smooth
+    field at its representative point (neighbours share their roofs' look, as a street's
+    houses do) spread by the building's own hash, its brightness jittered by that hash — a
+    pure function of the footprint, the same at every zoom and in every rect."""
+    if len(geoms) == 0:
+        return np.zeros((0, 3), np.float32)
+    from .geography import fractal
+
+    h = object_hashes(seed, geoms, 2)
+    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    u = np.mod((xy[:, 0] + HALF_WORLD) / (2 * HALF_WORLD), 1.0)
+    v = (HALF_WORLD - xy[:, 1]) / (2 * HALF_WORLD)
+    field = fractal.value_noise(seed ^ 0x700F, ROOF_TINT_LEVEL, u[:, None], v[:, None])[:, 0]
+    own = (h % np.uint64(1024)).astype(np.float64) / 1024.0
+    t = np.clip((field + 1.0) / 2.0 + ROOF_SPREAD * (own - 0.5), 0.0, 1.0 - 1e-9)
+    pick = np.floor(t * len(ROOF_PALETTE)).astype(np.intp)
+    shade = ((h >> np.uint64(10)) % np.uint64(1024)).astype(np.float64) / 1024.0
+    gain = 1.0 + ROOF_JITTER * (shade - 0.5)
+    return np.clip(ROOF_PALETTE[pick] * gain[:, None], 0.0, 255.0).astype(np.float32)
+
+
 class LayoutPainter:
     """Edits imagery of a zoom level toward the geography's layout layer there."""
 
@@ -246,7 +276,7 @@ class LayoutPainter:
     def _layout(
         self, z: int, rect: Rect, context: Rect | None, pad: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Return (class, edge, parcel hash, building hash, parcel long axis) of ``rect`` grown
+        """Return (class, edge, parcel hash, roof colour, parcel long axis) of ``rect`` grown
         by ``pad`` ≤ MARGIN pixels, read from ``context``."""
         if context is None:
             context = rect
@@ -260,7 +290,7 @@ class LayoutPainter:
     def _per_object(
         self, z: int, context: Rect, st: object
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the parcel hashes, house hashes and parcel long axes of a layout state, indexed
+        """Return the parcel hashes, roof colours and parcel long axes of a layout state, indexed
         by object id (id 0: none), kept per state: a window's conditioning and each of its
         tiles read the same state, and the shapely work is the painter's dearest part."""
 
@@ -268,7 +298,8 @@ class LayoutPainter:
             objs = st.objs  # type: ignore[attr-defined]
             none = np.zeros(1, np.uint64)  # uint64 throughout: no float detour
             ph = np.concatenate([none, object_hashes(self.seed, objs.parcels, 1)])
-            bh = np.concatenate([none, object_hashes(self.seed, objs.houses, 2)])
+            rc = roof_colours(self.seed, objs.houses)
+            bh = np.concatenate([np.zeros((1, 3), np.float32), rc])
             axis = np.concatenate([[0.0], long_axis(objs.parcels)])
             return ph, bh, axis
 
@@ -292,7 +323,7 @@ class LayoutPainter:
         # one read of the layout, grown by the antialiasing's reach; the rest uses its inside
         padded = self._layout(z, rect, context, AA_PAD)
         inner = (slice(AA_PAD, -AA_PAD), slice(AA_PAD, -AA_PAD))
-        cls, edge, phash, bhash, axis = (a[inner] for a in padded)
+        cls, edge, phash, roof, axis = (a[inner] for a in padded)
         paint = (cls != K.NONE) & (cls != K.WATER)
         if not paint.any():
             return img.astype(np.float32)
@@ -328,7 +359,7 @@ class LayoutPainter:
             self._roof_shares(px, cls, z, rect, context)
         # roofs converge within a level: a roof is resolved whole, not as a contrast inside
         # its parent's pixels
-        self._roofs(px, cls, bhash)
+        self._roofs(px, cls, roof)
         return (np.clip(px, 0.0, 255.0) / 127.5 - 1.0).astype(np.float32)
 
     def _roof_shares(
@@ -342,7 +373,8 @@ class LayoutPainter:
         share, colour = share[crop], colour[:, crop[0], crop[1]]
         sel = (cls == K.SETTLEMENT) & (share > 0)
         if sel.any():
-            px[:, sel] += ROOF_ALPHA * share[sel] * (colour[:, sel] - px[:, sel])
+            a = ROOF_DECIDE_ALPHA if z == ROOFS_DECIDE_Z else ROOF_ALPHA
+            px[:, sel] += a * share[sel] * (colour[:, sel] - px[:, sel])
 
     def _roof_cover(self, z: int, context: Rect) -> tuple[np.ndarray, np.ndarray]:
         """Return (share of each pixel under roofs, their mean colour (3, h, w)) of ``context``
@@ -366,9 +398,8 @@ class LayoutPainter:
                 fill=0,
                 dtype="int32",
             )
-            hashes = object_hashes(self.seed, houses, 2)  # the colour each roof gets at z16
-            pick = (hashes % np.uint64(len(ROOF_PALETTE))).astype(np.intp)
-            pal = np.concatenate([np.zeros((1, 3), np.float32), ROOF_PALETTE[pick]])
+            # the colour each roof gets where it is drawn whole
+            pal = np.concatenate([np.zeros((1, 3), np.float32), roof_colours(self.seed, houses)])
             col = pal[ids].reshape(h, ROOF_SS, w, ROOF_SS, 3).sum((1, 3))
             n = (ids > 0).reshape(h, ROOF_SS, w, ROOF_SS).sum((1, 3)).astype(np.float32)
             colour = (col / np.maximum(n, 1.0)[..., None]).transpose(2, 0, 1)
@@ -482,12 +513,11 @@ class LayoutPainter:
             px[:, sel] += a * (colour[:, None] - px[:, sel])
 
     @staticmethod
-    def _roofs(px: np.ndarray, cls: np.ndarray, h: np.ndarray) -> None:
+    def _roofs(px: np.ndarray, cls: np.ndarray, roof: np.ndarray) -> None:
+        """Pull building pixels toward their roof's colour (``roof``: (h, w, 3))."""
         sel = cls == K.BUILDING
-        if not sel.any():
-            return
-        roof = ROOF_PALETTE[(h[sel] % np.uint64(len(ROOF_PALETTE))).astype(np.intp)].T
-        px[:, sel] += ROOF_ALPHA * (roof - px[:, sel])
+        if sel.any():
+            px[:, sel] += ROOF_ALPHA * (roof[sel].T - px[:, sel])
 
 
 class Edits:

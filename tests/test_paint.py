@@ -296,7 +296,7 @@ def test_roofs_show_by_their_share_before_buildings_are_drawn(painter):
     toward the roofs over it by their share: pixels mostly under roofs change much, roofless
     block ground (courtyards) little; the layer itself still has no building pixel there."""
     from generator.geography.layout import BLOCKS_Z
-    from generator.paint import ROOF_PALETTE
+    from generator.paint import ROOF_JITTER, ROOF_PALETTE
 
     z = BLOCKS_Z
     rect = _village_rect(z)
@@ -306,10 +306,11 @@ def test_roofs_show_by_their_share_before_buildings_are_drawn(painter):
     share, colour = share[4:-4, 4:-4], colour[:, 4:-4, 4:-4]
     block = cls == K.SETTLEMENT
     assert (block & (share > 0.5)).sum() > 200 and (block & (share == 0)).sum() > 200
-    # a roofed pixel's colour is a mix of the palette's (within its range)
+    # a roofed pixel's colour is a mix of the palette's (within its range, ± the jitter)
     roofed = share > 0
-    assert (colour[:, roofed] >= ROOF_PALETTE.min(0)[:, None] - 1e-3).all()
-    assert (colour[:, roofed] <= ROOF_PALETTE.max(0)[:, None] + 1e-3).all()
+    lo, hi = 1.0 - ROOF_JITTER / 2 - 1e-3, 1.0 + ROOF_JITTER / 2 + 1e-3
+    assert (colour[:, roofed] >= lo * ROOF_PALETTE.min(0)[:, None]).all()
+    assert (colour[:, roofed] <= hi * ROOF_PALETTE.max(0)[:, None]).all()
     img = _image(rect) + 0.4
     d = np.abs(painter.edit(z, rect, img, _parent(rect) + 0.4) - img).max(0)
     under, bare = d[block & (share > 0.5)].mean(), d[block & (share == 0)].mean()
@@ -352,3 +353,20 @@ def test_roofs_are_decided_at_the_blocks_zoom(painter):
         assert sel.sum() > 50, z
         moved[z] = float(np.abs(d.reshape(3, 128, 2, 128, 2).mean((2, 4)))[:, sel].mean())
     assert moved[BLOCKS_Z] > 0.05 and moved[BLOCKS_Z + 1] < 1e-4, moved
+
+
+def test_roof_colours_follow_the_neighbourhood():
+    """Roof colours are a pure function of the footprint; neighbouring houses mostly share a
+    palette entry (a street's houses look alike), distant ones differ."""
+    from generator.paint import ROOF_PALETTE, roof_colours
+
+    xs = np.arange(400) * 12.0  # a row of 400 houses 12 m apart (4.8 km)
+    geoms = shapely.box(xs + 1e6, 5e6, xs + 1e6 + 8.0, 5e6 + 8.0)
+    c = roof_colours(3, geoms)
+    np.testing.assert_array_equal(c, roof_colours(3, geoms))
+    np.testing.assert_array_equal(c[10:20], roof_colours(3, geoms[10:20]))
+    entry = np.abs(c[:, None, :] / ROOF_PALETTE[None] - 1.0).max(2).argmin(1)
+    alike = (entry[1:] == entry[:-1]).mean()
+    mixed = np.random.default_rng(0).permutation(entry)
+    assert alike > 0.4 and alike > (mixed[1:] == mixed[:-1]).mean() + 0.15  # neighbours alike
+    assert len(np.unique(entry)) >= 3  # across kilometres, several kinds of roof

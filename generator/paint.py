@@ -58,7 +58,7 @@ from .resample import up2
 
 #: Version of the painting rules (part of the world's content hash).
 PAINT_VERSION = "11"  # 6: decided colours; 7: streets decided; 8: AA; 9: block-mean lp; 10: asphalt
-# 11: roofs by their sub-pixel share from the street blocks' zoom (BLOCKS_Z) on
+# 11: roofs by their sub-pixel share from z13 on, neighbourhood roof colours
 #: First zoom painted: above it the layout holds only the land cover's classes, which the
 #: imagery already shows, and roads narrower than a sixth of a pixel (about 40 m/px).
 PAINT_MIN_Z = 11
@@ -143,15 +143,14 @@ ROOF_ALPHA = 0.9
 ROOF_TINT_LEVEL = 17
 ROOF_SPREAD = 0.35
 ROOF_JITTER = 0.12
-#: Roofs before the layer draws buildings (coarser than the layout's BUILDING_MPP): from the
-#: street blocks' zoom, each block pixel is pulled toward the mean colour of the roofs over it
-#: by ROOF_ALPHA × their share of it, measured on ROOF_SS × ROOF_SS sub-pixels. The roofs are
-#: decided at :data:`ROOFS_DECIDE_Z` (their pull changes the means there); finer levels add
-#: only the contrast inside each parent pixel, as the areas do, until the buildings are drawn
-#: whole.
+#: Roofs before the layer draws buildings (coarser than the layout's BUILDING_MPP): from
+#: :data:`ROOFS_DECIDE_Z` each settlement pixel is pulled toward the mean colour of the roofs
+#: over it by ROOF_ALPHA × their share of it, measured on ROOF_SS × ROOF_SS sub-pixels. They
+#: are decided there (z13, 12 m pixels: a town's roofs are its texture, and without them a city
+#: tile was a few crisp avenues on flat ground); finer levels add only the contrast inside each
+#: parent pixel, as the areas do, until the buildings are drawn whole.
 ROOF_SS = 4
-ROOFS_DECIDE_Z = BLOCKS_Z
-ROOF_DECIDE_ALPHA = ROOF_ALPHA
+ROOFS_DECIDE_Z = 13
 #: Parcel boundaries that are not hedges are pulled toward a darker local land colour (a
 #: furrow, a margin strip): a pull toward a target, so it converges over levels instead of
 #: compounding.
@@ -373,8 +372,7 @@ class LayoutPainter:
         share, colour = share[crop], colour[:, crop[0], crop[1]]
         sel = (cls == K.SETTLEMENT) & (share > 0)
         if sel.any():
-            a = ROOF_DECIDE_ALPHA if z == ROOFS_DECIDE_Z else ROOF_ALPHA
-            px[:, sel] += a * share[sel] * (colour[:, sel] - px[:, sel])
+            px[:, sel] += ROOF_ALPHA * share[sel] * (colour[:, sel] - px[:, sel])
 
     def _roof_cover(self, z: int, context: Rect) -> tuple[np.ndarray, np.ndarray]:
         """Return (share of each pixel under roofs, their mean colour (3, h, w)) of ``context``

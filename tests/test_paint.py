@@ -292,20 +292,19 @@ def _village_rect(z: int) -> Rect:
 
 
 def test_roofs_show_by_their_share_before_buildings_are_drawn(painter):
-    """From the street blocks' zoom on, before the layer draws buildings, a block pixel moves
+    """From ROOFS_DECIDE_Z on, before the layer draws buildings, a settlement pixel moves
     toward the roofs over it by their share: pixels mostly under roofs change much, roofless
-    block ground (courtyards) little; the layer itself still has no building pixel there."""
-    from generator.geography.layout import BLOCKS_Z
-    from generator.paint import ROOF_JITTER, ROOF_PALETTE
+    ground (courtyards, streets) little; the layer itself still has no building pixel there."""
+    from generator.paint import ROOF_JITTER, ROOF_PALETTE, ROOFS_DECIDE_Z
 
-    z = BLOCKS_Z
+    z = ROOFS_DECIDE_Z
     rect = _village_rect(z)
     cls = painter.layout.classes(z, rect)
     assert not (cls == K.BUILDING).any()
     share, colour = painter._roof_cover(z, rect)
     share, colour = share[4:-4, 4:-4], colour[:, 4:-4, 4:-4]
     block = cls == K.SETTLEMENT
-    assert (block & (share > 0.5)).sum() > 200 and (block & (share == 0)).sum() > 200
+    assert (block & (share > 0.3)).sum() > 50 and (block & (share == 0)).sum() > 200
     # a roofed pixel's colour is a mix of the palette's (within its range, ± the jitter)
     roofed = share > 0
     lo, hi = 1.0 - ROOF_JITTER / 2 - 1e-3, 1.0 + ROOF_JITTER / 2 + 1e-3
@@ -313,16 +312,16 @@ def test_roofs_show_by_their_share_before_buildings_are_drawn(painter):
     assert (colour[:, roofed] <= hi * ROOF_PALETTE.max(0)[:, None]).all()
     img = _image(rect) + 0.4
     d = np.abs(painter.edit(z, rect, img, _parent(rect) + 0.4) - img).max(0)
-    under, bare = d[block & (share > 0.5)].mean(), d[block & (share == 0)].mean()
+    under, bare = d[block & (share > 0.3)].mean(), d[block & (share == 0)].mean()
     assert under > 2.0 * bare and under > 0.1, (under, bare)
 
 
 def test_roof_shares_agree_across_zooms_and_rects(painter):
     """A pixel's roof share is the mean of its four children's (the same footprints on finer
     sub-pixels), and two overlapping rects read the same shares."""
-    from generator.geography.layout import BLOCKS_Z
+    from generator.paint import ROOFS_DECIDE_Z
 
-    z = BLOCKS_Z
+    z = ROOFS_DECIDE_Z
     rect = _village_rect(z)
     share = painter._roof_cover(z, rect)[0][4:-4, 4:-4]
     kids = Rect(rect.y0 * 2, rect.x0 * 2, 512, 512)
@@ -336,13 +335,13 @@ def test_roof_shares_agree_across_zooms_and_rects(painter):
     )
 
 
-def test_roofs_are_decided_at_the_blocks_zoom(painter):
-    """Roof shares change 2×2 means at BLOCKS_Z, where they first show; one level finer they
-    add only contrast inside each parent pixel (parent PSNR, as for the areas)."""
-    from generator.geography.layout import BLOCKS_Z
+def test_roofs_are_decided_at_their_first_zoom(painter):
+    """Roof shares change 2×2 means at ROOFS_DECIDE_Z, where they first show; one level finer
+    they add only contrast inside each parent pixel (parent PSNR, as for the areas)."""
+    from generator.paint import ROOFS_DECIDE_Z
 
     moved = {}
-    for z in (BLOCKS_Z, BLOCKS_Z + 1):
+    for z in (ROOFS_DECIDE_Z, ROOFS_DECIDE_Z + 1):
         rect = _village_rect(z)
         cls = painter.layout.classes(z, rect)
         share = painter._roof_cover(z, rect)[0][4:-4, 4:-4]
@@ -352,7 +351,7 @@ def test_roofs_are_decided_at_the_blocks_zoom(painter):
         sel = blocks(cls == K.SETTLEMENT).all((1, 3)) & blocks(share > 0.3).any((1, 3))
         assert sel.sum() > 50, z
         moved[z] = float(np.abs(d.reshape(3, 128, 2, 128, 2).mean((2, 4)))[:, sel].mean())
-    assert moved[BLOCKS_Z] > 0.05 and moved[BLOCKS_Z + 1] < 1e-4, moved
+    assert moved[ROOFS_DECIDE_Z] > 0.02 and moved[ROOFS_DECIDE_Z + 1] < 1e-4, moved
 
 
 def test_roof_colours_follow_the_neighbourhood():

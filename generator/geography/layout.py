@@ -76,6 +76,9 @@ FIELDS_Z, VILLAGES_Z, BLOCKS_Z, TRACKS_Z, HEDGES_Z = 12, 11, 14, 14, 15
 #: First zoom of the towns' arterial streets (every 4th/5th street of the grid, 14 m wide).
 ARTERIALS_Z, ARTERIAL_M = 12, 14.0
 BUILDING_MPP = 2.0
+#: Coarsest zoom whose rects :meth:`Layout.houses` gives footprints for (the imagery's roof
+#: shares; the layer draws buildings from BUILDING_MPP).
+HOUSES_Z = 13
 #: Narrowest line drawn (px): √2, so a thin road's pixels stay 8-connected at every angle.
 MIN_LINE_PX = 1.42
 #: A parcel style is drawn from the zoom where its narrowest parcels are this many pixels wide.
@@ -400,7 +403,7 @@ class Layout:
 
     def houses(self, z: int, rect: Rect) -> np.ndarray:
         """Return the building footprints (shapely polygons, Mercator metres unwrapped like the
-        rect) that reach ``rect`` plus :data:`MARGIN`, at any zoom from :data:`BLOCKS_Z`.
+        rect) that reach ``rect`` plus :data:`MARGIN`, at any zoom from :data:`HOUSES_Z`.
 
         The layer draws buildings from :data:`BUILDING_MPP` on, where a house is a few pixels;
         coarser, the same footprints are what the imagery's roofs show as sub-pixel shares
@@ -415,7 +418,7 @@ class Layout:
     def _make_houses(self, z: int, rect: Rect) -> np.ndarray:
         m = MARGIN
         bounds = _rect_bounds(z, Rect(rect.y0 - m, rect.x0 - m, rect.h + 2 * m, rect.w + 2 * m))
-        if z < BLOCKS_Z:
+        if z < HOUSES_Z:
             return np.array([], object)
         x0, y0, x1, y1 = bounds
         cs = cell_size(CELL_L)

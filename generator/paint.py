@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-import shapely.geometry
 import torch
 from affine import Affine
 from rasterio import features as rfeatures
@@ -50,7 +49,15 @@ from .follow import LAND_RGB, local_colour_up, waterness
 from .geography import Geography
 from .geography import layout_classes as K
 from .geography.grid import HALF_WORLD, grid_width, ground_mpp, pixel_size
-from .geography.layout import ARTERIAL_M, BLOCKS_Z, BUILDING_MPP, FIELDS_Z, MARGIN, layout_of
+from .geography.layout import (
+    ARTERIAL_M,
+    BLOCKS_Z,
+    BUILDING_MPP,
+    FIELDS_Z,
+    MARGIN,
+    layout_of,
+    polygon_mappings,
+)
 from .geography.layout_net import WIDTH_M
 from .geography.lru import LRU
 from .planner import Rect
@@ -390,7 +397,7 @@ class LayoutPainter:
             y1 = HALF_WORLD - (context.y0 - m) * s
             sub = s / ROOF_SS
             ids = rfeatures.rasterize(
-                zip(map(shapely.geometry.mapping, houses), range(1, len(houses) + 1), strict=True),
+                zip(polygon_mappings(houses), range(1, len(houses) + 1), strict=True),
                 out_shape=(h * ROOF_SS, w * ROOF_SS),
                 transform=Affine(sub, 0.0, x0, 0.0, -sub, y1),
                 fill=0,

@@ -322,7 +322,7 @@ class Layout:
                 hit &= (bx[:, 1] <= y1) & (bx[:, 3] >= y0)
                 hit[hit] = shapely.intersects(fc.polys[hit], bbox)
                 parcels.append(fc.polys[hit])
-                cell_maps = self._maps.get((ix, iy), lambda fc=fc: _mappings(fc.polys))
+                cell_maps = self._maps.get((ix, iy), lambda fc=fc: polygon_mappings(fc.polys))
                 maps.extend(cell_maps[i] for i in np.nonzero(hit)[0].tolist())
                 use.append(fc.use[hit])
                 hedged.append(fc.hedges[hit])
@@ -368,7 +368,7 @@ class Layout:
                 parcels.append(pp)
                 use.append(np.array([k for k, _ in o_parcels], np.uint8))
                 hedged.append(np.zeros(len(pp), bool))
-                maps.extend(_mappings(pp))
+                maps.extend(polygon_mappings(pp))
             if o_houses:
                 user_houses = sum(len(h) for h in houses)
                 houses.append(np.array(o_houses, object))
@@ -479,7 +479,7 @@ class Layout:
             if len(geoms) == 0:
                 return np.zeros(shape, np.int32)
             return rfeatures.rasterize(
-                zip(maps or _mappings(geoms), range(1, len(geoms) + 1), strict=True),
+                zip(maps or polygon_mappings(geoms), range(1, len(geoms) + 1), strict=True),
                 out_shape=shape,
                 transform=tr,
                 fill=0,
@@ -550,7 +550,7 @@ class Layout:
             radius = np.maximum(width / mpp, MIN_LINE_PX) * s / 2
             polys = shapely.buffer(lines, radius, quad_segs=2)
             rc = rfeatures.rasterize(
-                zip(_mappings(polys), [int(k) for k, _ in objs.roads], strict=True),
+                zip(polygon_mappings(polys), [int(k) for k, _ in objs.roads], strict=True),
                 out_shape=shape,
                 transform=tr,
                 fill=0,
@@ -570,7 +570,7 @@ class Layout:
         return _State(cls, edge, pid, bid, hid, objs, bounds)
 
 
-def _mappings(geoms: np.ndarray) -> list:
+def polygon_mappings(geoms: np.ndarray) -> list:
     """Return GeoJSON-like mappings of polygons for rasterio, built from shapely's coordinate
     arrays in one call (``__geo_interface__`` per geometry costs ≈ 60 µs, most of a tile).
     Polygons with holes and multi-part geometries take the generic path."""

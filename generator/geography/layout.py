@@ -62,7 +62,7 @@ from .layout_net import (
     cell_size,
 )
 from .layout_parcels import CELL_L, field_cell, village
-from .layout_towns import buildings_near, town_cell
+from .layout_towns import building_reach, buildings_near, town_cell
 from .lru import LRU
 from .overrides import ROAD_MINZOOM
 
@@ -432,8 +432,14 @@ class Layout:
                 int(np.floor((x0 + HALF_WORLD) / cs)) - 1, int(np.floor((x1 + HALF_WORLD) / cs)) + 2
             ):
                 tc = self._town(ix, iy)
-                if tc is not None:
-                    houses.extend(self._cell_houses(tc, ix, iy, bounds))
+                if tc is None:
+                    continue
+                reach = building_reach(tc)  # most neighbour cells' houses stay near them
+                if reach is None or not (
+                    reach[2] >= x0 and reach[0] <= x1 and reach[3] >= y0 and reach[1] <= y1
+                ):
+                    continue
+                houses.extend(self._cell_houses(tc, ix, iy, bounds))
         if self.ov is not None:
             o_roads, _, o_houses, user_clear = self.ov.objects(bounds)
             o_roads = [r for r in o_roads if z >= ROAD_MINZOOM[r[0]]]

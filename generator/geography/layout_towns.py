@@ -30,6 +30,7 @@ Web Mercator metres (unwrapped like the cell), so every zoom rasterises the same
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -413,6 +414,24 @@ def buildings(seed: int, cell: TownCell, ix: int, iy: int, arterial_m: float = 1
         corners = np.delete(corners, np.unique(hits[0]), axis=0)
     cell.buildings["corners"] = corners
     return corners
+
+
+def building_reach(cell: TownCell) -> tuple[float, float, float, float] | None:
+    """Return Mercator bounds (west, south, east, north) that hold every building of the cell
+    (None: it has none), without laying them out: a building's corners lie within half a
+    metre of its raw block and are then moved by the warp, at most WARP_M ground metres per
+    axis. A rect outside them needs none of the cell's buildings (cached on the cell)."""
+    hit = cell.buildings.get("reach", False)
+    if hit is not False:
+        return hit
+    if len(cell.raw) == 0:
+        cell.buildings["reach"] = None
+        return None
+    x0, y0, x1, y1 = shapely.total_bounds(cell.raw)
+    k_max = math.cosh(max(abs(y0), abs(y1)) / EARTH_R) * 1.01  # (warp: the point's own k)
+    grow = 0.5 * cell.k + WARP_M * k_max + 1.0
+    cell.buildings["reach"] = (x0 - grow, y0 - grow, x1 + grow, y1 + grow)
+    return cell.buildings["reach"]
 
 
 def buildings_near(

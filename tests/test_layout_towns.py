@@ -153,3 +153,27 @@ def test_the_warp_is_bounded_and_smooth():
     # 1 km apart (1000 m steps), the displacement changes by well under the step: no folds
     assert np.abs(np.diff(w - xy, axis=0)).max() < 0.5 * 1000.0
     assert np.array_equal(T.warp(7, xy), w)
+
+
+def test_building_reach_holds_every_building_of_the_cell(lay):
+    """``building_reach`` bounds a cell's buildings without laying them out (what lets
+    ``Layout.houses`` skip neighbour cells), and is tight enough to skip something: it lies
+    within a few hundred metres of the cell, not the whole ±1 ring."""
+    ix, iy = _cell(*VILLAGE)
+    checked = 0
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (-1, -1)):
+        tc = lay._town(ix + dx, iy + dy)
+        if tc is None:
+            continue
+        reach = T.building_reach(tc)
+        cor = T.buildings(lay.seed, tc, ix + dx, iy + dy)
+        checked += len(cor) > 0
+        if reach is None:
+            assert len(cor) == 0
+            continue
+        x0, y0, x1, y1 = reach
+        assert (cor[..., 0] >= x0).all() and (cor[..., 0] <= x1).all()
+        assert (cor[..., 1] >= y0).all() and (cor[..., 1] <= y1).all()
+        bx0, by0, bx1, by1 = T._box(ix + dx, iy + dy)
+        assert x0 > bx0 - 0.5 * (bx1 - bx0) and x1 < bx1 + 0.5 * (bx1 - bx0)
+    assert checked >= 1

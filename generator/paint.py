@@ -238,7 +238,12 @@ def object_hashes(seed: int, geoms: np.ndarray, salt: int) -> np.ndarray:
     object gets the same hash in every rect that meets it (x wrapped into the world)."""
     if len(geoms) == 0:
         return np.zeros(0, np.uint64)
-    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    return point_hashes(seed, shapely.get_coordinates(shapely.point_on_surface(geoms)), salt)
+
+
+def point_hashes(seed: int, xy: np.ndarray, salt: int) -> np.ndarray:
+    """Return :func:`object_hashes` of objects whose representative points ``xy`` (n, 2) are
+    already known."""
     x = np.mod(xy[:, 0] + HALF_WORLD, 2 * HALF_WORLD)
     ix = np.round(x).astype(np.int64).astype(np.uint64)
     iy = np.round(xy[:, 1] + HALF_WORLD).astype(np.int64).astype(np.uint64)
@@ -256,8 +261,8 @@ def roof_colours(seed: int, geoms: np.ndarray) -> np.ndarray:
         return np.zeros((0, 3), np.float32)
     from .geography import fractal
 
-    h = object_hashes(seed, geoms, 2)
     xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    h = point_hashes(seed, xy, 2)  # (the representative point once, for hash and field)
     u = np.mod((xy[:, 0] + HALF_WORLD) / (2 * HALF_WORLD), 1.0)
     v = (HALF_WORLD - xy[:, 1]) / (2 * HALF_WORLD)
     field = fractal.value_noise(seed ^ 0x700F, ROOF_TINT_LEVEL, u[:, None], v[:, None])[:, 0]
@@ -371,10 +376,10 @@ class LayoutPainter:
     def _roof_shares(
         self, px: np.ndarray, cls: np.ndarray, z: int, rect: Rect, context: Rect | None
     ) -> None:
-        """Pull the block pixels of ``rect`` toward the roofs over them by their share."""
-        share, colour = self._roof_cover(z, rect if context is None else context)
-        dy = rect.y0 - (rect if context is None else context).y0 + MARGIN
-        dx = rect.x0 - (rect if context is None else context).x0 + MARGIN
+        """Pull the settlement pixels of ``rect`` toward the roofs over them by their share."""
+        context = rect if context is None else context
+        share, colour = self._roof_cover(z, context)
+        dy, dx = rect.y0 - context.y0 + MARGIN, rect.x0 - context.x0 + MARGIN
         crop = (slice(dy, dy + rect.h), slice(dx, dx + rect.w))
         share, colour = share[crop], colour[:, crop[0], crop[1]]
         sel = (cls == K.SETTLEMENT) & (share > 0)

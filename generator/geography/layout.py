@@ -287,13 +287,7 @@ class Layout:
         bbox = shapely.box(*bounds)
 
         def cells(level: int, lo: int = 0, hi: int = 0):
-            cs = cell_size(level)
-            n = 1 << level
-            ix0 = int(np.floor((x0 + HALF_WORLD) / cs)) + lo
-            ix1 = int(np.floor((x1 + HALF_WORLD) / cs)) + hi
-            iy0 = max(int(np.floor((HALF_WORLD - y1) / cs)) + lo, 0)
-            iy1 = min(int(np.floor((HALF_WORLD - y0) / cs)) + hi, n - 1)
-            return [(ix, iy) for iy in range(iy0, iy1 + 1) for ix in range(ix0, ix1 + 1)]
+            return _cells(bounds, level, lo, hi)
 
         roads: list = []
         for net, level in LINK_LEVEL.items():
@@ -416,30 +410,22 @@ class Layout:
         return self._houses.get((z, tuple(rect)), lambda: self._make_houses(z, rect))
 
     def _make_houses(self, z: int, rect: Rect) -> np.ndarray:
-        m = MARGIN
-        bounds = _rect_bounds(z, Rect(rect.y0 - m, rect.x0 - m, rect.h + 2 * m, rect.w + 2 * m))
         if z < HOUSES_Z:
             return np.array([], object)
+        m = MARGIN
+        bounds = _rect_bounds(z, Rect(rect.y0 - m, rect.x0 - m, rect.h + 2 * m, rect.w + 2 * m))
         x0, y0, x1, y1 = bounds
-        cs = cell_size(CELL_L)
-        n = 1 << CELL_L
         houses: list = []
-        for iy in range(
-            max(int(np.floor((HALF_WORLD - y1) / cs)) - 1, 0),
-            min(int(np.floor((HALF_WORLD - y0) / cs)) + 1, n - 1) + 1,
-        ):
-            for ix in range(
-                int(np.floor((x0 + HALF_WORLD) / cs)) - 1, int(np.floor((x1 + HALF_WORLD) / cs)) + 2
+        for ix, iy in _cells(bounds, CELL_L, -1, 1):  # as the layer's houses: ±1 cell
+            tc = self._town(ix, iy)
+            if tc is None:
+                continue
+            reach = building_reach(tc)  # most neighbour cells' houses stay near them
+            if reach is None or not (
+                reach[2] >= x0 and reach[0] <= x1 and reach[3] >= y0 and reach[1] <= y1
             ):
-                tc = self._town(ix, iy)
-                if tc is None:
-                    continue
-                reach = building_reach(tc)  # most neighbour cells' houses stay near them
-                if reach is None or not (
-                    reach[2] >= x0 and reach[0] <= x1 and reach[3] >= y0 and reach[1] <= y1
-                ):
-                    continue
-                houses.extend(self._cell_houses(tc, ix, iy, bounds))
+                continue
+            houses.extend(self._cell_houses(tc, ix, iy, bounds))
         if self.ov is not None:
             o_roads, _, o_houses, user_clear = self.ov.objects(bounds)
             o_roads = [r for r in o_roads if z >= ROAD_MINZOOM[r[0]]]
@@ -610,6 +596,21 @@ def _cell_bounds(level: int, ix: int, iy: int) -> tuple[float, float, float, flo
     x0 = -HALF_WORLD + ix * cs
     y1 = HALF_WORLD - iy * cs
     return x0, y1 - cs, x0 + cs, y1
+
+
+def _cells(
+    bounds: tuple[float, float, float, float], level: int, lo: int = 0, hi: int = 0
+) -> list[tuple[int, int]]:
+    """Return the (ix, iy) cells of a lattice level under a Mercator box, grown by ``lo`` /
+    ``hi`` cells (x not wrapped, rows clipped to the world)."""
+    x0, y0, x1, y1 = bounds
+    cs = cell_size(level)
+    n = 1 << level
+    ix0 = int(np.floor((x0 + HALF_WORLD) / cs)) + lo
+    ix1 = int(np.floor((x1 + HALF_WORLD) / cs)) + hi
+    iy0 = max(int(np.floor((HALF_WORLD - y1) / cs)) + lo, 0)
+    iy1 = min(int(np.floor((HALF_WORLD - y0) / cs)) + hi, n - 1)
+    return [(ix, iy) for iy in range(iy0, iy1 + 1) for ix in range(ix0, ix1 + 1)]
 
 
 def _rect_bounds(z: int, rect: Rect) -> tuple[float, float, float, float]:

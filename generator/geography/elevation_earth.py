@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from numba import njit
 from scipy.spatial import cKDTree
 
 from ..planner import Rect
@@ -63,7 +64,7 @@ from .source import data_cache_dir
 log = logging.getLogger(__name__)
 
 #: Version of this layer's code (part of the identity).
-VERSION = "2"
+VERSION = "3"  # 3: float32 fbm sums; rotated octaves by a compiled B-spline
 #: Version of the rules for land depressions (part of the identity, not of the profiles'
 #: cache): 2: land not below the grid, lakes at the grid's mean.
 DEPRESSION_RULES = "2"
@@ -704,23 +705,65 @@ _STATS: dict[str, float] = {}
 
 
 def _rotated_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Return smooth value noise of lattice ``level`` on a lattice rotated by a level's angle."""
-    from scipy.ndimage import map_coordinates
-
+    """Return smooth value noise of lattice ``level`` on a lattice rotated by a level's angle:
+    the cubic B-spline of the lattice values (no prefilter) at the rotated coordinates of the
+    grid u (columns) × v (rows), both 1-D."""
     n = float(1 << level)
     ang = 0.61803398875 * 2.0 * np.pi * (level + 1)
     c, s = np.cos(ang), np.sin(ang)
     x, y = u * n, v * n
-    xr = x[None, :] * c - y[:, None] * s
-    yr = x[None, :] * s + y[:, None] * c
-    i0, i1 = int(np.floor(xr.min())) - 2, int(np.ceil(xr.max())) + 3
-    j0, j1 = int(np.floor(yr.min())) - 2, int(np.ceil(yr.max())) + 3
+    # extremes of x·c − y·s and x·s + y·c over the grid (separable: one axis each)
+    xc, ys_, xs, yc = x * c, y * s, x * s, y * c
+    i0 = int(np.floor(xc.min() - ys_.max())) - 2
+    i1 = int(np.ceil(xc.max() - ys_.min())) + 3
+    j0 = int(np.floor(xs.min() + yc.min())) - 2
+    j1 = int(np.ceil(xs.max() + yc.max())) + 3
     lat = fractal.hash_uniform(
         seed ^ 0x5EED, level, np.arange(i0, i1)[None, :], np.arange(j0, j1)[:, None]
     ).astype(np.float32)
-    return map_coordinates(
-        lat, [yr - j0, xr - i0], order=3, prefilter=False, mode="nearest", output=np.float32
+    return _bspline_rotated(
+        np.ascontiguousarray(x, np.float64), np.ascontiguousarray(y, np.float64), c, s, i0, j0, lat
     )
+
+
+@njit(cache=True)
+def _bspline_rotated(x, y, c, s, i0, j0, lat):  # pragma: no cover (compiled)
+    """Cubic B-spline (the ``scipy.ndimage.map_coordinates(order=3, prefilter=False)``
+    kernel, edges clamped) of ``lat`` at (x·c − y·s − i0, x·s + y·c − j0) for every row y and
+    column x: compiled, a quarter of map_coordinates' cost, as it needs no coordinate arrays."""
+    h, w = y.shape[0], x.shape[0]
+    hl, wl = lat.shape
+    out = np.empty((h, w), np.float32)
+    wx = np.empty(4)
+    wy = np.empty(4)
+    for r in range(h):
+        for k in range(w):
+            px = x[k] * c - y[r] * s - i0
+            py = x[k] * s + y[r] * c - j0
+            fx = np.floor(px)
+            fy = np.floor(py)
+            tx = px - fx
+            ty = py - fy
+            wx[0] = (1.0 - tx) ** 3 / 6.0
+            wx[1] = (3.0 * tx**3 - 6.0 * tx**2 + 4.0) / 6.0
+            wx[2] = (-3.0 * tx**3 + 3.0 * tx**2 + 3.0 * tx + 1.0) / 6.0
+            wx[3] = tx**3 / 6.0
+            wy[0] = (1.0 - ty) ** 3 / 6.0
+            wy[1] = (3.0 * ty**3 - 6.0 * ty**2 + 4.0) / 6.0
+            wy[2] = (-3.0 * ty**3 + 3.0 * ty**2 + 3.0 * ty + 1.0) / 6.0
+            wy[3] = ty**3 / 6.0
+            cx = int(fx) - 1
+            cy = int(fy) - 1
+            acc = 0.0
+            for a in range(4):
+                rr = min(max(cy + a, 0), hl - 1)
+                row = 0.0
+                for b in range(4):
+                    cc = min(max(cx + b, 0), wl - 1)
+                    row += wx[b] * lat[rr, cc]
+                acc += wy[a] * row
+            out[r, k] = acc
+    return out
 
 
 def _octave(seed: int, level: int, u: np.ndarray, v: np.ndarray, rotated: bool) -> np.ndarray:
@@ -782,11 +825,11 @@ def _octave_rect(seed: int, level: int, z: int, rect: Rect, rotated: bool) -> np
 
 def _fade_matrix(f: np.ndarray) -> tuple[int, np.ndarray]:
     """Return (first lattice index, the (n, lattice points) quintic-fade interpolation matrix)
-    of fractional lattice coordinates ``f`` (one axis of :func:`.fractal.value_noise`)."""
+    of fractional lattice coordinates ``f`` (one axis of :func:`.fractal.value_noise`), float32."""
     i = np.floor(f).astype(np.int64)
-    s = fractal._fade(f - i)
+    s = fractal._fade(f - i).astype(np.float32)
     k0 = int(i.min())
-    m = np.zeros((len(f), int(i.max()) - k0 + 2))
+    m = np.zeros((len(f), int(i.max()) - k0 + 2), np.float32)
     j = i - k0
     m[np.arange(len(f)), j] = 1.0 - s
     m[np.arange(len(f)), j + 1] = s
@@ -798,11 +841,12 @@ def fbm_rows(
 ) -> np.ndarray:
     """Return :func:`.fractal.fbm` (not ridged) on the separable grid u × v (1-D), float32.
 
-    The same lattices and quintic fade, to float rounding (≈ 1e-7 of the amplitude): an
+    The same lattices and quintic fade, to float32 rounding (≈ 1e-6 of the amplitude): an
     octave is ``My · L · Mxᵀ`` (lattice values L, the fade weights of rows and columns as
     matrices with two entries a row), so the whole sum is one matrix product
     ``[My₁ … Myₙ] · [a₁L₁Mx₁ᵀ; …; aₙLₙMxₙᵀ]`` — a few BLAS calls instead of four gathers and a
-    lerp per pixel and octave (≈ 6× faster for 8 octaves at 256²).
+    lerp per pixel and octave (≈ 6× faster for 8 octaves at 256²), in float32 (half the cost of
+    float64 products).
     """
     ys, rs = [], []
     amp = 1.0
@@ -814,11 +858,11 @@ def fbm_rows(
         ly = np.arange(ky, ky + my.shape[1])
         lat = fractal.hash_uniform(seed, lv, (lx % n)[None, :], ly[:, None])
         ys.append(my)
-        rs.append((amp * lat) @ mx.T)
+        rs.append((amp * lat).astype(np.float32) @ mx.T)
         amp *= gain
     if not ys:
         return np.zeros((len(v), len(u)), np.float32)
-    return (np.hstack(ys) @ np.vstack(rs)).astype(np.float32)
+    return np.hstack(ys) @ np.vstack(rs)
 
 
 def _measure_stats() -> None:

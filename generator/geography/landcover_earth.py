@@ -43,7 +43,8 @@ from .elevation_earth import fbm_rows
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, to_mercator
 
 #: Version of this layer's code (part of the identity).
-VERSION = "3"  # 3: climate-lookup warp octaves to level 18 (no round or straight class edges)
+VERSION = "4"  # 3: climate-lookup warp octaves to level 18 (no round or straight class edges)
+# 4: float32 fbm sums (fbm_rows)
 DATA = Path(__file__).resolve().parent.parent / "data"
 CLIMATE_PNG = DATA / "climate" / "koppen_era5.png"
 NE_DIR = DATA / "naturalearth"

@@ -16,7 +16,8 @@ same at every latitude).
 
 **Directions.** Each routing cell (a tile of ZR) takes its D8 directions from one raster: the
 cell grown by :data:`DIR_MARGIN` (256) pixels, its depressions filled by ``pyflwdir``'s priority
-flood (``pyflwdir.dem.fill_depressions``, Wang & Liu 2006) with water pixels and the raster's
+flood (``pyflwdir.dem.fill_depressions``, Wang & Liu 2006; computed bit for bit by the compiled
+:func:`.flood.fill_depressions` at half the cost) with water pixels and the raster's
 edge as outlets, on the layer tilted slightly towards the nearest water (:data:`TILT_M_PER_PX`,
 so that valley floors flat across drain into their river); a pixel drains to its steepest
 strictly lower neighbour on the filled surface, and across the flats the flood filled by the
@@ -246,17 +247,17 @@ class EarthStreams:
     def _flood(elev: np.ndarray, water: np.ndarray) -> np.ndarray:
         """Return the D8 code (pyflwdir's, 0: none) of every pixel of a routing raster.
 
-        ``pyflwdir.dem.fill_depressions`` (Wang & Liu priority flood) with the water pixels and
-        the raster's edge as outlets; a pixel drains to its steepest strictly lower neighbour
-        on the filled surface, and across the flats the flood filled by the flood's own
-        direction (which leads to the flat's spill point).
+        ``pyflwdir.dem.fill_depressions`` (Wang & Liu priority flood, computed bit for bit at
+        half the cost by :func:`.flood.fill_depressions`) with the water pixels and the raster's
+        edge as outlets; a pixel drains to its steepest strictly lower neighbour on the filled
+        surface, and across the flats the flood filled by the flood's own direction (which leads
+        to the flat's spill point).
         """
-        from pyflwdir import dem
+        from .flood import fill_depressions
 
         h, w = elev.shape
         edge = np.zeros((h, w), bool)
         edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
-        pits = np.nonzero((edge | water).ravel())[0].astype(np.int64)
         e = np.where(np.isfinite(elev), elev, np.float32(1e5)).astype(np.float32)
         if water.any():
             # a slight tilt towards the nearest water (within TILT_PX): on a valley floor that is
@@ -266,7 +267,7 @@ class EarthStreams:
 
             d = ndimage.distance_transform_edt(~water)
             e = e + np.float32(TILT_M_PER_PX) * np.minimum(d, TILT_PX).astype(np.float32)
-        filled, d8 = dem.fill_depressions(e, outlets="idxs_pit", idxs_pit=pits)
+        filled, d8 = fill_depressions(e, edge | water)
         # steepest descent on the filled surface wherever it slopes (the flood's own
         # directions run in straight lines towards the outlet it came from); the flood's
         # directions across the flats it filled

@@ -90,6 +90,7 @@ from typing import Any
 import numpy as np
 import shapely
 from affine import Affine
+from numba import njit
 from rasterio import features
 
 from ..planner import Rect
@@ -718,23 +719,33 @@ _D8_ROW, _D8_COL = _d8_tables()
 
 def _steepest(elev: np.ndarray) -> np.ndarray:
     """Return the pyflwdir D8 code of the steepest strictly downhill neighbour (0: none, and on
-    the raster's border); ties go to the first in row-major order."""
+    the raster's border); ties go to the first in row-major order (compiled: one pass instead of
+    eight whole-raster ones, the same float64 slopes)."""
+    dist = np.array([[math.hypot(i - 1, j - 1) for j in range(3)] for i in range(3)])
+    return _steepest_kernel(np.ascontiguousarray(elev, np.float64), dist, _STEEP_CODES)
+
+
+_STEEP_CODES = np.array([[32, 64, 128], [16, 0, 1], [8, 4, 2]], np.uint8)
+
+
+@njit(cache=True)
+def _steepest_kernel(elev, dist, codes):  # pragma: no cover (compiled)
     h, w = elev.shape
-    codes = np.array([[32, 64, 128], [16, 0, 1], [8, 4, 2]], np.uint8)
-    inner = elev[1:-1, 1:-1]
-    best = np.zeros_like(inner)
     out = np.zeros((h, w), np.uint8)
-    arg = np.zeros(inner.shape, np.uint8)
-    for i in range(3):
-        for j in range(3):
-            if i == 1 and j == 1:
-                continue
-            nb = elev[i : h - 2 + i, j : w - 2 + j]
-            slope = (inner - nb) / math.hypot(i - 1, j - 1)
-            better = slope > best
-            best = np.where(better, slope, best)
-            arg[better] = codes[i, j]
-    out[1:-1, 1:-1] = arg
+    for r in range(1, h - 1):
+        for c in range(1, w - 1):
+            z = elev[r, c]
+            best = 0.0
+            arg = np.uint8(0)
+            for i in range(3):
+                for j in range(3):
+                    if i == 1 and j == 1:
+                        continue
+                    slope = (z - elev[r + i - 1, c + j - 1]) / dist[i, j]
+                    if slope > best:
+                        best = slope
+                        arg = codes[i, j]
+            out[r, c] = arg
     return out
 
 

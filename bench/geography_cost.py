@@ -110,7 +110,9 @@ def main() -> None:
             for label in configs:
                 w = load(label, model)  # a fresh, empty cache each round
                 if w.geography is not None:  # data indices loaded before timing ("warm")
-                    for name in ("water", "rivers"):
+                    # (elevation too: the streams' routing reads it, and its first tile loads
+                    # the WDBII lines its corridors follow)
+                    for name in ("water", "rivers", "elevation"):
                         w.geography.tile(name, 8, 0, 0)
                 res = measure(w, args.zoom, lon, lat)
                 rows[place][label].append(res)

@@ -97,3 +97,22 @@ def test_steepest_descent_matches_the_numpy_form() -> None:
         got = _steepest(e)
         np.testing.assert_array_equal(got, _steepest_reference(e))
         assert (got != 0).mean() > 0.3
+
+
+def test_inert_lake_insides_change_nothing_the_streams_read() -> None:
+    from scipy.ndimage import binary_erosion
+
+    e = _rough(3, (180, 200))
+    water = np.zeros(e.shape, bool)
+    water[40:120, 30:150] = True  # a lake with an inside
+    water[:, 190:] = True  # sea along the raster's edge
+    out = _edge(e.shape) | water
+    inner = binary_erosion(water, np.ones((3, 3), bool), border_value=1)
+    assert inner.sum() > 5000
+    want_f, want_d = _reference(e, out)
+    got_f, got_d = flood.fill_depressions(e, out, inner)
+    np.testing.assert_array_equal(got_f, want_f)  # no filled value anywhere
+    np.testing.assert_array_equal(got_d[~water], want_d[~water])  # no code on land
+    assert (got_d[inner] == 0).all()
+    with pytest.raises(ValueError, match="inert cells must be outlets"):
+        flood.fill_depressions(e, water, ~water)

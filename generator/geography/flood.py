@@ -23,16 +23,28 @@ from numba import njit
 D8_CODES = np.array([[2, 4, 8], [1, 0, 16], [128, 64, 32]], np.uint8)
 
 
-def fill_depressions(elev: np.ndarray, outlets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fill_depressions(
+    elev: np.ndarray, outlets: np.ndarray, inert: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (filled elevation float32, D8 code uint8) of ``elev`` with ``outlets`` (bool, same
     shape) as the pits every cell drains to — ``pyflwdir.dem.fill_depressions(elev,
-    outlets="idxs_pit", idxs_pit=…)`` exactly."""
+    outlets="idxs_pit", idxs_pit=…)`` exactly.
+
+    ``inert`` (optional, bool): outlets whose 8 neighbours are all outlets (the inside of a
+    lake), left out of the flood — their filled value is their elevation and their code 0. An
+    outlet is never raised (a lower outlet is always popped first), so this changes no filled
+    value anywhere and no code outside ``inert`` and its outlet neighbours, whose codes only
+    say which outlet reached them first; the streams read neither.
+    """
     e = np.ascontiguousarray(elev, np.float32)
     if e.ndim != 2 or e.shape != outlets.shape:
         raise ValueError(f"elevation {e.shape} and outlets {outlets.shape} must be one 2-D shape")
     if e.shape[0] >= 1 << 15 or e.shape[1] >= 1 << 16:
         raise ValueError(f"raster {e.shape} too large for the packed heap keys")
-    return _fill(e, np.ascontiguousarray(outlets, np.bool_), D8_CODES)
+    skip = np.zeros(e.shape, np.bool_) if inert is None else np.asarray(inert, np.bool_)
+    if skip.shape != e.shape or (skip & ~outlets).any():
+        raise ValueError("inert cells must be outlets of the same shape")
+    return _fill(e, np.ascontiguousarray(outlets, np.bool_), np.ascontiguousarray(skip), D8_CODES)
 
 
 @njit(cache=True)
@@ -84,11 +96,11 @@ def _pop(heap, n):  # pragma: no cover (compiled)
 
 
 @njit(cache=True)
-def _fill(elevtn, queued, codes):  # pragma: no cover (compiled)
+def _fill(elevtn, queued, inert, codes):  # pragma: no cover (compiled)
     nrow, ncol = elevtn.shape
     delv = np.zeros_like(elevtn)
     zq = np.empty_like(elevtn)  # the elevation each cell was queued with
-    done = np.zeros((nrow, ncol), np.bool_)
+    done = inert.copy()
     d8 = np.zeros((nrow, ncol), np.uint8)
     queued = queued.copy()
     heap = np.empty(2 * nrow * ncol + 1, np.uint64)
@@ -97,7 +109,7 @@ def _fill(elevtn, queued, codes):  # pragma: no cover (compiled)
     n = 0
     for r in range(nrow):
         for c in range(ncol):
-            if queued[r, c]:
+            if queued[r, c] and not inert[r, c]:
                 zq[r, c] = elevtn[r, c]
                 n = _push(heap, n, _key(elevtn[r, c], 1, r, c, fbuf, ubuf))
     while n > 0:

@@ -268,7 +268,14 @@ class EarthStreams:
 
             d = ndimage.distance_transform_edt(~water)
             e = e + np.float32(TILT_M_PER_PX) * np.minimum(d, TILT_PX).astype(np.float32)
-        filled, d8 = fill_depressions(e, edge | water)
+        # the inside of lakes and the sea (water all around) stays out of the flood: the same
+        # directions on land, for a fraction of the heap on a lake shore
+        inner = None
+        if water.any():
+            from scipy.ndimage import binary_erosion
+
+            inner = binary_erosion(water, np.ones((3, 3), bool), border_value=1)
+        filled, d8 = fill_depressions(e, edge | water, inner)
         # steepest descent on the filled surface wherever it slopes (the flood's own
         # directions run in straight lines towards the outlet it came from); the flood's
         # directions across the flats it filled
@@ -813,7 +820,9 @@ def streams_of(geo: Any) -> EarthStreams:
             from . import classes
 
             def water(z: int, rect: Rect) -> np.ndarray:
-                kind = geo._water.kind(z, rect)
+                # the kind of the (kind, distance) the elevation of this tile has just computed
+                # where it is still kept (equal to the kind alone, without its recomputation)
+                kind = geo.water_kind(z, rect)
                 return (kind != classes.LAND) | (geo._rivers.rivers(z, rect) >= 0.5)
 
             hit = EarthStreams(geo.seed, geo._elevation.elevation, water)

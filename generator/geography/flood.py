@@ -7,7 +7,7 @@ tuples, which under numba costs most of the routing of a stream cell (≈ 0.12 s
 0.16 s). Here the same algorithm keeps each entry as one ``uint64`` whose integer order is the
 tuples' order — the float32 elevation mapped to an order-preserving 32-bit integer, then the flag,
 row and column — so the pop sequence, and therefore every filled value and direction, is the
-reference's bit for bit (tested against pyflwdir on real rasters), in about a third of the time.
+reference's bit for bit (tested against pyflwdir), at about half the cost.
 
 Only the options the streams use are here: outlets given as a mask (``outlets="idxs_pit"``), 8
 neighbours, every depression filled (``max_depth`` < 0), no nodata.
@@ -18,9 +18,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-#: pyflwdir's D8 codes by (row offset + 1, column offset + 1): the code of the neighbour a
-#: pixel drains to (``pyflwdir.core_d8._us``).
-D8_CODES = np.array([[2, 4, 8], [1, 0, 16], [128, 64, 32]], np.uint8)
+#: pyflwdir's D8 codes by (row offset + 1, column offset + 1) of the neighbour a pixel drains
+#: to (the streams' steepest descent and path tables read it too).
+D8_CODES = np.array([[32, 64, 128], [16, 0, 1], [8, 4, 2]], np.uint8)
+#: The same by the offset of the pixel that drains here (``pyflwdir.core_d8._us``): the flood
+#: points each cell it reaches at the cell it was reached from.
+_UPSTREAM = D8_CODES[::-1, ::-1].copy()
 
 
 def fill_depressions(
@@ -44,7 +47,7 @@ def fill_depressions(
     skip = np.zeros(e.shape, np.bool_) if inert is None else np.asarray(inert, np.bool_)
     if skip.shape != e.shape or (skip & ~outlets).any():
         raise ValueError("inert cells must be outlets of the same shape")
-    return _fill(e, np.ascontiguousarray(outlets, np.bool_), np.ascontiguousarray(skip), D8_CODES)
+    return _fill(e, np.ascontiguousarray(outlets, np.bool_), np.ascontiguousarray(skip), _UPSTREAM)
 
 
 @njit(cache=True)
@@ -103,7 +106,7 @@ def _fill(elevtn, queued, inert, codes):  # pragma: no cover (compiled)
     done = inert.copy()
     d8 = np.zeros((nrow, ncol), np.uint8)
     queued = queued.copy()
-    heap = np.empty(2 * nrow * ncol + 1, np.uint64)
+    heap = np.empty(nrow * ncol, np.uint64)  # a cell is queued at most once
     fbuf = np.zeros(1, np.float32)
     ubuf = fbuf.view(np.uint32)
     n = 0

@@ -95,6 +95,7 @@ from rasterio import features
 
 from ..planner import Rect
 from . import fractal, gshhs
+from .flood import D8_CODES, fill_depressions
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, tile_rect
 from .lru import LRU
 
@@ -254,8 +255,6 @@ class EarthStreams:
         surface, and across the flats the flood filled by the flood's own direction (which leads
         to the flat's spill point).
         """
-        from .flood import fill_depressions
-
         h, w = elev.shape
         edge = np.zeros((h, w), bool)
         edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
@@ -268,13 +267,11 @@ class EarthStreams:
 
             d = ndimage.distance_transform_edt(~water)
             e = e + np.float32(TILT_M_PER_PX) * np.minimum(d, TILT_PX).astype(np.float32)
-        # the inside of lakes and the sea (water all around) stays out of the flood: the same
-        # directions on land, for a fraction of the heap on a lake shore
-        inner = None
-        if water.any():
-            from scipy.ndimage import binary_erosion
-
-            inner = binary_erosion(water, np.ones((3, 3), bool), border_value=1)
+            # the inside of lakes and the sea (water all around) stays out of the flood: the
+            # same directions on land, for a fraction of the heap on a lake shore
+            inner = ndimage.binary_erosion(water, np.ones((3, 3), bool), border_value=1)
+        else:
+            inner = None
         filled, d8 = fill_depressions(e, edge | water, inner)
         # steepest descent on the filled surface wherever it slopes (the flood's own
         # directions run in straight lines towards the outlet it came from); the flood's
@@ -713,11 +710,10 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
 
 def _d8_tables() -> tuple[np.ndarray, np.ndarray]:
     """Return row and column offsets of each pyflwdir D8 code (0 and others: none)."""
-    codes = np.array([[32, 64, 128], [16, 0, 1], [8, 4, 2]])
     dr, dc = np.zeros(256, np.int64), np.zeros(256, np.int64)
     for i in range(3):
         for j in range(3):
-            dr[codes[i, j]], dc[codes[i, j]] = i - 1, j - 1
+            dr[D8_CODES[i, j]], dc[D8_CODES[i, j]] = i - 1, j - 1
     return dr, dc
 
 
@@ -728,11 +724,11 @@ def _steepest(elev: np.ndarray) -> np.ndarray:
     """Return the pyflwdir D8 code of the steepest strictly downhill neighbour (0: none, and on
     the raster's border); ties go to the first in row-major order (compiled: one pass instead of
     eight whole-raster ones, the same float64 slopes)."""
-    dist = np.array([[math.hypot(i - 1, j - 1) for j in range(3)] for i in range(3)])
-    return _steepest_kernel(np.ascontiguousarray(elev, np.float64), dist, _STEEP_CODES)
+    return _steepest_kernel(np.ascontiguousarray(elev, np.float64), _STEP_LENGTH, D8_CODES)
 
 
-_STEEP_CODES = np.array([[32, 64, 128], [16, 0, 1], [8, 4, 2]], np.uint8)
+#: Length of the step to each neighbour, by (row offset + 1, column offset + 1).
+_STEP_LENGTH = np.array([[math.hypot(i - 1, j - 1) for j in range(3)] for i in range(3)])
 
 
 @njit(cache=True)

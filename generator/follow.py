@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from . import follow_kernel
 from .geography import Geography, classes
 from .geography.layout import MARGIN as LAYOUT_MARGIN
 from .planner import Rect
@@ -106,13 +107,19 @@ _TRUNCATE = 3.5
 _PHASES = np.array([0.125, 0.375, 0.625, 0.875], np.float32)
 
 
+def _up4_origin(m: int) -> tuple[int, int]:
+    """Return (k0, skip): rect pixel i lies in block ``k0 + (skip + i) // 4`` of the parent's
+    2×2 blocks, at phase ``_PHASES[(skip + i) % 4]`` past its centre (margin ``m``)."""
+    q0 = (m - 0.75) / 2  # a multiple of 1/8: exact
+    k0 = int(np.floor(q0 - 0.125))
+    return k0, int(round((q0 - 0.125 - k0) * 4))
+
+
 def _up4(a: np.ndarray, axis: int, n: int, m: int) -> np.ndarray:
     """Return ``a`` (blocks of the parent, margin ``m`` parent pixels) linearly interpolated at
     the ``n`` rect pixels along ``axis`` (1 or 2): one strided write per phase, no gathers.
     Blocks past the array's edge repeat its last one."""
-    q0 = (m - 0.75) / 2  # a multiple of 1/8: exact
-    k0 = int(np.floor(q0 - 0.125))
-    skip = int(round((q0 - 0.125 - k0) * 4))
+    k0, skip = _up4_origin(m)
     nb = (skip + n + 3) // 4
     lo = a.take(np.arange(k0, k0 + nb), axis=axis, mode="clip")
     d = a.take(np.arange(k0 + 1, k0 + 1 + nb), axis=axis, mode="clip") - lo
@@ -184,38 +191,47 @@ class WaterFollower:
         ``context``: see :meth:`coverage`."""
         cov, river_share = self.coverage(z, rect, context)
         cov = np.where(cov >= MIN_COVERAGE, cov, 0.0).astype(np.float32)
-        px = _to255(img.astype(np.float32))
-        w = waterness(px)
+        img = np.ascontiguousarray(img, np.float32)
         # only pixels with water, or looking like water, change: everywhere else the formula
-        # below is exactly the identity (and a tile with no such pixel is returned as it is)
-        todo = (cov > 0) | (w > 0)
-        if not todo.any():
-            return img.astype(np.float32)  # dry land that looks dry
-        par = _to255(parent.astype(np.float32))
-        wpar = waterness(par)
+        # is exactly the identity (and a tile with no such pixel is returned as it is)
+        wet = bool((cov > 0).any())
+        if not wet and not follow_kernel.looks_wet(img):
+            return img.copy()  # dry land that looks dry
+        par = np.ascontiguousarray(_to255(parent.astype(np.float32)))
+        wpar = follow_kernel.waterness255(par)
         m = (parent.shape[1] - rect.h // 2) // 2
-        h, wd = rect.h, rect.w
         # the water colour matters only where there is water, the land colour only where the
-        # pixel is not wholly water (elsewhere each is multiplied by an exact 0 below)
-        if (cov > 0).any():
-            water_c = local_colour_up(par, wpar, OCEAN_RGB, h, wd, m)
-        else:
-            water_c = np.broadcast_to(OCEAN_RGB[:, None, None], (3, h, wd))
-        if (cov < 1).any():
-            land_c = local_colour_up(par, 1.0 - wpar, LAND_RGB, h, wd, m)
-        else:
-            land_c = np.broadcast_to(LAND_RGB[:, None, None], (3, h, wd))
-        # a local "water" colour that does not read as water (a coast of dark forest) or a
-        # "land" colour that does is replaced by the fallback, so the edit always agrees with
-        # the classifier of :func:`is_water`
-        water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None, None])
-        land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None, None])
-        water_c = water_c + (RIVER_RGB[:, None, None] - water_c) * river_share[None]
-        to_water = px + (water_c - px) * np.maximum(1.0 - w, WATER_FLATTEN)[None]
-        to_land = px + (land_c - px) * w[None]
-        # where cov = 0 and w = 0 this is exactly px (0 · finite + px): no mask needed
-        px = cov[None] * to_water + (1.0 - cov[None]) * to_land
-        return (px / 127.5 - 1.0).astype(np.float32)
+        # pixel is not wholly water (elsewhere each is multiplied by an exact 0)
+        dry = bool((cov < 1).any())
+        water_b = _local_colour(par, wpar, OCEAN_RGB) if wet else _NO_BLOCKS
+        land_b = _local_colour(par, 1.0 - wpar, LAND_RGB) if dry else _NO_BLOCKS
+        k0, skip = _up4_origin(m)
+        # per pixel (compiled, bit for bit the numpy form of tests/test_follow.py): the local
+        # colours interpolated between block centres; a local "water" colour that does not read
+        # as water (a coast of dark forest) or a "land" colour that does replaced by the
+        # fallback, so the edit always agrees with the classifier of :func:`is_water`; rivers
+        # tinted toward RIVER_RGB; pixels pulled toward water by max(1 − w, WATER_FLATTEN) and
+        # toward land by w, blended by the coverage
+        return follow_kernel.edit_pixels(
+            img,
+            cov,
+            np.ascontiguousarray(river_share, np.float32),
+            np.ascontiguousarray(water_b, np.float32),
+            np.ascontiguousarray(land_b, np.float32),
+            wet,
+            dry,
+            k0,
+            skip,
+            _PHASES,
+            OCEAN_RGB,
+            LAND_RGB,
+            RIVER_RGB,
+            np.float32(WATER_FLATTEN),
+        )
+
+
+#: Placeholder block colours where a colour is not needed (its fallback is used).
+_NO_BLOCKS = np.zeros((3, 1, 1), np.float32)
 
 
 def pad_parent(parent: np.ndarray, margin: int = PARENT_MARGIN) -> np.ndarray:

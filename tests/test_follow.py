@@ -170,3 +170,79 @@ def test_earth_water_kind_alone_equals_the_kind_with_distance():
         kind_only = geo.water_kind(z, rect)
         assert np.array_equal(kind_only, geo.water(z, rect)[0]), z
         assert (kind_only != classes.LAND).any() or z == 15
+
+
+def _edit_numpy(follower, z, rect, img, parent, context=None):
+    """The edit in its numpy form (before it was compiled): the compiled one must equal it."""
+    from generator.follow import (
+        LAND_RGB,
+        MIN_COVERAGE,
+        OCEAN_RGB,
+        RIVER_RGB,
+        WATER_FLATTEN,
+        local_colour_up,
+    )
+
+    cov, river_share = follower.coverage(z, rect, context)
+    cov = np.where(cov >= MIN_COVERAGE, cov, 0.0).astype(np.float32)
+    px = _to255(img.astype(np.float32))
+    w = waterness(px)
+    if not ((cov > 0) | (w > 0)).any():
+        return img.astype(np.float32)
+    par = _to255(parent.astype(np.float32))
+    wpar = waterness(par)
+    m = (parent.shape[1] - rect.h // 2) // 2
+    h, wd = rect.h, rect.w
+    if (cov > 0).any():
+        water_c = local_colour_up(par, wpar, OCEAN_RGB, h, wd, m)
+    else:
+        water_c = np.broadcast_to(OCEAN_RGB[:, None, None], (3, h, wd))
+    if (cov < 1).any():
+        land_c = local_colour_up(par, 1.0 - wpar, LAND_RGB, h, wd, m)
+    else:
+        land_c = np.broadcast_to(LAND_RGB[:, None, None], (3, h, wd))
+    water_c = np.where(waterness(water_c)[None] >= 0.9, water_c, OCEAN_RGB[:, None, None])
+    land_c = np.where(waterness(land_c)[None] <= 0.1, land_c, LAND_RGB[:, None, None])
+    water_c = water_c + (RIVER_RGB[:, None, None] - water_c) * river_share[None]
+    to_water = px + (water_c - px) * np.maximum(1.0 - w, WATER_FLATTEN)[None]
+    to_land = px + (land_c - px) * w[None]
+    px = cov[None] * to_water + (1.0 - cov[None]) * to_land
+    return (px / 127.5 - 1.0).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "z,lon,lat,margin",
+    [(10, 9.25, 45.95, PARENT_MARGIN), (9, 8.0, 45.9, PARENT_MARGIN), (13, 12.5, 45.5, 16),
+     (12, 9.25, 45.95, 12), (14, 9.40, 45.95, PARENT_MARGIN), (11, 20.0, 10.0, PARENT_MARGIN)],
+)
+def test_compiled_edit_equals_its_numpy_form_bit_for_bit(follower, z, lon, lat, margin):
+    """Lake, sea, river, dry land, shore: the compiled edit is the numpy form's float32 bits,
+    on windows (padded parent, odd sizes) and tiles, with water-coloured parent patches (local
+    colours that vary) and water-looking pixels on land."""
+    import mercantile
+
+    from generator.follow import pad_parent
+
+    t = mercantile.tile(lon, lat, z)
+    rng = np.random.default_rng(z)
+    for h, w in ((256, 256), (288, 288)):
+        rect = Rect(t.y * 256, t.x * 256, h, w)
+        par = _land_image(h // 2 + 2 * margin, w // 2 + 2 * margin, z + h)
+        par[:, 10:40, 20:70] = np.array([20, 40, 90], np.float32)[:, None, None] / 127.5 - 1
+        img = _land_image(h, w, z + 2 * h)
+        img[:, 100:140, 30:90] = np.array([15, 30, 80], np.float32)[:, None, None] / 127.5 - 1
+        img += rng.normal(0, 0.02, img.shape).astype(np.float32)
+        for parent in (par, pad_parent(par[:, margin:-margin, margin:-margin], margin)):
+            got = follower.edit(z, rect, img, parent)
+            ref = _edit_numpy(follower, z, rect, img, parent)
+            assert got.dtype == np.float32 and got.shape == ref.shape
+            assert np.array_equal(got.view(np.uint32), ref.view(np.uint32)), (z, h, margin)
+
+
+def test_compiled_colour_rule_equals_waterness():
+    from generator.follow_kernel import waterness255
+
+    rng = np.random.default_rng(7)
+    rgb = rng.uniform(-5, 260, (3, 97, 131)).astype(np.float32)
+    rgb[:, :20] = np.rint(rgb[:, :20])  # integer levels: ties of the clipped ramps
+    assert np.array_equal(waterness255(rgb).view(np.uint32), waterness(rgb).view(np.uint32))

@@ -333,9 +333,15 @@ class EarthStreams:
         # edges of the paths and how many paths use each (a path never repeats a pixel)
         steps = np.arange(1, trail.shape[0])[:, None]
         on = steps <= end[None, :]
-        a, b = trail[:-1][on], trail[1:][on]
-        key = a * (h * w) + b
-        pair, inv, flow = np.unique(key, return_inverse=True, return_counts=True)
+        # an edge is known by the pixel it leaves (its end is that pixel's direction, nxt[a]):
+        # counting the pixels is counting the edges, in linear time (a sort did it before)
+        a = trail[:-1][on]
+        count = np.bincount(a, minlength=h * w)
+        pair = np.flatnonzero(count)  # ascending, as the (a, b) keys sorted
+        flow = count[pair]
+        index = np.zeros(h * w, np.int64)
+        index[pair] = np.arange(len(pair))
+        inv = index[a]
         # a stream never narrows downstream: along each path the flow it carries is the
         # largest it has run in so far, and an edge's flow the largest any path brings it (a
         # trunk keeps its width, and stays a channel, while paths that ran in it still run —
@@ -346,7 +352,8 @@ class EarthStreams:
         flow = np.zeros(len(pair), np.int64)
         np.maximum.at(flow, inv, seen[on])
         big = flow >= K_MIN
-        ea, eb, ef = pair[big] // (h * w), pair[big] % (h * w), flow[big]
+        ea, ef = pair[big], flow[big]
+        eb = nxt[ea]
         # the channel's surface: at each channel pixel the lowest point any path through it
         # has passed (the layer breached along the path: never rising downstream)
         is_ch = np.zeros(h * w, bool)

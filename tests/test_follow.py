@@ -212,8 +212,14 @@ def _edit_numpy(follower, z, rect, img, parent, context=None):
 
 @pytest.mark.parametrize(
     "z,lon,lat,margin",
-    [(10, 9.25, 45.95, PARENT_MARGIN), (9, 8.0, 45.9, PARENT_MARGIN), (13, 12.5, 45.5, 16),
-     (12, 9.25, 45.95, 12), (14, 9.40, 45.95, PARENT_MARGIN), (11, 20.0, 10.0, PARENT_MARGIN)],
+    [
+        (10, 9.25, 45.95, PARENT_MARGIN),
+        (9, 8.0, 45.9, PARENT_MARGIN),
+        (13, 12.5, 45.5, 16),
+        (12, 9.25, 45.95, 12),
+        (14, 9.40, 45.95, PARENT_MARGIN),
+        (11, 20.0, 10.0, PARENT_MARGIN),
+    ],
 )
 def test_compiled_edit_equals_its_numpy_form_bit_for_bit(follower, z, lon, lat, margin):
     """Lake, sea, river, dry land, shore: the compiled edit is the numpy form's float32 bits,

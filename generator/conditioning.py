@@ -31,7 +31,7 @@ from .planner import Rect
 
 #: identity of how the features are made from the layers (hashed with the world: bump when a
 #: change alters the features a window gets)
-CONDITIONING_VERSION = f"{conditions.VERSION}/r1"
+CONDITIONING_VERSION = f"{conditions.VERSION}/r2"
 
 
 class GeographyConditioner:
@@ -41,14 +41,15 @@ class GeographyConditioner:
         self.geography = geography
         self.layout = layout_of(geography)
 
-    def features(self, z: int, rect: Rect, parent_up: np.ndarray) -> np.ndarray:
+    def features(self, z: int, rect: Rect, parent_up: np.ndarray, mpp: float) -> np.ndarray:
         """Return float32 (len(FEATURES), h, w) for a rect of zoom z.
 
         ``parent_up`` ((3, h, w) in [-1, 1]) is the model's conditioning image (the edited,
         upsampled parent): the vegetation group is measured on it, as training measured it on
-        the photo at the parent's resolution.
+        the photo at the parent's resolution. ``mpp``: the ground resolution the model is told
+        for this window (:meth:`.pyramid.Pyramid.window_mpp`), so the features' resolution
+        channel and the model's own conditioning never disagree.
         """
-        from .tiles import equator_resolution, latitude_of_row
         from .training import labels  # scikit-image: only when a conditioned model runs
 
         m = LAYOUT_MARGIN
@@ -60,8 +61,6 @@ class GeographyConditioner:
         distance = geo.window("distance", z, grown)[crop]
         landcover = geo.window("landcover", z, grown)[crop]
         layout = self.layout.channels(z, rect)
-        lat = latitude_of_row(z, rect.y0 + rect.h / 2)
-        mpp = equator_resolution(z) * float(np.cos(np.radians(lat)))
         rgb = np.clip((parent_up.transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).astype(np.uint8)
         stack, have = labels.assemble(
             kind,

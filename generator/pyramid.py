@@ -346,9 +346,11 @@ class Pyramid:
             cond = torch.from_numpy(edited)[None]
         noise = torch.from_numpy(self.noise.crop(w.z, rect.y0, rect.x0, rect.h, rect.w))[None]
         feats = None
+        mpp = self.window_mpp(w)
         if self.conditioner is not None and getattr(model, "conditioned", False):
-            feats = torch.from_numpy(self.conditioner.features(w.z, rect, cond[0].numpy()))[None]
-        out = sample_window(model, cond, noise, self.window_mpp(w), steps, feats)  # type: ignore[arg-type]
+            feats = self.conditioner.features(w.z, rect, cond[0].numpy(), mpp)
+            feats = torch.from_numpy(feats)[None]
+        out = sample_window(model, cond, noise, mpp, steps, feats)  # type: ignore[arg-type]
         arr = out[0].numpy().astype(np.float16)
         self._put(self.window_key(w), arr.tobytes())
         self.stats.add(model_evals=steps, windows_generated=1)

@@ -225,7 +225,8 @@ def test_world_tells_a_conditioned_model_its_geography() -> None:
     # Lake Geneva's shore at z12: the water features are the water layer's
     z, rect = 12, Rect(1450 * 256, 2122 * 256, 256, 256)
     kind = w.geography.window("water", z, rect)
-    f = GeographyConditioner(w.geography).features(z, rect, np.zeros((3, 256, 256), np.float32))
+    zero = np.zeros((3, 256, 256), np.float32)
+    f = GeographyConditioner(w.geography).features(z, rect, zero, 25.0)
     assert (f[0] > 0.5).mean() == pytest.approx((kind != C.LAND).mean(), abs=0.02)
     flags = dict(zip(F.GROUPS, f[FLAGS:, 0, 0], strict=True))
     assert flags["water"] == 1 and flags["landcover"] == 1 and flags["lines"] == 1

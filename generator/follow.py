@@ -202,7 +202,9 @@ class WaterFollower:
         m = (parent.shape[1] - rect.h // 2) // 2
         # the water colour matters only where there is water, the land colour only where the
         # pixel is not wholly water (elsewhere each is multiplied by an exact 0)
-        dry = bool((cov < 1).any())
+        # (the land colour: where a pixel is not wholly water and is water or looks like it)
+        looks = follow_kernel.waterness255(np.ascontiguousarray(_to255(img))) > 0
+        dry = bool(((cov < 1) & ((cov > 0) | looks)).any())
         water_b = _local_colour(par, wpar, OCEAN_RGB) if wet else _NO_BLOCKS
         land_b = _local_colour(par, 1.0 - wpar, LAND_RGB) if dry else _NO_BLOCKS
         k0, skip = _up4_origin(m)

@@ -108,31 +108,39 @@ def edit_pixels(
         r0 = min(max(k0 + qi // 4, 0), hb - 1)
         r1 = min(max(k0 + qi // 4 + 1, 0), hb - 1)
         for j in range(w):
-            qj = skip + j
-            tj = phases[qj % 4]
-            c0 = min(max(k0 + qj // 4, 0), wb - 1)
-            c1 = min(max(k0 + qj // 4 + 1, 0), wb - 1)
-            for ch in range(3):
-                if use_w:
-                    wc[ch] = _at(wblk, ch, r0, r1, c0, c1, ti, tj)
-                else:
-                    wc[ch] = ocean[ch]
-                if use_l:
-                    lc[ch] = _at(lblk, ch, r0, r1, c0, c1, ti, tj)
-                else:
-                    lc[ch] = land[ch]
-            # a local colour that disagrees with the colour rule falls back (see edit)
-            if not _wness(wc[0], wc[1], wc[2]) >= _WATER_MIN:
-                for ch in range(3):
-                    wc[ch] = ocean[ch]
-            if not _wness(lc[0], lc[1], lc[2]) <= _LAND_MAX:
-                for ch in range(3):
-                    lc[ch] = land[ch]
             r = (img[0, i, j] + _F1) * _K255
             g = (img[1, i, j] + _F1) * _K255
             b = (img[2, i, j] + _F1) * _K255
             wv = _wness(r, g, b)
             c = cov[i, j]
+            if c == _F0 and wv == _F0:
+                # the blend below is then exactly the pixel: 0 · (finite) + (p + (x − p) · 0)
+                out[0, i, j] = r / _K255 - _F1
+                out[1, i, j] = g / _K255 - _F1
+                out[2, i, j] = b / _K255 - _F1
+                continue
+            qj = skip + j
+            tj = phases[qj % 4]
+            c0 = min(max(k0 + qj // 4, 0), wb - 1)
+            c1 = min(max(k0 + qj // 4 + 1, 0), wb - 1)
+            # a colour whose weight is an exact 0 here (water where c = 0, land where c = 1)
+            # is left at its (finite) fallback: 0 · finite adds a zero, as before
+            for ch in range(3):
+                wc[ch] = ocean[ch]
+                lc[ch] = land[ch]
+            if use_w and c > _F0:
+                for ch in range(3):
+                    wc[ch] = _at(wblk, ch, r0, r1, c0, c1, ti, tj)
+                # a local colour that disagrees with the colour rule falls back (see edit)
+                if not _wness(wc[0], wc[1], wc[2]) >= _WATER_MIN:
+                    for ch in range(3):
+                        wc[ch] = ocean[ch]
+            if use_l and c < _F1:
+                for ch in range(3):
+                    lc[ch] = _at(lblk, ch, r0, r1, c0, c1, ti, tj)
+                if not _wness(lc[0], lc[1], lc[2]) <= _LAND_MAX:
+                    for ch in range(3):
+                        lc[ch] = land[ch]
             rs = river_share[i, j]
             pull = max(_F1 - wv, flatten)
             for ch in range(3):

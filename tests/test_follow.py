@@ -219,6 +219,7 @@ def _edit_numpy(follower, z, rect, img, parent, context=None):
         (12, 9.25, 45.95, 12),
         (14, 9.40, 45.95, PARENT_MARGIN),
         (11, 20.0, 10.0, PARENT_MARGIN),
+        (12, 7.0, 45.9, PARENT_MARGIN),  # all sea: no land colour
     ],
 )
 def test_compiled_edit_equals_its_numpy_form_bit_for_bit(follower, z, lon, lat, margin):

@@ -21,7 +21,8 @@ tile (falling back smoothly to Blue Marble's mean ocean and land colours), compu
 parent's 2×2 blocks (the blur is wide: a half-resolution grid costs an eighth and loses nothing)
 and interpolated linearly to the pixels, so they are a pure function of the parent level near
 each pixel: two tiles computing the same pixel get the same colour and no seam appears at tile
-edges.
+edges. The per-pixel arithmetic runs compiled, in one pass (:mod:`.follow_kernel`, bit for bit
+the numpy form that ``tests/test_follow.py`` keeps).
 """
 
 from __future__ import annotations

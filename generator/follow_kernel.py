@@ -6,6 +6,8 @@ cold deep link's 240 edits that was about a quarter of what the water edit cost 
 layers it reads. Here each pixel is computed once, in the same float32 operations in the same
 order (numpy's float32 arithmetic with float32 constants, no fused multiply-adds), so the output
 is the numpy form's bit for bit (``tests/test_follow.py`` holds the numpy form and compares).
+The kernels release the GIL (``nogil``), as numpy's loops did, so the other evaluation thread's
+model calls go on while a window is edited.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _wness(r: np.float32, g: np.float32, b: np.float32) -> np.float32:
     return blue * not_green * dark
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def waterness255(rgb: np.ndarray) -> np.ndarray:
     """Return :func:`.follow.waterness` of a (3, h, w) float32 image in 0–255, bit for bit."""
     _, h, w = rgb.shape
@@ -49,7 +51,7 @@ def waterness255(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def looks_wet(img: np.ndarray) -> bool:
     """Return whether any pixel of a (3, h, w) float32 image in [-1, 1] has waterness > 0."""
     _, h, w = img.shape
@@ -73,7 +75,7 @@ def _at(blk: np.ndarray, ch: int, r0: int, r1: int, c0: int, c1: int, ti, tj) ->
     return va + (vb - va) * tj
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def edit_pixels(
     img: np.ndarray,
     cov: np.ndarray,

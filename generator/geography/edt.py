@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _distances(background: np.ndarray) -> np.ndarray:
     h, w = background.shape
     big = h + w + 1  # farther than any pixel: "no background in this column"

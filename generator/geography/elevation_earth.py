@@ -726,7 +726,7 @@ def _rotated_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.nd
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bspline_rotated(x, y, c, s, i0, j0, lat):  # pragma: no cover (compiled)
     """Cubic B-spline (the ``scipy.ndimage.map_coordinates(order=3, prefilter=False)``
     kernel, edges clamped) of ``lat`` at (x·c − y·s − i0, x·s + y·c − j0) for every row y and

@@ -98,7 +98,7 @@ def _pop(heap, n):  # pragma: no cover (compiled)
     return top, n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill(elevtn, queued, inert, codes):  # pragma: no cover (compiled)
     nrow, ncol = elevtn.shape
     delv = np.zeros_like(elevtn)

@@ -721,7 +721,7 @@ def _steepest(elev: np.ndarray) -> np.ndarray:
 _STEP_LENGTH = np.array([[math.hypot(i - 1, j - 1) for j in range(3)] for i in range(3)])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _steepest_kernel(elev, dist, codes):  # pragma: no cover (compiled)
     h, w = elev.shape
     out = np.zeros((h, w), np.uint8)
@@ -749,7 +749,7 @@ END_WATER, END_LOOP, END_REACH = 0, 1, 2
 END_DRY = 3
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _edge_flows(trail: np.ndarray, end: np.ndarray, npx: int) -> np.ndarray:
     """Return each pixel's outgoing edge flow (0: no path leaves it): the edge's count (paths
     along it), raised along each path to the largest count it has run along so far, the largest
@@ -770,7 +770,7 @@ def _edge_flows(trail: np.ndarray, end: np.ndarray, npx: int) -> np.ndarray:
     return flow
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _path_surface(trail: np.ndarray, end: np.ndarray, elev: np.ndarray, is_ch: np.ndarray):
     """Return float32 per pixel (inf off the channels): at each channel pixel the lowest layer
     value any path has passed on its way there (the path's running minimum up to its last

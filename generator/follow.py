@@ -145,6 +145,10 @@ def local_colour_up(
     return _up4(_up4(lc, 1, h, m), 2, w, m)
 
 
+#: Placeholder block colours where a colour is not needed (its fallback is used).
+_NO_BLOCKS = np.zeros((3, 1, 1), np.float32)
+
+
 class WaterFollower:
     """Edits imagery of a zoom level toward the geography's water layer there."""
 
@@ -195,17 +199,17 @@ class WaterFollower:
         img = np.ascontiguousarray(img, np.float32)
         # only pixels with water, or looking like water, change: everywhere else the formula
         # is exactly the identity (and a tile with no such pixel is returned as it is)
+        w = follow_kernel.waterness255(np.ascontiguousarray(_to255(img)))
         wet = bool((cov > 0).any())
-        if not wet and not follow_kernel.looks_wet(img):
+        if not wet and not (w > 0).any():
             return img.copy()  # dry land that looks dry
         par = np.ascontiguousarray(_to255(parent.astype(np.float32)))
         wpar = follow_kernel.waterness255(par)
         m = (parent.shape[1] - rect.h // 2) // 2
-        # the water colour matters only where there is water, the land colour only where the
-        # pixel is not wholly water (elsewhere each is multiplied by an exact 0)
-        # (the land colour: where a pixel is not wholly water and is water or looks like it)
-        looks = follow_kernel.waterness255(np.ascontiguousarray(_to255(img))) > 0
-        dry = bool(((cov < 1) & ((cov > 0) | looks)).any())
+        # the water colour matters only where there is water; the land colour only where a
+        # pixel is not wholly water and is water or looks like it (elsewhere each is
+        # multiplied by an exact 0)
+        dry = bool(((cov < 1) & ((cov > 0) | (w > 0))).any())
         water_b = _local_colour(par, wpar, OCEAN_RGB) if wet else _NO_BLOCKS
         land_b = _local_colour(par, 1.0 - wpar, LAND_RGB) if dry else _NO_BLOCKS
         k0, skip = _up4_origin(m)
@@ -217,6 +221,7 @@ class WaterFollower:
         # toward land by w, blended by the coverage
         return follow_kernel.edit_pixels(
             img,
+            w,
             cov,
             np.ascontiguousarray(river_share, np.float32),
             np.ascontiguousarray(water_b, np.float32),
@@ -231,10 +236,6 @@ class WaterFollower:
             RIVER_RGB,
             np.float32(WATER_FLATTEN),
         )
-
-
-#: Placeholder block colours where a colour is not needed (its fallback is used).
-_NO_BLOCKS = np.zeros((3, 1, 1), np.float32)
 
 
 def pad_parent(parent: np.ndarray, margin: int = PARENT_MARGIN) -> np.ndarray:

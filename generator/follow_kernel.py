@@ -51,20 +51,6 @@ def waterness255(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
-def looks_wet(img: np.ndarray) -> bool:
-    """Return whether any pixel of a (3, h, w) float32 image in [-1, 1] has waterness > 0."""
-    _, h, w = img.shape
-    for i in range(h):
-        for j in range(w):
-            r = (img[0, i, j] + _F1) * _K255
-            g = (img[1, i, j] + _F1) * _K255
-            b = (img[2, i, j] + _F1) * _K255
-            if _wness(r, g, b) > _F0:
-                return True
-    return False
-
-
 @njit(cache=True, inline="always")
 def _at(blk: np.ndarray, ch: int, r0: int, r1: int, c0: int, c1: int, ti, tj) -> np.float32:
     """Bilinear value of block colours, rows first then columns, as two strided passes do."""
@@ -78,6 +64,7 @@ def _at(blk: np.ndarray, ch: int, r0: int, r1: int, c0: int, c1: int, ti, tj) ->
 @njit(cache=True, nogil=True)
 def edit_pixels(
     img: np.ndarray,
+    wness: np.ndarray,
     cov: np.ndarray,
     river_share: np.ndarray,
     wblk: np.ndarray,
@@ -92,7 +79,8 @@ def edit_pixels(
     river: np.ndarray,
     flatten: np.float32,
 ) -> np.ndarray:
-    """Return the edited (3, h, w) image in [-1, 1] (see :meth:`.follow.WaterFollower.edit`).
+    """Return the edited (3, h, w) image in [-1, 1] (see :meth:`.follow.WaterFollower.edit`);
+    ``wness``: the image's :func:`waterness255` (the caller has it for its early exit).
 
     ``wblk`` / ``lblk``: the local water and land colours on the parent's 2×2 blocks (used where
     ``use_w`` / ``use_l``, else the fallbacks ``ocean`` / ``land``); pixel i of either axis lies
@@ -113,7 +101,7 @@ def edit_pixels(
             r = (img[0, i, j] + _F1) * _K255
             g = (img[1, i, j] + _F1) * _K255
             b = (img[2, i, j] + _F1) * _K255
-            wv = _wness(r, g, b)
+            wv = wness[i, j]
             c = cov[i, j]
             if c == _F0 and wv == _F0:
                 # the blend below is then exactly the pixel: 0 · (finite) + (p + (x − p) · 0)

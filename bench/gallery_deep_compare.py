@@ -1,12 +1,12 @@
 """Gallery: the default imagery of two code versions at z8/z12/z15/z17, and their difference.
 
     .venv/bin/python bench/gallery_deep_compare.py render ROOT OUT.npz [--places po,paris]
-    .venv/bin/python bench/gallery_deep_compare.py compose BEFORE.npz AFTER.npz
+    .venv/bin/python bench/gallery_deep_compare.py compose BEFORE.npz AFTER.npz [--name perf]
 
 ``render`` imports the code under ROOT (this tree, or a ``git worktree`` of an older commit),
 renders each place's z17 cone in ``earth`` with its default config (as ``gallery_deep.py``
 does), and saves the tiles over the same point at z8, z12, z15 and z17. ``compose`` writes
-``docs/img/deep/perf-{place}.jpg`` (rows: before, after, |after − before| × 20) and prints
+``docs/img/deep/{name}-{place}.jpg`` (rows: before, after, |after − before| × 20) and prints
 the largest difference and the changed pixels per tile.
 """
 
@@ -45,7 +45,7 @@ def render(root: str, out: str, places: str) -> None:
     np.savez(out, **tiles)
 
 
-def compose(before: str, after: str) -> None:
+def compose(before: str, after: str, name: str = "perf") -> None:
     from common import IMG
     from PIL import Image
 
@@ -66,7 +66,7 @@ def compose(before: str, after: str) -> None:
             for row, img in zip(rows, (x, y, diff), strict=True):
                 row.append(pad(img))
         strip = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
-        Image.fromarray(strip).save(IMG / "deep" / f"perf-{p}.jpg", quality=85)
+        Image.fromarray(strip).save(IMG / "deep" / f"{name}-{p}.jpg", quality=85)
     print(json.dumps(stats))
 
 
@@ -80,11 +80,12 @@ def main() -> None:
     c = sub.add_parser("compose")
     c.add_argument("before")
     c.add_argument("after")
+    c.add_argument("--name", default="perf", help="file prefix: docs/img/deep/NAME-{place}.jpg")
     args = ap.parse_args()
     if args.cmd == "render":
         render(args.root, args.out, args.places)
     else:
-        compose(args.before, args.after)
+        compose(args.before, args.after, args.name)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ PLACES = {
 }
 ZOOMS = (8, 12, 15, 17)
 CONFIGS = {
-    "before": "[geography]\nfollow = false\npaint = false\n\n",
+    "before": "[geography]\nfollow = false\npaint = false\nshade = false\n\n",
     "after": "",
 }
 

@@ -9,8 +9,9 @@ follows the water layer). For each, over Lake Como and over the Alps: a cold dee
 (``--pan 8``: an 8×8 block).
 Rounds alternate between the configs, so machine load hits them alike; wall and CPU seconds are
 reported (CPU time is what the geography adds; wall time is what a user waits). Where the code base
-has the layout painter (``[geography] paint``), the water follower is measured with it off and
-the default (both edits) separately. Writes bench/results/geography_cost.json.
+has the layout painter (``[geography] paint``), the water follower is measured with it and the
+relief shading off, and the default (every edit: water, layout, relief) separately. Writes
+bench/results/geography_cost.json.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def _configs() -> dict[str, str]:
         }
     return {
         "none": '[geography]\nkind = "none"\n\n',
-        "layers, no edit": "[geography]\nfollow = false\npaint = false\n\n",
-        "follow water": "[geography]\npaint = false\n\n",
+        "layers, no edit": "[geography]\nfollow = false\npaint = false\nshade = false\n\n",
+        "follow water": "[geography]\npaint = false\nshade = false\n\n",
         "default (water + layout)": "",
     }
 

@@ -139,7 +139,7 @@ def main() -> None:
     lines += fleet_section(load("fleet")) + seed_section(load("seed"))
     lines += diffusers_section(load("diffusers_layouts"), load("gpu_text2earth"))
     # hand-written sections, kept beside the generated ones
-    extras = ("geography", "streams", "layout", "realism", "realism-v3", "model-v3")
+    extras = ("geography", "streams", "shade", "layout", "realism", "realism-v3", "model-v3")
     extras += ("raster", "xyz", "notes")
     for extra in (f"benchmarks-{name}.md" for name in extras):
         path = ROOT / "docs" / extra

@@ -189,11 +189,14 @@ class WaterFollower:
         img: np.ndarray,
         parent: np.ndarray,
         context: Rect | None = None,
+        *,
+        final: bool = False,
     ) -> np.ndarray:
         """Return ``img`` ((3, h, w) in [-1, 1], pixels of ``rect`` at zoom z) edited to follow
         the water layer; ``parent`` ((3, h/2 + 2m, w/2 + 2m), m = :data:`PARENT_MARGIN`) is the
         parent level under the rect with that margin, the source of the local colours;
-        ``context``: see :meth:`coverage`."""
+        ``context``: see :meth:`coverage`. ``final`` (a finished tile, not a window's
+        conditioning) does not change this edit: it is applied at both places alike."""
         cov, river_share = self.coverage(z, rect, context)
         cov = np.where(cov >= MIN_COVERAGE, cov, 0.0).astype(np.float32)
         img = np.ascontiguousarray(img, np.float32)

@@ -324,11 +324,14 @@ class LayoutPainter:
         img: np.ndarray,
         parent: np.ndarray,
         context: Rect | None = None,
+        *,
+        final: bool = False,
     ) -> np.ndarray:
         """Return ``img`` ((3, h, w) in [-1, 1], pixels of ``rect`` at zoom z) painted with the
         layout; ``parent`` ((3, h/2 + 2m, w/2 + 2m)) is the parent level under the rect with a
         margin m (the source of the low-pass and the local land colour); ``context`` is a
-        larger rect holding ``rect`` whose layout is cached (a tile's own window)."""
+        larger rect holding ``rect`` whose layout is cached (a tile's own window). ``final``
+        does not change this edit (applied alike to a window's conditioning and a tile)."""
         if z < PAINT_MIN_Z:
             return img.astype(np.float32)
         # one read of the layout, grown by the antialiasing's reach; the rest uses its inside
@@ -531,7 +534,7 @@ class LayoutPainter:
 
 
 class Edits:
-    """Several edits of a level's imagery applied in order (the water, then the layout)."""
+    """Several edits of a level's imagery applied in order (the water, the layout, the relief)."""
 
     def __init__(self, *editors: object) -> None:
         self.editors = editors
@@ -543,8 +546,11 @@ class Edits:
         img: np.ndarray,
         parent: np.ndarray,
         context: Rect | None = None,
+        *,
+        final: bool = False,
     ) -> np.ndarray:
-        """Return ``img`` after every editor's :meth:`edit`, in order."""
+        """Return ``img`` after every editor's :meth:`edit`, in order; ``final``: the
+        finished tile (some edits, the relief's, apply to it alone)."""
         for e in self.editors:
-            img = e.edit(z, rect, img, parent, context)  # type: ignore[attr-defined]
+            img = e.edit(z, rect, img, parent, context, final=final)  # type: ignore[attr-defined]
         return img

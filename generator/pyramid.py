@@ -424,7 +424,7 @@ class Pyramid:
             out = parent_correct(region, parent)
             tile_rect = Rect(t.y * s, t.x * s, s, s)
             context = g.window_rect(Window(t.z, t.x, t.y))  # its layers are cached already
-            out = self.follower.edit(t.z, tile_rect, out, around, context)
+            out = self.follower.edit(t.z, tile_rect, out, around, context, final=True)
         arr = np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         arr = np.ascontiguousarray(arr)
         self._save_tile(t, arr)

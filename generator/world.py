@@ -40,6 +40,7 @@ from .paint import PAINT_VERSION, Edits, LayoutPainter
 from .parallel import EVAL_THREADS
 from .planner import Geometry
 from .pyramid import Pyramid
+from .shade import SHADE_VERSION, ReliefShader
 from .stages import Stage
 from .store import Store
 from .world_config import WorldConfig, default_config_dir, load_world_config
@@ -428,15 +429,18 @@ class World:
         return self.fallback.pyramid.tile(t)
 
     def _follower(self) -> WaterFollower | Edits | None:
-        """Return the edits of each level's imagery: toward the water layer, then the layout."""
+        """Return the edits of each level's imagery: toward the water layer, the layout, then
+        the relief's shading."""
         g = self.config.geography
-        if self.geography is None or not (g.follow or g.paint):
+        if self.geography is None or not (g.follow or g.paint or g.shade):
             return None
         edits: list[object] = []
         if g.follow:
             edits.append(WaterFollower(self.geography, self.config.tile_size))
         if g.paint:
             edits.append(LayoutPainter(self.geography, self.config.tile_size))
+        if g.shade:
+            edits.append(ReliefShader(self.geography, self.config.tile_size))
         return edits[0] if len(edits) == 1 else Edits(*edits)  # type: ignore[return-value]
 
     @classmethod
@@ -576,6 +580,8 @@ class World:
         }
         if self.config.geography.paint:  # a world that does not paint keeps its hash
             out["paint"] = PAINT_VERSION
+        if self.config.geography.shade:  # a world that does not shade keeps its hash
+            out["shade"] = SHADE_VERSION
         if self._conditioned():  # a world of an unconditioned model keeps its hash
             out["conditioning"] = CONDITIONING_VERSION
         return out

@@ -283,6 +283,10 @@ class GeographyConfig(_Strict):
         True,
         description="paint the layout layer into the imagery (fields, roads, streets, roofs)",
     )
+    shade: bool = Field(
+        True,
+        description="shade the imagery by the elevation layer's relief (sunlit and shaded slopes)",
+    )
 
 
 class OverrideConfig(_Strict):

@@ -207,7 +207,7 @@ def test_edits_chain_in_order(painter):
     img, par = _image(rect), _parent(rect)
 
     class Dim:
-        def edit(self, z, rect, img, parent, context=None):
+        def edit(self, z, rect, img, parent, context=None, final=False):
             return img * 0.5
 
     chained = Edits(Dim(), painter).edit(Z, rect, img, par)
@@ -235,7 +235,8 @@ def test_earth_imagery_shows_parcels_and_roads(config_dir_paint, tiny_model):
     # parcels become visible: the colour varies more between parcels than without painting
     def spread(img: np.ndarray) -> float:
         rect = tile_rect(13, t.x, t.y)
-        _, _, ph, _, _ = on.pyramid.follower.editors[-1]._layout(13, rect, None)
+        painter = next(e for e in on.pyramid.follower.editors if isinstance(e, LayoutPainter))
+        _, _, ph, _, _ = painter._layout(13, rect, None)
         ids = np.unique(ph[parcels])
         return float(np.std([img[(ph == v) & parcels].mean() for v in ids]))
 

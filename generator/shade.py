@@ -1,0 +1,203 @@
+"""Shade the imagery by the geography's relief: mountains, valleys and hills lit by the sun.
+
+A ×2 cascade from Blue Marble knows only the relief its 7.4 km pixels show; below that the
+model paints the same texture over a plain and a mountainside, so the Alps at z12 look like the
+Po valley and a glacier at z16 is a flat grey. Every real photo from above shows the relief by
+its shading: slopes facing the sun are brighter, those facing away darker. This edit puts that
+shading, computed from the elevation layer, into each level's tiles.
+
+**Lambert with sky light.** The factor of a pixel is ``A + (1 − A) · cos γ / cos θ``: ``γ`` the
+angle between the ground's normal and the sun (azimuth :data:`SUN_AZIMUTH`, elevation
+:data:`SUN_ELEVATION`), ``θ`` the sun's zenith angle (a flat pixel keeps factor 1) and ``A``
+(:data:`AMBIENT`) the share of light that comes from the whole sky, not the sun, which is why
+real shadowed slopes are dark, not black. The slope is the elevation layer's gradient over the
+pixel's ground size in metres (its m/px at that latitude), so the same mountain is shaded alike
+at every zoom; a neighbour that is water (sea bathymetry, a lake's bed) is not differenced
+across: the shore's slope is the land's own.
+
+**Each level adds its own band.** A level multiplies its pixels by its factor divided by the
+factor of the level above, upsampled as the cascade upsamples a parent (bilinear ×2): where the
+relief is smooth at this scale the ratio is 1, and the parent is kept (parent PSNR); the level
+adds only the shading of the relief its own resolution resolves. The coarser levels' shading
+reaches each level through its parent (the base's own, from the real photo, included), so down
+the cascade the gains multiply up to the shading of the finest level and nothing is shaded
+twice. The level above's factor is computed from this level's elevation averaged over 2×2
+blocks (the layer is zoom-consistent): no second read. (A gain of the factor over its 2×2 block
+mean would keep each parent pixel exactly, but its steps at the block edges pile up into a
+staircase grid, level after level.)
+
+**Tiles only.** The edit is applied to the finished tile (after the parent correction), not to
+the model's conditioning: the model then renders the next level from an already shaded parent,
+and the shading of a level is added exactly once (applied to both, it would be doubled where
+the model keeps the conditioning's contrast).
+
+Water and rivers are not shaded (their surface is flat); the edit is a pure function of the
+elevation and water layers around each pixel, which are seamless, so tiles meet without seams.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .geography import Geography, classes
+from .geography.grid import ground_mpp
+from .geography.layout import MARGIN as LAYOUT_MARGIN
+from .planner import Rect
+from .resample import up2
+
+#: Version of the shading rule (part of the world's content hash).
+SHADE_VERSION = "1"
+#: Where the light comes from: the cartographers' north-west (a relief lit from the south-east
+#: reads as inverted to most eyes), 40° above the horizon (a mid-latitude morning overpass).
+SUN_AZIMUTH = 315.0
+SUN_ELEVATION = 40.0
+#: Share of the light that comes from the whole sky rather than the sun.
+AMBIENT = 0.45
+#: Bounds of a pixel's factor (a cliff facing the sun would otherwise burn out).
+FACTOR_RANGE = (0.35, 1.6)
+#: First zoom shaded: the first generated level of the built-in worlds.
+SHADE_MIN_Z = 5
+
+
+def slopes(elev: np.ndarray, dry: np.ndarray, mpp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (dz/dx east, dz/dy north) of an elevation raster (rows north to south).
+
+    Central differences where both neighbours are dry land, one-sided where one of them is
+    water, zero where both are: a shore's slope is the land's own, not the drop to a sea bed.
+    ``mpp``: ground metres per pixel of each row.
+    """
+
+    def diff(e: np.ndarray, ok: np.ndarray, axis: int) -> np.ndarray:
+        lo = np.roll(e, 1, axis)
+        hi = np.roll(e, -1, axis)
+        ok_lo = np.roll(ok, 1, axis)
+        ok_hi = np.roll(ok, -1, axis)
+        # the raster's own edge: no neighbour beyond it
+        edge = [slice(None)] * 2
+        edge[axis] = 0
+        ok_lo[tuple(edge)] = False
+        edge[axis] = -1
+        ok_hi[tuple(edge)] = False
+        both = ok_lo & ok_hi
+        out = np.where(both, 0.5 * (hi - lo), 0.0)
+        out = np.where(ok_hi & ~ok_lo, hi - e, out)
+        out = np.where(ok_lo & ~ok_hi, e - lo, out)
+        return out.astype(np.float32)
+
+    e = elev.astype(np.float32)
+    gx = diff(e, dry, 1) / mpp[:, None]
+    gy = -diff(e, dry, 0) / mpp[:, None]  # rows run south: north is up the array
+    return gx.astype(np.float32), gy.astype(np.float32)
+
+
+def factor(
+    elev: np.ndarray,
+    dry: np.ndarray,
+    mpp: np.ndarray,
+    azimuth: float = SUN_AZIMUTH,
+    elevation: float = SUN_ELEVATION,
+    ambient: float = AMBIENT,
+) -> np.ndarray:
+    """Return each pixel's light factor (1 on flat ground; see the module docstring)."""
+    gx, gy = slopes(elev, dry, mpp)
+    az, alt = math.radians(azimuth), math.radians(elevation)
+    # unit vector toward the sun: east, north, up
+    sx, sy, sz = math.sin(az) * math.cos(alt), math.cos(az) * math.cos(alt), math.sin(alt)
+    # the ground's normal is (−gx, −gy, 1) / |…|
+    cos_g = (sz - sx * gx - sy * gy) / np.sqrt(1.0 + gx * gx + gy * gy)
+    lit = ambient + (1.0 - ambient) * np.clip(cos_g, 0.0, None) / sz
+    return np.clip(lit, *FACTOR_RANGE).astype(np.float32)
+
+
+#: Pixels read around a rect: the half-resolution factor needs 2 half pixels (a difference
+#: and the bilinear ×2's neighbour), i.e. 4 pixels (≤ the layout's margin, read anyway).
+PAD = 4
+assert PAD <= LAYOUT_MARGIN
+
+
+def _half(a: np.ndarray) -> np.ndarray:
+    """2×2 block means of an even-sized (h, w) array (its first pixel on an even row/col)."""
+    return 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
+
+
+def _up2(a: np.ndarray) -> np.ndarray:
+    """The cascade's bilinear ×2 (:func:`generator.resample.up2`) of an (h, w) array."""
+    return up2(torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None])[0, 0].numpy()
+
+
+class ReliefShader:
+    """Shades each finished tile of a level by the relief the level resolves."""
+
+    def __init__(self, geography: Geography, tile_size: int = 256) -> None:
+        self.geography = geography
+        self.tile_size = tile_size
+
+    def gain(self, z: int, rect: Rect, context: Rect | None = None) -> np.ndarray:
+        """Return the multiplicative gain of each pixel of ``rect`` (even origin) at zoom z.
+
+        The light factor at this level over the factor one level up, upsampled the way the
+        cascade upsamples a parent (bilinear ×2). The level up's factor is computed from this
+        level's elevation averaged over 2×2 blocks (the layer is zoom-consistent, so that is
+        the parent level's relief) with twice the pixel size: no second read, and the gains of
+        the levels multiply up to the finest level's shading (a telescoping product). Water
+        pixels have factor 1. ``context`` (a rect holding ``rect``): the layers are read on it
+        grown by the layout's margin, the rect the water edit reads, so the water layer is a
+        cache hit and a tile's elevation is read once.
+        """
+        if context is None:
+            context = rect
+        m = LAYOUT_MARGIN
+        grown = Rect(context.y0 - m, context.x0 - m, context.h + 2 * m, context.w + 2 * m)
+        dy, dx = rect.y0 - grown.y0 - PAD, rect.x0 - grown.x0 - PAD
+        h, w = rect.h + 2 * PAD, rect.w + 2 * PAD
+        crop = (slice(dy, dy + h), slice(dx, dx + w))
+        geo = self.geography
+        kind = geo.window("water", z, grown)[crop]
+        rivers = geo.window("rivers", z, grown)[crop]
+        elev = np.asarray(geo.window("elevation", z, grown)[crop], np.float32)
+        dry = kind == classes.LAND
+        wet = np.where(dry, np.clip(rivers, 0.0, 1.0), 1.0).astype(np.float32)
+        padded = Rect(rect.y0 - PAD, rect.x0 - PAD, h, w)
+        mpp = ground_mpp(z, padded).astype(np.float32)
+        # this level's factor on the rect and a ring of one (the differences' reach)
+        fine = factor(elev, dry, mpp)
+        fine = fine * (1.0 - wet) + wet
+        # the level up's: this factor's 2×2 means (each level then keeps its parent's pixels
+        # to second order, however rough the relief at this scale)
+        coarse = _half(fine)
+        # up: half pixels from one before the rect's to one after, as the cascade's up2 reads
+        p = PAD // 2
+        up = _up2(coarse[p - 1 : p + rect.h // 2 + 1, p - 1 : p + rect.w // 2 + 1])[2:-2, 2:-2]
+        inner = (slice(PAD, PAD + rect.h), slice(PAD, PAD + rect.w))
+        # water is flat: gain 1 (not the ratio to a coarse factor its land neighbours lit)
+        wet_in = wet[inner]
+        return (fine[inner] / up * (1.0 - wet_in) + wet_in).astype(np.float32)
+
+    def edit(
+        self,
+        z: int,
+        rect: Rect,
+        img: np.ndarray,
+        parent: np.ndarray,
+        context: Rect | None = None,
+        *,
+        final: bool = False,
+    ) -> np.ndarray:
+        """Return ``img`` ((3, h, w) in [-1, 1], pixels of ``rect`` at zoom z) shaded; only a
+        ``final`` tile is (the model's conditioning is left alone: see the module docstring).
+        ``parent`` is unused (the shading is the layer's, not the parent's).
+
+        A gain below 1 multiplies; above 1 it brightens with a soft knee
+        (``px · g / (1 + px (g − 1) / 255)``) that reaches white only at white: sunlit snow keeps
+        its texture instead of burning out.
+        """
+        img = img.astype(np.float32)
+        if not final or z < SHADE_MIN_Z:
+            return img
+        g = self.gain(z, rect, context)[None]
+        px = (img + 1.0) * 127.5
+        lit = px * g / (1.0 + px * (np.maximum(g, 1.0) - 1.0) / 255.0)
+        return (np.clip(lit, 0.0, 255.0) / 127.5 - 1.0).astype(np.float32)

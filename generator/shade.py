@@ -16,15 +16,15 @@ at every zoom; a neighbour that is water (sea bathymetry, a lake's bed) is not d
 across: the shore's slope is the land's own.
 
 **Each level adds its own band.** A level multiplies its pixels by its factor divided by the
-factor of the level above, upsampled as the cascade upsamples a parent (bilinear ×2): where the
-relief is smooth at this scale the ratio is 1, and the parent is kept (parent PSNR); the level
-adds only the shading of the relief its own resolution resolves. The coarser levels' shading
-reaches each level through its parent (the base's own, from the real photo, included), so down
-the cascade the gains multiply up to the shading of the finest level and nothing is shaded
-twice. The level above's factor is computed from this level's elevation averaged over 2×2
-blocks (the layer is zoom-consistent): no second read. (A gain of the factor over its 2×2 block
-mean would keep each parent pixel exactly, but its steps at the block edges pile up into a
-staircase grid, level after level.)
+factor's own 2×2 block means, upsampled as the cascade upsamples a parent (bilinear ×2): the
+block means are kept to second order (the parent PSNR), and the level adds only the shading of
+the relief its own resolution resolves inside its parent's pixels. Where the relief is smooth at
+this scale those block means are the level above's factor, so down the cascade the gains
+multiply up to the shading of the finest level (a telescoping product) and nothing is shaded
+twice; the coarser levels' shading reaches each level through its parent (the base's own, from
+the real photo, included). (A gain over the block means themselves, not upsampled, would keep
+each parent pixel exactly, but its steps at the block edges pile up into a staircase grid,
+level after level.)
 
 **Tiles only.** The edit is applied to the finished tile (after the parent correction), not to
 the model's conditioning: the model then renders the next level from an already shaded parent,

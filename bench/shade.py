@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/shade.py [--blocks alps12,alps15,sahara12,po12,sea10] [--model builtin]
 
-For 4×4 blocks of `earth` tiles over mountains, desert, a plain and the open sea, with the
+For 4×4 blocks of `earth` tiles over mountains, desert, a plain, the open sea, Lake Como's shore
+and a fjord, with the
 default world (shaded) and ``[geography] shade = false``:
 
 * **relief shown**: the correlation, over dry land, between the imagery's log luminance (high
@@ -11,6 +12,8 @@ default world (shaded) and ``[geography] shade = false``:
   ignores the relief; a real photo of the same ground would show a clearly positive figure.
 * **seams**: seam ratio and strip ratio of the block (ARCHITECTURE §6; 0.85–1.2 and ≤ 1.3);
 * **parents**: parent PSNR of the four parents whose children are in the block (≥ 33 dB);
+* **water**: IoU of the pixels' water (``generator.follow.is_water``) against the layer's, and
+  the spread (std) of the open water's log luminance (0 = one flat colour);
 * **cost**: the block's cold seconds (its cone from the base, both configs in one process,
   alternating) and the shader's own seconds per tile (its gain, warm layers).
 
@@ -44,6 +47,8 @@ BLOCKS = {
     "sahara12": (12, 5.5, 25.0),
     "po12": (12, 10.2, 45.05),
     "sea10": (10, -20.0, 45.0),
+    "como14": (14, 9.26, 45.99),
+    "fjord13": (13, 6.75, 61.17),
 }
 OUT = IMG / "shade"
 
@@ -78,6 +83,26 @@ def relief_shown(w: World, z: int, x0: int, y0: int, m: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+def water_figures(w: World, z: int, x0: int, y0: int, m: np.ndarray) -> dict:
+    """IoU of the pixels' water (the colour rule) against the layer's water, and the spread
+    of the open water's log luminance (0 for one flat colour)."""
+    from generator.follow import is_water
+    from generator.geography import classes
+
+    kind = w.geography.window("water", z, Rect(y0 * 256, x0 * 256, 1024, 1024))
+    layer = kind != classes.LAND
+    if layer.mean() < 0.02:
+        return {}
+    pix = is_water(m.transpose(2, 0, 1).astype(np.float32))
+    iou = (pix & layer).sum() / max((pix | layer).sum(), 1)
+    open_water = (kind == classes.OCEAN) | (kind == classes.LAKE)
+    lum = np.log(metrics.luminance(m).astype(np.float64) + 4.0)
+    return {
+        "water_iou": round(float(iou), 4),
+        "water_spread": round(float(lum[open_water].std()), 4),
+    }
+
+
 def block(w: World, z: int, x0: int, y0: int) -> tuple[dict, np.ndarray]:
     t0, c0 = time.perf_counter(), time.process_time()
     grid = [[w.tile_array(z, x0 + i, y0 + j) for i in range(4)] for j in range(4)]
@@ -94,6 +119,7 @@ def block(w: World, z: int, x0: int, y0: int) -> tuple[dict, np.ndarray]:
         "strip_ratio": round(metrics.strip_ratio(m), 3),
         "parent_psnr_min": round(min(psnrs), 2),
         "relief_shown": round(relief_shown(w, z, x0, y0, m), 3),
+        **water_figures(w, z, x0, y0, m),
         "cold_wall_s": round(secs, 1),
         "cold_cpu_s": round(cpu, 1),
     }
@@ -116,9 +142,7 @@ def shader_cost(w: World, z: int, x0: int, y0: int) -> dict:
 
 def stretch(m: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(m, (1, 99))
-    return np.clip((m.astype(np.float32) - lo) * 255.0 / max(hi - lo, 1.0), 0, 255).astype(
-        np.uint8
-    )
+    return np.clip((m.astype(np.float32) - lo) * 255.0 / max(hi - lo, 1.0), 0, 255).astype(np.uint8)
 
 
 def run(names: list[str], model_name: str) -> dict:

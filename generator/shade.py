@@ -31,8 +31,18 @@ the model's conditioning: the model then renders the next level from an already 
 and the shading of a level is added exactly once (applied to both, it would be doubled where
 the model keeps the conditioning's contrast).
 
-Water and rivers are not shaded (their surface is flat); the edit is a pure function of the
-elevation and water layers around each pixel, which are seamless, so tiles meet without seams.
+**Water** has its own light: the sea and lakes show their shallows along the shore (the
+bottom seen through the water, lighter and greener, within 24 m) and a surface that varies
+over hundreds of metres to kilometres (wind slicks, the sky's reflection), where the water edit
+(:mod:`generator.follow`) leaves one flat navy; rivers are left as they are. Unlike the
+relief's, the water's factor is not a band over the parent's: at every level the water edit
+pulls water pixels to the parent's local water colour (a blur of 8 pixels), which flattens all
+that is finer, so each level applies the shallows whole and the surface octaves whose cells are
+2–16 pixels of that level (coarser ones survive the blur, in the parent). The shallows end at
+:data:`WATER_MAX_Z`; finer levels keep them through their parents.
+
+The edit is a pure function of the elevation, water and distance layers around each pixel
+(seamless) and of the world's lattice noise, so tiles meet without seams.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ from .planner import Rect
 from .resample import up2
 
 #: Version of the shading rule (part of the world's content hash).
-SHADE_VERSION = "1"
+SHADE_VERSION = "2"  # 2: the water's shallows and surface
 #: Where the light comes from: the cartographers' north-west (a relief lit from the south-east
 #: reads as inverted to most eyes), 40° above the horizon (a mid-latitude morning overpass).
 SUN_AZIMUTH = 315.0
@@ -60,6 +70,20 @@ AMBIENT = 0.45
 FACTOR_RANGE = (0.35, 1.6)
 #: First zoom shaded: the first generated level of the built-in worlds.
 SHADE_MIN_Z = 5
+#: Width (m) of the shallows along a shore, and their gain per channel at the shore (the
+#: bottom seen through a metre of water: lighter and greener than open water's navy).
+SHALLOW_M = 24.0
+SHALLOW_GAIN = np.array([1.7, 1.56, 1.18], np.float32)
+#: Lattice levels of the open water's surface variation (cells of 1.2 km down to 150 m at the
+#: equator; coarser octaves read as cloud over the open sea at z8–z10), the first octave's
+#: amplitude in log brightness and the decay per octave.
+SURFACE_LEVELS = (15, 16, 17, 18)
+SURFACE_AMPLITUDE = 0.1
+SURFACE_DECAY = 0.85
+#: Last zoom whose water gets a band of its own: the shallows are resolved whole (14 px at
+#: 1.7 m/px) and the distance layer's cap, 48 px, twice past them at every latitude below
+#: 65° (faded beyond); finer levels keep their parent's water light.
+WATER_MAX_Z = 16
 
 
 def slopes(elev: np.ndarray, dry: np.ndarray, mpp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,22 +152,74 @@ def _up2(a: np.ndarray) -> np.ndarray:
     return up2(torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None])[0, 0].numpy()
 
 
-class ReliefShader:
-    """Shades each finished tile of a level by the relief the level resolves."""
+def _band(f: np.ndarray, rect: Rect) -> np.ndarray:
+    """Return a factor over the padded rect (PAD each side) divided by its 2×2 block means
+    upsampled bilinearly ×2, on the rect: the band this level adds (module docstring)."""
+    coarse = _half(f)
+    # up: half pixels from one before the rect's to one after, as the cascade's up2 reads
+    p = PAD // 2
+    up = _up2(coarse[p - 1 : p + rect.h // 2 + 1, p - 1 : p + rect.w // 2 + 1])[2:-2, 2:-2]
+    return f[PAD : PAD + rect.h, PAD : PAD + rect.w] / up
 
-    def __init__(self, geography: Geography, tile_size: int = 256) -> None:
+
+def water_factor(seed: int, z: int, rect: Rect, dist: np.ndarray, mpp: np.ndarray) -> np.ndarray:
+    """Return the water's light factor (3, h, w) on a rect of zoom z: shallows and surface.
+
+    * **Shallows**: within :data:`SHALLOW_M` of the shore (``dist``: metres into the water,
+      at least half a pixel) the bottom shows through: a gain per channel toward
+      :data:`SHALLOW_GAIN` (lighter, greener), by the share ``(1 − d / SHALLOW_M)²``. Rows whose
+      distance cap (the layer's :data:`~.geography.water_earth.DIST_MARGIN_PX` pixels) is not
+      well past the band fade it out, so a capped distance never reads as a shallow.
+    * **Surface**: wind slicks and the sky's reflection vary the brightness of open water over
+      hundreds of metres to kilometres: value-noise octaves of the world's own lattice
+      (:func:`.geography.fractal.value_noise`, lattice levels :data:`SURFACE_LEVELS`), each
+      faded in as its cells grow from 2 to 4 pixels of the zoom (an octave is added where it is
+      resolved, never aliased) and out from 16 to 32 (there the water edit's local colour,
+      from the parent, keeps it).
+    """
+    from .geography import fractal
+    from .geography.water_earth import DIST_MARGIN_PX
+
+    # a water pixel's centre is at least half a pixel from the shore (land reads as that too)
+    d = np.maximum(dist, 0.5 * mpp[:, None])
+    share = np.clip(1.0 - d / SHALLOW_M, 0.0, 1.0) ** 2
+    cap = DIST_MARGIN_PX * mpp  # metres per row beyond which the layer reads its cap
+    share = share * np.clip((cap - SHALLOW_M) / SHALLOW_M, 0.0, 1.0)[:, None]
+    u, v = fractal.uv(z, rect)
+    n = np.zeros(share.shape, np.float32)
+    for i, level in enumerate(SURFACE_LEVELS):
+        cell_px = 2.0 ** (z + 8 - level)
+        # in from 2 to 4 px (resolved), out from 16 to 32 px (the water edit keeps it there)
+        lg = np.log2(cell_px)
+        fade = float(np.clip(lg - 1.0, 0.0, 1.0) * np.clip(5.0 - lg, 0.0, 1.0))
+        if fade > 0.0:
+            n += (
+                fade
+                * SURFACE_AMPLITUDE
+                * SURFACE_DECAY**i
+                * fractal.value_noise(seed ^ 0x5EA, level, u, v)
+            )
+    surface = np.exp(n)
+    g = 1.0 + share[None] * (SHALLOW_GAIN[:, None, None] - 1.0)
+    return (g * surface[None]).astype(np.float32)
+
+
+class ReliefShader:
+    """Shades each finished tile of a level by the relief, and its water by depth and surface."""
+
+    def __init__(self, geography: Geography, tile_size: int = 256, seed: int = 0) -> None:
         self.geography = geography
         self.tile_size = tile_size
+        self.seed = seed
 
     def gain(self, z: int, rect: Rect, context: Rect | None = None) -> np.ndarray:
-        """Return the multiplicative gain of each pixel of ``rect`` (even origin) at zoom z.
+        """Return the multiplicative gain (3, h, w) of each pixel of ``rect`` (even origin).
 
-        The light factor at this level over the factor one level up, upsampled the way the
-        cascade upsamples a parent (bilinear ×2). The level up's factor is computed from this
-        level's elevation averaged over 2×2 blocks (the layer is zoom-consistent, so that is
-        the parent level's relief) with twice the pixel size: no second read, and the gains of
-        the levels multiply up to the finest level's shading (a telescoping product). Water
-        pixels have factor 1. ``context`` (a rect holding ``rect``): the layers are read on it
+        On dry land, the relief's light factor (:func:`factor`; rivers and water flat for it,
+        so a shore pixel's gain is not pulled by the water's light) over its own 2×2 block
+        means, upsampled the way the cascade upsamples a parent (bilinear ×2). On the sea and
+        lakes, the water's factor (:func:`water_factor`) whole, not a band (the module
+        docstring says why). ``context`` (a rect holding ``rect``): the layers are read on it
         grown by the layout's margin, the rect the water edit reads, so the water layer is a
         cache hit and a tile's elevation is read once.
         """
@@ -162,19 +238,18 @@ class ReliefShader:
         wet = np.where(dry, np.clip(rivers, 0.0, 1.0), 1.0).astype(np.float32)
         padded = Rect(rect.y0 - PAD, rect.x0 - PAD, h, w)
         mpp = ground_mpp(z, padded).astype(np.float32)
-        # this level's factor on the rect and a ring of one (the differences' reach)
-        fine = factor(elev, dry, mpp)
-        fine = fine * (1.0 - wet) + wet
-        # the level up's: this factor's 2×2 means (each level then keeps its parent's pixels
-        # to second order, however rough the relief at this scale)
-        coarse = _half(fine)
-        # up: half pixels from one before the rect's to one after, as the cascade's up2 reads
-        p = PAD // 2
-        up = _up2(coarse[p - 1 : p + rect.h // 2 + 1, p - 1 : p + rect.w // 2 + 1])[2:-2, 2:-2]
         inner = (slice(PAD, PAD + rect.h), slice(PAD, PAD + rect.w))
-        # water is flat: gain 1 (not the ratio to a coarse factor its land neighbours lit)
+        # the relief's factor (the differences reach one pixel: the ring is inside the pad)
+        fine = factor(elev, dry, mpp)
+        land = _band(fine * (1.0 - wet) + wet, rect)
         wet_in = wet[inner]
-        return (fine[inner] / up * (1.0 - wet_in) + wet_in).astype(np.float32)
+        out = np.repeat((land * (1.0 - wet_in) + wet_in)[None], 3, 0)
+        open_water = (kind == classes.OCEAN) | (kind == classes.LAKE)
+        if z <= WATER_MAX_Z and open_water[inner].any():
+            dist = np.asarray(geo.window("distance", z, grown)[crop], np.float32)
+            water = water_factor(self.seed, z, padded, dist, mpp)[:, PAD:-PAD, PAD:-PAD]
+            out = np.where(open_water[inner][None], water, out)
+        return out.astype(np.float32)
 
     def edit(
         self,
@@ -197,7 +272,7 @@ class ReliefShader:
         img = img.astype(np.float32)
         if not final or z < SHADE_MIN_Z:
             return img
-        g = self.gain(z, rect, context)[None]
+        g = self.gain(z, rect, context)
         px = (img + 1.0) * 127.5
         lit = px * g / (1.0 + px * (np.maximum(g, 1.0) - 1.0) / 255.0)
         return (np.clip(lit, 0.0, 255.0) / 127.5 - 1.0).astype(np.float32)

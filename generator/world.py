@@ -440,7 +440,7 @@ class World:
         if g.paint:
             edits.append(LayoutPainter(self.geography, self.config.tile_size))
         if g.shade:
-            edits.append(ReliefShader(self.geography, self.config.tile_size))
+            edits.append(ReliefShader(self.geography, self.config.tile_size, self.config.seed))
         return edits[0] if len(edits) == 1 else Edits(*edits)  # type: ignore[return-value]
 
     @classmethod

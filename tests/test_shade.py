@@ -16,7 +16,7 @@ from generator.geography.layers import Geography
 from generator.paint import Edits
 from generator.planner import Rect
 from generator.resample import up2
-from generator.shade import ReliefShader, factor, slopes
+from generator.shade import WATER_MAX_Z, ReliefShader, factor, slopes, water_factor
 
 PEAK = (9.25, 45.95)
 
@@ -99,11 +99,11 @@ def test_gain_keeps_each_parent_pixel(shader):
     At z5 (~3.4 km/px) the mountain spans a few pixels, so the level adds shading; at z12
     (~26 m/px) its smooth flank is a plane at this scale: nothing left to add there (the
     coarser levels shaded it)."""
-    g = shader.gain(5, _tile_rect(5, *PEAK))
+    g = shader.gain(5, _tile_rect(5, *PEAK))[0]
     assert np.abs(g - 1.0).max() > 0.03  # the mountainside is shaded
     blocks = g.reshape(128, 2, 128, 2).mean((1, 3))
     assert np.abs(blocks - 1.0).max() < 0.05  # a parent pixel moves by < 5 % (> 32 dB)
-    fine = shader.gain(12, _tile_rect(12, PEAK[0] + 0.03, PEAK[1]))
+    fine = shader.gain(12, _tile_rect(12, PEAK[0] + 0.03, PEAK[1]))[0]
     assert np.abs(fine - 1.0).max() < 0.01
 
 
@@ -117,12 +117,13 @@ def test_levels_add_up_to_the_shading_of_the_finest(shader):
     for z in range(z0 + 1, z0 + 7):
         rect = Rect(2 * rect.y0, 2 * rect.x0, 2 * rect.h, 2 * rect.w)
         up = up2(torch.from_numpy(img)[None, None])[0, 0].numpy()
-        img = up * shader.gain(z, rect)
+        img = up * shader.gain(z, rect)[0]
     ring = Rect(rect.y0 - 1, rect.x0 - 1, rect.h + 2, rect.w + 2)
     e = shader.geography.window("elevation", z, ring)
     f = factor(e, e > 0, grid.ground_mpp(z, ring).astype(np.float32))[1:-1, 1:-1]
     inner = (slice(16, -16), slice(16, -16))  # away from the test rect's clamped edges
-    a, b = np.log(img[inner]).ravel(), np.log(f[inner]).ravel()
+    land = e[1:-1, 1:-1][inner] > 0  # the sea has its own light (its surface)
+    a, b = np.log(img[inner])[land], np.log(f[inner])[land]
     assert np.corrcoef(a, b)[0, 1] > 0.9
     assert 0.5 < a.std() / b.std() < 1.2
 
@@ -141,18 +142,38 @@ def test_north_west_face_is_brighter_in_the_tile(shader):
     assert f[iy - 60, ix - 60] > 1.05 > 0.95 > f[iy + 60, ix + 60]  # 4 km from the top
 
 
-def test_water_and_rivers_are_not_shaded(shader):
+def test_rivers_are_not_shaded_and_water_has_its_own_light(shader):
     z = 12
-    sea = _tile_rect(z, 8.9, PEAK[1])
-    np.testing.assert_array_equal(shader.gain(z, sea), 1.0)
     river = _tile_rect(z, PEAK[0] + 0.03, 45.80)
     rivers = shader.geography.window("rivers", z, river)
     g = shader.gain(z, river)
     on = rivers >= 1.0
     assert on.any()
-    # a whole 2×2 block of river stays at 1 (its block mean is of river pixels alone)
-    blocks_on = on.reshape(128, 2, 128, 2).all((1, 3)).repeat(2, 0).repeat(2, 1)
-    np.testing.assert_allclose(g[blocks_on], 1.0, atol=1e-6)
+    np.testing.assert_array_equal(g[:, on], 1.0)  # rivers: as they are
+    # the open sea (far from its shore) gets its surface: gentle, the same in every channel
+    sea = shader.gain(z, _tile_rect(z, 8.5, PEAK[1]))
+    assert 0.01 < np.abs(np.log(sea)).mean() < 0.2 and np.abs(np.log(sea)).max() < 0.6
+    np.testing.assert_allclose(sea[0], sea[2], rtol=1e-6)
+    # past WATER_MAX_Z water keeps its parent's light exactly
+    deep = shader.gain(WATER_MAX_Z + 1, _tile_rect(WATER_MAX_Z + 1, 8.9, PEAK[1]))
+    np.testing.assert_array_equal(deep, 1.0)
+
+
+def test_shallows_along_the_shore():
+    """Within SHALLOW_M of the shore the water is lighter and greener; beyond it, and where
+    the distance layer's cap is not past the band (very fine zooms), it is not."""
+    z = 15
+    rect = Rect(1000, 1000, 4, 64)
+    mpp = np.full(4, 3.0, np.float32)
+    dist = np.broadcast_to(np.arange(64, dtype=np.float32) * 3.0 - 6.0, (4, 64)).copy()
+    f = water_factor(7, z, rect, dist, mpp)
+    ratio = f / f.min(0, keepdims=True)  # the surface's brightness is the same per channel
+    near, far = ratio[:, 0, 3], ratio[:, 0, 40]  # 3 m and 114 m from the shore
+    assert near[1] > near[2] * 1.2 and near[0] > near[2] * 1.2
+    np.testing.assert_allclose(far, 1.0, atol=1e-6)
+    # a cap of 48 px × 0.2 m ≈ 10 m is not past a 24 m band: no shallows read from it
+    fine = water_factor(7, z, rect, dist, np.full(4, 0.2, np.float32))
+    np.testing.assert_allclose(fine / fine.min(0, keepdims=True), 1.0, atol=1e-6)
 
 
 def test_only_finished_tiles_are_shaded(shader):
@@ -175,7 +196,7 @@ def test_shading_is_seamless_across_tiles(shader):
     right = Rect(left.y0, left.x0 + 256, 256, 256)
     both = Rect(left.y0, left.x0, 256, 512)
     g = shader.gain(z, both)
-    assert np.array_equal(np.concatenate([shader.gain(z, left), shader.gain(z, right)], 1), g)
+    assert np.array_equal(np.concatenate([shader.gain(z, left), shader.gain(z, right)], 2), g)
     # and a tile read inside a larger context (its window) equals it read alone
     ctx = Rect(left.y0, left.x0, 288, 288)
     assert np.array_equal(shader.gain(z, left, ctx), shader.gain(z, left))

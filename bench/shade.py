@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import IMG, save
+from common import IMG, block_parent_psnrs, save
 from PIL import Image
 from scipy.ndimage import uniform_filter
 
-from generator import metrics, tiles
+from generator import metrics
 from generator.geography.grid import ground_mpp
 from generator.planner import Rect
 from generator.shade import ReliefShader, factor
@@ -108,12 +108,7 @@ def block(w: World, z: int, x0: int, y0: int) -> tuple[dict, np.ndarray]:
     grid = [[w.tile_array(z, x0 + i, y0 + j) for i in range(4)] for j in range(4)]
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     m = metrics.mosaic(grid)
-    psnrs = []
-    for pj in range(2):
-        for pi in range(2):
-            p = tiles.Tile(x0 // 2 + pi, y0 // 2 + pj, z - 1)
-            kids = m[pj * 512 : (pj + 1) * 512, pi * 512 : (pi + 1) * 512]
-            psnrs.append(metrics.parent_psnr(w.pyramid.tile(p), kids))
+    psnrs = block_parent_psnrs(w, z, x0, y0, m)
     out = {
         "seam_ratio": round(metrics.seam_ratio(m), 3),
         "strip_ratio": round(metrics.strip_ratio(m), 3),

@@ -352,6 +352,32 @@ def test_rotated_noise_is_the_map_coordinates_spline() -> None:
         assert np.ptp(got) > 0  # not a constant
 
 
+@pytest.mark.parametrize("z", [12, 17])
+def test_noise_across_the_antimeridian_is_each_columns_own(z: int) -> None:
+    """A rect across ±180° (u falls from ≈1 to ≈0) gets, in every column, the value that column
+    has alone, at the finest lattices too: spanned from its min to its max u the lattice was
+    the world's width (a 64 GiB allocation at z12 in the layout's margin, 41 s at z8)."""
+    from generator.geography import elevation_earth as ee
+    from generator.geography import fractal
+
+    w = 1 << (z + 8)
+    u, v = fractal.uv(z, Rect(3000 << (z - 6), w - 40, 24, 80))  # 40 columns each side
+    assert fractal.runs(u) == [slice(0, 40), slice(40, 80)]
+    for level in (z + 2, z + 8):
+        rot = ee._rotated_noise(7, level, u, v)
+        sep = fractal.value_noise(7, level, u, v)
+        rows = ee.fbm_rows(7, u, v, range(level - 2, level + 1))
+        assert rot.shape == sep.shape == rows.shape == (24, 80)
+        for j in (0, 39, 40, 79):
+            col = u[j : j + 1]
+            np.testing.assert_array_equal(rot[:, j : j + 1], ee._rotated_noise(7, level, col, v))
+            np.testing.assert_array_equal(sep[:, j : j + 1], fractal.value_noise(7, level, col, v))
+        np.testing.assert_allclose(
+            rows, fractal.fbm(7, u, v, range(level - 2, level + 1)), atol=1e-5
+        )
+        assert np.ptp(rot[:, 38:42]) > 0  # not a constant
+
+
 def test_coarse_rotated_octaves_stay_close() -> None:
     """Rotated octaves evaluated on coarse nodes stay within 1 % of their (unit) std."""
     from generator.geography import elevation_earth as ee

@@ -215,6 +215,21 @@ def earth() -> Layout:
 
 
 @pytest.mark.slow
+def test_earth_layout_across_the_antimeridian(earth):
+    """Chukotka's tiles either side of ±180° (their margins cross it): the layout's land
+    cover read there asked for a 64 GiB noise lattice before (a 500 at z12 and finer), and the
+    two sides of the meridian meet: the same layout where their margins overlap."""
+    z = 12
+    a, b = _tile(-179.99, 65.5, z), _tile(179.99, 65.5, z)
+    assert (a.x, b.x) == (0, (1 << z) - 1) and a.y == b.y
+    left = earth.state(z, tile_rect(z, b.x, b.y)).cls  # tile plus the layout's margin
+    right = earth.state(z, tile_rect(z, a.x, a.y)).cls
+    m = left.shape[1] - 256 - (left.shape[1] - 256) // 2  # the margin each side
+    np.testing.assert_array_equal(left[:, -2 * m :], right[:, : 2 * m])
+    assert (earth.channels(z, tile_rect(z, a.x, a.y))[0] != 0).any()
+
+
+@pytest.mark.slow
 def test_earth_buildings_only_in_settlements_at_2_m_per_px(earth):
     lon, lat = 2.35, 48.857  # Paris
     for z in (15, 16, 17):

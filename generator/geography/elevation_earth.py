@@ -707,7 +707,10 @@ _STATS: dict[str, float] = {}
 def _rotated_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Return smooth value noise of lattice ``level`` on a lattice rotated by a level's angle:
     the cubic B-spline of the lattice values (no prefilter) at the rotated coordinates of the
-    grid u (columns) × v (rows), both 1-D."""
+    grid u (columns) × v (rows), both 1-D; a grid across the antimeridian piece by piece
+    (:func:`.fractal.runs`)."""
+    if len(pieces := fractal.runs(u)) > 1:
+        return np.concatenate([_rotated_noise(seed, level, u[p], v) for p in pieces], axis=1)
     n = float(1 << level)
     ang = 0.61803398875 * 2.0 * np.pi * (level + 1)
     c, s = np.cos(ang), np.sin(ang)
@@ -846,8 +849,11 @@ def fbm_rows(
     matrices with two entries a row), so the whole sum is one matrix product
     ``[My₁ … Myₙ] · [a₁L₁Mx₁ᵀ; …; aₙLₙMxₙᵀ]`` — a few BLAS calls instead of four gathers and a
     lerp per pixel and octave (≈ 6× faster for 8 octaves at 256²), in float32 (half the cost of
-    float64 products).
+    float64 products). A grid across the antimeridian goes piece by piece
+    (:func:`.fractal.runs`): its fade matrix would span the world's width.
     """
+    if len(pieces := fractal.runs(u)) > 1:
+        return np.concatenate([fbm_rows(seed, u[p], v, levels, gain) for p in pieces], axis=1)
     ys, rs = [], []
     amp = 1.0
     for lv in levels:

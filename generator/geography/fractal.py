@@ -49,6 +49,20 @@ def uv(z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
+def runs(u: np.ndarray) -> list[slice]:
+    """Return the slices of a 1-D ``u`` between its wraps (where it falls back, 1 → 0).
+
+    A rect across the antimeridian has u near 1 then near 0: a lattice spanned from its min to
+    its max would be the whole world's width at that level (GiB at fine levels). Each run is
+    evaluated alone instead; every column's value is computed the same way, so it is the same.
+    """
+    if u.ndim != 1 or len(u) < 2:
+        return [slice(None)]
+    cuts = (np.nonzero(np.diff(u) < 0)[0] + 1).tolist()
+    ends = [0, *cuts, len(u)]
+    return [slice(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+
+
 def value_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Return smooth value noise of lattice level ``level`` on the grid u (columns) × v (rows).
 
@@ -56,6 +70,8 @@ def value_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarr
     (then the result has that shape). Quintic interpolation makes it C²; x wraps at 2**level.
     """
     n = 1 << level
+    if u.ndim == 1 and v.ndim == 1 and len(pieces := runs(u)) > 1:
+        return np.concatenate([value_noise(seed, level, u[p], v) for p in pieces], axis=1)
     if u.ndim == 1 and v.ndim == 1:
         # separable grid: hash only the lattice points under the rect, then interpolate
         fx, fy = u * n, v * n

@@ -7,10 +7,12 @@ Over six hilly places, for the 3 × 3 routing cells (tiles of z13) around each:
    independently: the (carved) elevation layer at ``MIN_ZOOM`` (z15, the first zoom carved
    since streams version 4) read through the ``Geography`` facade under every channel pixel,
    the largest climb above the lowest point passed (tolerance 0.5 m), and how deep the carve
-   is there. Then FOLLOW_HEADS channel heads
-   of the centre cell followed downstream across cells (``EarthStreams.follow``) for up to
-   FOLLOW_STEPS steps: into water, still a channel at the last step (it continues), faded out
-   on land (dry) or in a loop.
+   is there; and the same along the drawn channel (the pixel of z15 at each midpoint of
+   successive nodes, which the drawn line passes through), since streams version 5 the
+   measure of the bed itself (a routing pixel's centre may lie on the bank). Then
+   FOLLOW_HEADS channel heads of the centre cell followed downstream across cells
+   (``EarthStreams.follow``) for up to FOLLOW_STEPS steps: into water, still a channel at the
+   last step (it continues), faded out on land (dry) or in a loop.
 2. **Tiles** at z15 and z16 (the tile at the place): stream coverage (share of pixels > 0),
    pixels the water layer marks RIVER because of the streams, zoom consistency (mean |2 × 2
    mean of z+1 − z|), seams (3 × 3 tiles vs one window), cold seconds for the first tile of the
@@ -62,6 +64,7 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
     t = mercantile.tile(lon, lat, S.ZR)
     ends = np.zeros(3, int)
     worst, bad, n = 0.0, 0, 0
+    worst_line, bad_line = 0.0, 0
     lengths, depth = [], []
     t0 = time.perf_counter()
     for dy in (-1, 0, 1):
@@ -78,7 +81,8 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
             # pixel of that zoom under each routing pixel's centre; through the facade
             k = 1 << (S.MIN_ZOOM - S.ZR)
             fine = Rect(rect.y0 * k, rect.x0 * k, rect.h * k, rect.w * k)
-            elev = geo.window("elevation", S.MIN_ZOOM, fine)[k // 2 :: k, k // 2 :: k]
+            full = geo.window("elevation", S.MIN_ZOOM, fine)
+            elev = full[k // 2 :: k, k // 2 :: k]
             raw = geo.source._elevation.elevation(S.MIN_ZOOM, fine)[k // 2 :: k, k // 2 :: k]
             y0, x0 = rect.y0, rect.x0
             for p in net.paths:
@@ -100,6 +104,17 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
                 worst = max(worst, rise)
                 bad += rise > S.RISE_TOL_M + 1e-3
                 n += 1
+                # along the drawn channel: the pixel of z15 at each midpoint of successive nodes
+                # (the line the stream is drawn on passes through them)
+                ny, nx = st.nodes(seg[:, 0], seg[:, 1])
+                fy = np.floor(((ny[1:] + ny[:-1]) / 2 - y0) * k).astype(int)
+                fx = np.floor(((nx[1:] + nx[:-1]) / 2 - x0) * k).astype(int)
+                okm = (fy >= 0) & (fy < fine.h) & (fx >= 0) & (fx < fine.w)
+                line = full[fy[okm], fx[okm]].astype(np.float64)
+                if len(line):
+                    lrise = float((line - np.minimum.accumulate(line)).max())
+                    worst_line = max(worst_line, lrise)
+                    bad_line += lrise > S.RISE_TOL_M + 1e-3
     # channels followed downstream, across cells, from heads of the centre cell
     net = st.network(t.x, t.y)
     heads = np.argwhere(net.out_flow >= S.K_MIN)
@@ -122,6 +137,8 @@ def paths(geo, st: S.EarthStreams, lon: float, lat: float) -> dict:
         "channel_paths": n,
         "monotone": n - bad,
         "worst_rise_m": round(worst, 3),
+        "monotone_along_line": n - bad_line,
+        "worst_rise_along_line_m": round(worst_line, 3),
         "carve_depth_m_median_p90_max": [
             round(float(np.percentile(depth, q)), 1) if depth else 0.0 for q in (50, 90, 100)
         ],
@@ -211,16 +228,18 @@ def main() -> None:
     print(f"\nload average {load:.1f}\n")
     print(
         "| place | paths | end water | end loop | end reach | channel paths | monotone "
-        "| worst rise m | carve depth m (median/p90/max) | route 3×3 cells s "
+        "| worst rise m | monotone along the line | worst rise m "
+        "| carve depth m (median/p90/max) | route 3×3 cells s "
         "| heads followed: water / continues / dry / loop |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, v in res.items():
         p = v["paths"]
         f = p["follow"]
         print(
             f"| {name} | {p['paths']} | {p['end_water']} | {p['end_loop']} | {p['end_reach']}"
             f" | {p['channel_paths']} | {p['monotone']} | {p['worst_rise_m']}"
+            f" | {p['monotone_along_line']} | {p['worst_rise_along_line_m']}"
             f" | {'/'.join(str(d) for d in p['carve_depth_m_median_p90_max'])}"
             f" | {p['route_3x3_cells_cold_s']}"
             f" | {f['water']} / {f['continues']} / {f['dry']} / {f['loop']} |"

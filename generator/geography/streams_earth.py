@@ -52,12 +52,18 @@ elevation tile of a coarser zoom neither shows a channel nor pays the routing; t
 themselves are routed on the uncarved layer). A channel node's *surface* is the lowest point of
 the layer that any path through it has passed (the layer breached along the path), lowered to
 the surface of any channel pixel upstream of it in the cell's raster, so it never rises
-downstream; every pixel whose centre lies within :data:`CARVE_HALF_PX` pixels of ZR of a channel
-stretch is lowered to its surface (the lowest where bands overlap), at every zoom it is carved
-at, a ground band, so zooms agree. Along a channel the carved layer therefore never climbs,
-except where it crosses into a cell whose raster does not see the low point upstream that
-lowered the other cell's surface (the bench measures 0.2-0.4 % of channel paths, through the
-facade); where a channel crosses a closed hollow's rim the carve is a cut through it
+downstream. Every pixel whose centre lies within :data:`CARVE_HALF_PX` pixels of ZR of a
+channel stretch takes the surface of its *nearest* stretch (the lowest of those within
+:data:`CARVE_TIE_PX` of the nearest, so at a junction the trunk's bed wins): within
+:data:`CARVE_CORE_PX` (the bed) the layer is set to it, even where the relief finer than ZR
+dips below the surface decided at ZR; beyond (the banks) it is lowered to it. The nearest
+stretch decides rather than the lowest band, so a channel a pixel from a deeper one keeps its
+own bed (streams version 4 lowered each band pixel to the lowest band over it, and 1.6-4.6 %
+of channel paths then climbed at z15, by up to 34 m). A ground band at every zoom it is carved
+at, so zooms agree. Along a channel's drawn line the bed therefore never climbs, except where
+it crosses into a cell whose raster does not see the low point upstream that lowered the other
+cell's surface (one junction of two cells in the Black Forest bench, 12 of 7494 paths); where
+a channel crosses a closed hollow's rim the carve is a cut through it
 (``bench/geography_streams.py`` gives the depths).
 
 **Drawing.** Each channel pixel is a node at its centre moved by a hashed sub-pixel jitter (up
@@ -100,7 +106,7 @@ from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, tile_rect
 from .lru import LRU
 
 #: Version of this layer's code (part of the earth geography's identity).
-STREAMS_VERSION = "4"
+STREAMS_VERSION = "5"
 
 #: Routing zoom: the elevation and water layers are read at this zoom only.
 ZR = 13
@@ -132,6 +138,12 @@ RISE_TOL_M = 0.5
 #: 0.9 px of its pixel's centre (jitter and the Bézier's cut corners), so every channel pixel of
 #: ZR is in it.
 CARVE_HALF_PX = 1.0
+#: Half-width (pixels of ZR) of the channel's bed within that band: set to the surface of the
+#: nearest stretch, where the band beyond it (the banks) is only lowered to it.
+CARVE_CORE_PX = 0.5
+#: Stretches within this many pixels of ZR of a pixel's nearest one count as equally near (the
+#: lowest surface of them carves it).
+CARVE_TIE_PX = 0.1
 #: Largest node jitter in pixels of ZR.
 JITTER_PX = 0.3
 #: Fade-in: nothing below FADE_PX[0] pixels of width, full strength from FADE_PX[1].
@@ -225,6 +237,8 @@ class EarthStreams:
             "precip_mm": list(PRECIP_MM),
             "dir_margin": DIR_MARGIN,
             "carve_half_px": CARVE_HALF_PX,
+            "carve_core_px": CARVE_CORE_PX,
+            "carve_tie_px": CARVE_TIE_PX,
             "tilt": [TILT_M_PER_PX, TILT_PX],
         }
 
@@ -417,6 +431,16 @@ class EarthStreams:
                 take[t_idx[np.unique(hit[0])]] = False
         return (ry[take] * shape[1] + rx[take]).astype(np.int64)
 
+    def nodes(self, gy: np.ndarray, gx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (row, column) in pixels of ZR of the channel nodes of global pixels (gy,
+        gx) of ZR: the pixel's centre moved by its hashed jitter (a channel's drawn line runs
+        through the midpoints of successive nodes)."""
+        gy, gx = np.asarray(gy, np.int64), np.asarray(gx, np.int64)
+        kx = gx % grid_width(ZR)
+        jy = fractal.hash_uniform(self.seed ^ 0x1717, 33, kx, gy) * JITTER_PX
+        jx = fractal.hash_uniform(self.seed ^ 0x1717, 34, kx, gy) * JITTER_PX
+        return gy + 0.5 + jy, gx + 0.5 + jx
+
     def _curves(
         self,
         ea: np.ndarray,
@@ -450,14 +474,9 @@ class EarthStreams:
 
         def pos(idx: np.ndarray) -> np.ndarray:
             """Jittered node positions in Web Mercator metres."""
-            gy, gx = idx // w + gy0, idx % w + gx0
-            kx = gx % grid_width(ZR)
-            jy = fractal.hash_uniform(self.seed ^ 0x1717, 33, kx, gy) * JITTER_PX
-            jx = fractal.hash_uniform(self.seed ^ 0x1717, 34, kx, gy) * JITTER_PX
+            ny, nx = self.nodes(idx // w + gy0, idx % w + gx0)
             s = pixel_size(ZR)
-            return np.column_stack(
-                [-HALF_WORLD + (gx + 0.5 + jx) * s, HALF_WORLD - (gy + 0.5 + jy) * s]
-            )
+            return np.column_stack([-HALF_WORLD + nx * s, HALF_WORLD - ny * s])
 
         t = _BEZIER_T[None, :, None]
         out, cnt, sfc = [], [], []
@@ -575,23 +594,23 @@ class EarthStreams:
     # ---- carving --------------------------------------------------------------------------
 
     def _carves(self, cx: int, cy: int, z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the carve bands of routing cell (cx, cy) at zoom z, cached (LRU): (bounds
-        (n, 4) in global pixels of z, shapely polygons, surface m), highest surface first."""
+        """Return the stretches of routing cell (cx, cy) for the carve at zoom z, cached (LRU):
+        (bounds (n, 4) in global pixels of z of the pixels each may carve, the stretches (n, 5,
+        2) as (x, y) in global pixels of z, their surfaces m)."""
 
         def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             net = self.network(cx, cy)
             if not len(net.count):
-                return (np.zeros((0, 4)), np.zeros(0, object), np.zeros(0, np.float32))
+                return (np.zeros((0, 4)), np.zeros((0, 5, 2)), np.zeros(0, np.float32))
             s = pixel_size(z)
             shift = (cx - (cx % (1 << ZR))) * CELL * pixel_size(ZR)
             c = net.curves
             px = np.stack(
                 ((c[..., 0] + shift + HALF_WORLD) / s, (HALF_WORLD - c[..., 1]) / s), axis=-1
             )
-            order = np.argsort(-net.surface, kind="stable")
-            half = CARVE_HALF_PX * pixel_size(ZR) / s
-            buf = shapely.buffer(shapely.linestrings(px[order]), half, quad_segs=2)
-            return shapely.bounds(buf), buf, net.surface[order]
+            reach = (CARVE_HALF_PX + CARVE_TIE_PX) * pixel_size(ZR) / s
+            lo, hi = px.min(axis=1) - reach, px.max(axis=1) + reach
+            return np.column_stack([lo, hi]), px, net.surface
 
         return self._carved.get(("v", cx, cy, z), make)
 
@@ -634,10 +653,14 @@ class EarthStreams:
         """Return ``elev`` (the layer's metres on the rect at zoom z) carved along the channels.
 
         From :data:`ZR` on, every pixel whose centre lies within :data:`CARVE_HALF_PX` pixels
-        of ZR of a channel is lowered to that channel's surface (the lowest, where bands
-        overlap); coarser zooms are returned as they are. A ground band, so a 2 × 2 block of
-        children covers what its parent does; the surface never rises downstream, so neither
-        does the carved layer along a channel.
+        of ZR of a channel stretch takes the surface of the *nearest* stretch (the lowest of
+        those within :data:`CARVE_TIE_PX` of it): set to it within :data:`CARVE_CORE_PX` of
+        the stretch (the bed, flat across, as a stream's bed is, even where the detail finer
+        than ZR dips below the surface that was decided at ZR), and lowered to it beyond (the
+        banks); coarser zooms are returned as they are. The nearest stretch, not the lowest
+        band, decides, so a channel running beside a deeper one keeps its own bed. A ground
+        band, so a 2 × 2 block of children covers what its parent does; the surface never
+        rises downstream within a cell's network, so neither does the bed along a channel.
         """
         if z < ZR:
             return elev
@@ -649,17 +672,18 @@ class EarthStreams:
         shapes, values = self._gather(z, rect, r0, r1, CARVE_HALF_PX + 2.0, box, self._carves)
         if not shapes:
             return elev
-        sv = np.concatenate(values)
-        order = np.argsort(-sv, kind="stable")  # the lowest surface is burnt last and wins
-        none = np.float32(1e30)
-        burn = features.rasterize(
-            gshhs.geojson_shapes(np.concatenate(shapes)[order], sv[order].tolist()),
-            out_shape=(r1 - r0, rect.w),
-            transform=Affine.translation(bx0, by0),
-            fill=float(none),
-            dtype="float32",
+        f = 2.0 ** (z - ZR)  # pixels of z per pixel of ZR
+        curves = np.concatenate(shapes) - np.array([bx0, by0], np.float64)
+        first = np.searchsorted(rows, np.arange(r0, r1))  # each row once (rows clip at poles)
+        out = _carve_kernel(
+            np.ascontiguousarray(curves),
+            np.concatenate(values).astype(np.float32),
+            np.ascontiguousarray(np.asarray(elev, np.float32)[first]),
+            CARVE_HALF_PX * f,
+            CARVE_CORE_PX * f,
+            CARVE_TIE_PX * f,
         )
-        return np.minimum(elev, burn[rows - r0]).astype(np.float32)
+        return out[rows - r0]
 
     def follow(self, gy: int, gx: int, max_steps: int = 20_000) -> tuple[np.ndarray, int]:
         """Follow the channel from global pixel (gy, gx) of ZR downstream, across cells.
@@ -867,3 +891,51 @@ def add_streams(geo: Any, z: int, rect: Rect, rivers: np.ndarray) -> np.ndarray:
     if z < MIN_ZOOM:
         return rivers
     return np.maximum(rivers, streams_of(geo).streams(z, rect))
+
+
+@njit(cache=True, nogil=True)
+def _carve_kernel(curves, surf, elev, half, core, tie):  # pragma: no cover (compiled)
+    """The carve of a raster (see :meth:`EarthStreams.carve`): ``curves`` (n, 5, 2) as (x, y)
+    in pixels of the raster (pixel (r, c) has its centre at (c + 0.5, r + 0.5)), their
+    ``surf`` (n,), ``elev`` (h, w) the uncarved metres. Each pixel within ``half`` of a
+    stretch takes the lowest surface of the stretches within ``tie`` of its nearest one: set to
+    it within ``core`` of that one, else lowered to it."""
+    h, w = elev.shape
+    n = curves.shape[0]
+    near = np.full((h, w), np.inf)
+    reach = half + tie
+    for pass_ in range(2):
+        val = np.full((h, w), np.inf, np.float32)
+        for k in range(n):
+            x0, x1 = curves[k, :, 0].min() - reach, curves[k, :, 0].max() + reach
+            y0, y1 = curves[k, :, 1].min() - reach, curves[k, :, 1].max() + reach
+            c0, c1 = max(int(math.floor(x0 - 0.5)), 0), min(int(math.ceil(x1 - 0.5)), w - 1)
+            r0, r1 = max(int(math.floor(y0 - 0.5)), 0), min(int(math.ceil(y1 - 0.5)), h - 1)
+            for r in range(r0, r1 + 1):
+                py = r + 0.5
+                for c in range(c0, c1 + 1):
+                    px = c + 0.5
+                    d2 = np.inf
+                    for j in range(4):
+                        ax, ay = curves[k, j, 0], curves[k, j, 1]
+                        dx, dy = curves[k, j + 1, 0] - ax, curves[k, j + 1, 1] - ay
+                        ll = dx * dx + dy * dy
+                        t = 0.0
+                        if ll > 0.0:
+                            t = min(max(((px - ax) * dx + (py - ay) * dy) / ll, 0.0), 1.0)
+                        ex, ey = px - (ax + t * dx), py - (ay + t * dy)
+                        d2 = min(d2, ex * ex + ey * ey)
+                    d = math.sqrt(d2)
+                    if pass_ == 0:
+                        if d < near[r, c]:
+                            near[r, c] = d
+                    elif near[r, c] <= half and d <= near[r, c] + tie and surf[k] < val[r, c]:
+                        val[r, c] = surf[k]
+    out = elev.copy()
+    for r in range(h):
+        for c in range(w):
+            if near[r, c] <= core:
+                out[r, c] = val[r, c]
+            elif near[r, c] <= half:
+                out[r, c] = min(elev[r, c], val[r, c])
+    return out

@@ -35,6 +35,8 @@ PLACES = {
     "nile": ("the Nile delta", 31.0, 30.8),
     "po": ("the Po valley", 10.2, 45.05),
     "paris": ("Paris", 2.35, 48.86),
+    "erg": ("the Grand Erg Occidental", 0.78, 30.82),
+    "jafurah": ("Al Jafurah, Arabia", 50.0, 24.84),
 }
 ZOOMS = (8, 12, 15, 17)
 CONFIGS = {

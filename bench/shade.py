@@ -49,6 +49,9 @@ BLOCKS = {
     "sea10": (10, -20.0, 45.0),
     "como14": (14, 9.26, 45.99),
     "fjord13": (13, 6.75, 61.17),
+    "erg12": (12, 0.78, 30.82),
+    "erg15": (15, 0.78, 30.82),
+    "jafurah12": (12, 50.0, 24.84),
 }
 OUT = IMG / "shade"
 
@@ -166,5 +169,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--blocks", default=",".join(BLOCKS))
     ap.add_argument("--model", default="builtin")
+    ap.add_argument("--out", default="shade", help="result name under bench/results/")
     args = ap.parse_args()
-    save("shade", run(args.blocks.split(","), args.model))
+    save(args.out, run(args.blocks.split(","), args.model))

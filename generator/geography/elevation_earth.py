@@ -47,7 +47,7 @@ from numba import njit
 from scipy.spatial import cKDTree
 
 from ..planner import Rect
-from . import classes, fractal, relief
+from . import classes, dunes_earth, fractal, relief
 from .grid import (
     HALF_WORLD,
     grid_width,
@@ -64,7 +64,7 @@ from .source import data_cache_dir
 log = logging.getLogger(__name__)
 
 #: Version of this layer's code (part of the identity).
-VERSION = "3"  # 3: float32 fbm sums; rotated octaves by a compiled B-spline
+VERSION = "4"  # 3: float32 fbm sums; rotated octaves by a compiled B-spline; 4: dunes
 #: Version of the rules for land depressions (part of the identity, not of the profiles'
 #: cache): 2: land not below the grid, lakes at the grid's mean.
 DEPRESSION_RULES = "2"
@@ -300,6 +300,7 @@ class EarthElevation:
             "relief": relief.tiles_digest(),
             "version": VERSION,
             "depressions": DEPRESSION_RULES,
+            "dunes": dunes_earth.VERSION,
             "seed": self.seed,
         }
 
@@ -333,7 +334,11 @@ class EarthElevation:
             np.minimum(t_min, f.t, out=t_min)
         # the detail fades out towards the valley floor
         rough = relief.roughness(lon, lat)
-        terrain = base + self.detail(z, rect, lon, lat, rough) * _smoothstep(t_min)
+        floor = _smoothstep(t_min)
+        terrain = base + self.detail(z, rect, lon, lat, rough) * floor
+        # sand seas: dune ridges on hyper-arid flats, out of the valley floors
+        sand = dunes_earth.sand_share(self._noise_seed, z, rect, lon, lat, rough, base)
+        terrain = terrain + dunes_earth.dunes(self._noise_seed, z, rect, lat, sand * floor)
         # S + (T − S)·fade for both signs: pulled down to the river where the terrain is
         # higher, and where it dips below the surface (interpolation pits next to a river that
         # the running minimum has held up) lifted to it, so the river itself is exactly S;

@@ -59,7 +59,7 @@ from .planner import Rect
 from .resample import up2
 
 #: Version of the shading rule (part of the world's content hash).
-SHADE_VERSION = "2"  # 2: the water's shallows and surface
+SHADE_VERSION = "3"  # 2: the water's shallows and surface; 3: the dunes' crests and corridors
 #: Where the light comes from: the cartographers' north-west (a relief lit from the south-east
 #: reads as inverted to most eyes), 40° above the horizon (a mid-latitude morning overpass).
 SUN_AZIMUTH = 315.0
@@ -241,6 +241,9 @@ class ReliefShader:
         inner = (slice(PAD, PAD + rect.h), slice(PAD, PAD + rect.w))
         # the relief's factor (the differences reach one pixel: the ring is inside the pad)
         fine = factor(elev, dry, mpp)
+        sand = getattr(geo.source, "sand_albedo", None)
+        if sand is not None:  # the dune fields' crests and corridors, banded with the light
+            fine = fine * np.asarray(sand(z, padded), np.float32)
         land = _band(fine * (1.0 - wet) + wet, rect)
         wet_in = wet[inner]
         out = np.repeat((land * (1.0 - wet_in) + wet_in)[None], 3, 0)

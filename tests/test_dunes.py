@@ -126,3 +126,25 @@ def test_dunes_are_zoom_consistent() -> None:
         spread = float(np.percentile(p, 95) - np.percentile(p, 5)) + 10.0
         assert float((p - np.median(p)).std()) > 5.0  # the dunes are there
         assert np.mean(np.abs(k - p)) <= 0.02 * spread + 2.0
+
+
+def test_crests_are_brighter_than_corridors() -> None:
+    """The sand's brightness factor follows the linear dunes (crests brighter, corridors
+    darker, within ±ALBEDO), is 1 where there are no dunes, and the earth source serves it."""
+    from generator.geography.layers import make_geography
+
+    z = 11
+    r = _tile(*RUB, z)
+    lat = lonlat(z, r)[1]
+    one = np.ones((r.h, r.w), np.float32)
+    a = D.albedo(SEED, z, r, lat, one)
+    h = D.dunes(SEED, z, r, lat, one, linear_only=True)
+    assert a.dtype == np.float32
+    assert 1.0 - D.ALBEDO <= a.min() and a.max() <= 1.0 + D.ALBEDO + 1e-6
+    assert a.max() - a.min() > D.ALBEDO
+    assert np.corrcoef(a.ravel(), h.ravel())[0, 1] > 0.99
+    assert np.all(D.albedo(SEED, z, r, lat, np.zeros_like(one)) == 1.0)
+    geo = make_geography("earth", 0)
+    po = _tile(10.2, 45.05, z)
+    assert np.all(geo.source.sand_albedo(z, po) == 1.0)  # type: ignore[attr-defined]
+    assert geo.source.sand_albedo(z, r).std() > 0.01  # type: ignore[attr-defined]

@@ -72,6 +72,8 @@ WARM_C = (4.0, 10.0)
 FLAT_M = (12.0, 40.0)
 LAND_M = (0.0, 20.0)
 ERG_LEVELS = (7, 8, 9)
+#: Brightness of a linear dune's crest over its mean (its corridor: half as much darker).
+ALBEDO = 0.2
 #: Blue Marble's vegetation score (the land cover's, 128 = vegetated) with full / no dunes.
 GREEN = (100.0, 125.0)
 
@@ -138,9 +140,12 @@ def wind_angle(lat: np.ndarray) -> np.ndarray:
     return trade * (1.0 - west)
 
 
-def dunes(seed: int, z: int, rect: Rect, lat: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def dunes(
+    seed: int, z: int, rect: Rect, lat: np.ndarray, weight: np.ndarray, *, linear_only: bool = False
+) -> np.ndarray:
     """Return the dunes' heights (m, float32 (h, w), zero mean) on the rect, times ``weight``
-    (from :func:`sand_share`); zeros where the weight is zero or the zoom too coarse."""
+    (from :func:`sand_share`); zeros where the weight is zero or the zoom too coarse.
+    ``linear_only``: the linear dunes alone (what :func:`albedo` follows)."""
     out = np.zeros((rect.h, rect.w), np.float32)
     if not (weight > 0).any():
         return out
@@ -153,7 +158,7 @@ def dunes(seed: int, z: int, rect: Rect, lat: np.ndarray, weight: np.ndarray) ->
         (LINEAR_WAVELENGTH_M, LINEAR_HEIGHT_M, 0.5 * np.pi, False, 41, LINEAR_JITTER),
         (CRESCENT_WAVELENGTH_M, CRESCENT_HEIGHT_M, 0.0, True, 43, CRESCENT_JITTER),
     )
-    for lam, height, turn, asym, salt, jitter in comps:
+    for lam, height, turn, asym, salt, jitter in comps[:1] if linear_only else comps:
         fade = float(_smoothstep(np.array((lam / s - FADE_PX[0]) / (FADE_PX[1] - FADE_PX[0]))))
         if fade <= 0.0:
             continue
@@ -195,6 +200,15 @@ def dunes(seed: int, z: int, rect: Rect, lat: np.ndarray, weight: np.ndarray) ->
         )
         out += np.float32(height * fade) * h
     return (out * weight).astype(np.float32)
+
+
+def albedo(seed: int, z: int, rect: Rect, lat: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Return the sand's brightness factor (float32 (h, w), 1 where there are no dunes): the
+    crests of the linear dunes :data:`ALBEDO` brighter (loose, wind-sorted sand), the corridors
+    between them half as much darker (older, coarser, often gravel floors), as every photo of
+    an erg shows them even where the sun is high; for the imagery's relief shading."""
+    h = dunes(seed, z, rect, lat, weight, linear_only=True)
+    return (1.0 + (ALBEDO * 1.5 / LINEAR_HEIGHT_M) * h).astype(np.float32)
 
 
 @njit(cache=True, nogil=True)

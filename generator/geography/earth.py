@@ -130,3 +130,8 @@ class EarthGeography:
     def landcover(self, z: int, rect: Rect) -> np.ndarray:
         """See :class:`~.source.GeographySource`."""
         return self._landcover.landcover(z, rect)
+
+    def sand_albedo(self, z: int, rect: Rect) -> np.ndarray:
+        """Return the brightness factor of the dune fields on the rect (1 elsewhere): what the
+        imagery's relief shading adds to the dunes' light (``planet`` has none)."""
+        return self._elevation.sand_albedo(z, rect)

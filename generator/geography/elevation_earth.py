@@ -370,6 +370,20 @@ class EarthElevation:
         )
         return out.astype(np.float32)
 
+    def sand(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
+        """Return (the dunes' weight (:func:`.dunes_earth.sand_share`), the rows' latitudes)
+        on the rect, as the layer weighs them (its valley floors aside)."""
+        lon, lat = lonlat(z, rect)
+        rough = relief.roughness(lon, lat)
+        base = relief.sample(lon, lat, relief.mip_for_pixel(360.0 / grid_width(z)))
+        return dunes_earth.sand_share(self._noise_seed, z, rect, lon, lat, rough, base), lat
+
+    def sand_albedo(self, z: int, rect: Rect) -> np.ndarray:
+        """Return the sand's brightness factor on the rect (:func:`.dunes_earth.albedo`; 1
+        where there are no dunes)."""
+        weight, lat = self.sand(z, rect)
+        return dunes_earth.albedo(self._noise_seed, z, rect, lat, weight)
+
     def detail(
         self,
         z: int,

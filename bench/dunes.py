@@ -81,7 +81,7 @@ def main() -> None:
                 ms.append((time.perf_counter() - t0) * 1e3)
                 t0 = time.perf_counter()
                 if D:
-                    D.dunes(noise, z, r, la, w)
+                    D.dunes(noise, z, r, w)
                 dms.append((time.perf_counter() - t0) * 1e3)
             rows[f"z{z}"] = {
                 "weight": round(float(w.mean()), 3),

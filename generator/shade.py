@@ -243,7 +243,8 @@ class ReliefShader:
         fine = factor(elev, dry, mpp)
         sand = getattr(geo.source, "sand_albedo", None)
         if sand is not None:  # the dune fields' crests and corridors, banded with the light
-            fine = fine * np.asarray(sand(z, padded), np.float32)
+            # on the rect the elevation was read on, whose dunes the source has just made
+            fine = fine * np.asarray(sand(z, grown), np.float32)[crop]
         land = _band(fine * (1.0 - wet) + wet, rect)
         wet_in = wet[inner]
         out = np.repeat((land * (1.0 - wet_in) + wet_in)[None], 3, 0)

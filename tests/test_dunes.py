@@ -49,9 +49,8 @@ def test_dunes_are_ridges_of_bounded_height() -> None:
     wavelength is under FADE_PX[0] pixels."""
     z = 12
     r = _tile(*RUB, z)
-    _, lat = lonlat(z, r)
     one = np.ones((r.h, r.w), np.float32)
-    h = D.dunes(SEED, z, r, lat, one)
+    h = D.dunes(SEED, z, r, one)
     assert h.dtype == np.float32
     top = D.LINEAR_HEIGHT_M + D.CRESCENT_HEIGHT_M
     assert h.std() > 3.0 and np.abs(h).max() <= top
@@ -59,24 +58,24 @@ def test_dunes_are_ridges_of_bounded_height() -> None:
     # oriented: at z11, where the linear dunes carry the relief, their gradients run one way
     # over 16 px (0.7; the plain's value-noise octaves read 0.17)
     r11 = _tile(*RUB, 11)
-    h11 = D.dunes(SEED, 11, r11, lonlat(11, r11)[1], np.ones((256, 256), np.float32))
+    h11 = D.dunes(SEED, 11, r11, np.ones((256, 256), np.float32))
     coh, energy, _ = structure_tensor(h11.astype(np.float64), 16.0)
     assert float((coh * energy).sum() / energy.sum()) > 0.5
     # at z8 (611 m pixels) the 1.6 km linear dunes are 2.6 px: all but faded out; at z7 gone
     r8 = _tile(*RUB, 8)
-    h8 = D.dunes(SEED, 8, r8, lonlat(8, r8)[1], np.ones((256, 256), np.float32))
+    h8 = D.dunes(SEED, 8, r8, np.ones((256, 256), np.float32))
     assert 0.0 < np.abs(h8).max() < 0.01 * np.abs(h).max()
     r7 = _tile(*RUB, 7)
-    assert not D.dunes(SEED, 7, r7, lonlat(7, r7)[1], np.ones((256, 256), np.float32)).any()
-    assert not D.dunes(SEED, z, r, lat, np.zeros((256, 256), np.float32)).any()
+    assert not D.dunes(SEED, 7, r7, np.ones((256, 256), np.float32)).any()
+    assert not D.dunes(SEED, z, r, np.zeros((256, 256), np.float32)).any()
 
 
 def test_dunes_are_the_same_whichever_rect_asks() -> None:
     z = 13
     r = _tile(*RUB, z)
     big = Rect(r.y0 - 100, r.x0 - 77, 456, 400)
-    a = D.dunes(SEED, z, r, lonlat(z, r)[1], np.ones((r.h, r.w), np.float32))
-    b = D.dunes(SEED, z, big, lonlat(z, big)[1], np.ones((big.h, big.w), np.float32))
+    a = D.dunes(SEED, z, r, np.ones((r.h, r.w), np.float32))
+    b = D.dunes(SEED, z, big, np.ones((big.h, big.w), np.float32))
     assert np.array_equal(a, b[100 : 100 + r.h, 77 : 77 + r.w])
 
 
@@ -84,12 +83,8 @@ def test_the_lee_face_is_steeper_than_the_stoss() -> None:
     """Crescentic dunes: along the wind the ground rises gently and falls steeply."""
     z = 15
     r = _tile(*RUB, z)
-    cres = D.LINEAR_HEIGHT_M
-    try:
-        D.LINEAR_HEIGHT_M = 0.0  # the crescents alone
-        h = D.dunes(SEED, z, r, lonlat(z, r)[1], np.ones((r.h, r.w), np.float32))
-    finally:
-        D.LINEAR_HEIGHT_M = cres
+    linear, total = D.fields(SEED, z, r)
+    h = total - linear  # the crescents alone
     gy, gx = np.gradient(h.astype(np.float64))
     # the northern trades blow towards the south-west: the slope along the wind
     a = D.wind_angle(np.array([RUB[1]]))[0]
@@ -135,15 +130,14 @@ def test_crests_are_brighter_than_corridors() -> None:
 
     z = 11
     r = _tile(*RUB, z)
-    lat = lonlat(z, r)[1]
     one = np.ones((r.h, r.w), np.float32)
-    a = D.albedo(SEED, z, r, lat, one)
-    h = D.dunes(SEED, z, r, lat, one, linear_only=True)
+    a = D.albedo(SEED, z, r, one)
+    h = D.fields(SEED, z, r)[0]
     assert a.dtype == np.float32
     assert 1.0 - D.ALBEDO <= a.min() and a.max() <= 1.0 + D.ALBEDO + 1e-6
     assert a.max() - a.min() > D.ALBEDO
     assert np.corrcoef(a.ravel(), h.ravel())[0, 1] > 0.99
-    assert np.all(D.albedo(SEED, z, r, lat, np.zeros_like(one)) == 1.0)
+    assert np.all(D.albedo(SEED, z, r, np.zeros_like(one)) == 1.0)
     geo = make_geography("earth", 0)
     po = _tile(10.2, 45.05, z)
     assert np.all(geo.source.sand_albedo(z, po) == 1.0)  # type: ignore[attr-defined]

@@ -45,6 +45,7 @@ from numba import njit
 
 from ..planner import Rect
 from . import fractal
+from .fractal import smoothstep
 from .grid import HALF_WORLD, mercator_y, pixel_size
 
 #: Version of the dunes (part of the elevation layer's identity).
@@ -78,11 +79,6 @@ ALBEDO = 0.2
 GREEN = (100.0, 125.0)
 
 
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def sand_share(
     seed: int,
     z: int,
@@ -108,25 +104,25 @@ def sand_share(
     if grid_pann[np.ix_(rows, cols)].min() >= ARID_MM[1]:
         return np.zeros((rect.h, rect.w), np.float32)
     pann = clim.bilinear(clim.pann, lon, lat)  # type: ignore[attr-defined]
-    arid = 1.0 - _smoothstep((pann - ARID_MM[0]) / (ARID_MM[1] - ARID_MM[0]))
+    arid = 1.0 - smoothstep((pann - ARID_MM[0]) / (ARID_MM[1] - ARID_MM[0]))
     if not (arid > 0).any():
         return np.zeros((rect.h, rect.w), np.float32)
     # not on ice caps and polar deserts (hyper-arid and flat too): the warmest month above 10 °C
     tmax = clim.bilinear(clim.tmax, lon, lat)  # type: ignore[attr-defined]
-    arid = arid * _smoothstep((tmax - WARM_C[0]) / (WARM_C[1] - WARM_C[0]))
-    flat = 1.0 - _smoothstep((rough - FLAT_M[0]) / (FLAT_M[1] - FLAT_M[0]))
-    land = _smoothstep((base - LAND_M[0]) / (LAND_M[1] - LAND_M[0]))
+    arid = arid * smoothstep((tmax - WARM_C[0]) / (WARM_C[1] - WARM_C[0]))
+    flat = 1.0 - smoothstep((rough - FLAT_M[0]) / (FLAT_M[1] - FLAT_M[0]))
+    land = smoothstep((base - LAND_M[0]) / (LAND_M[1] - LAND_M[0]))
     w = arid * flat * land
     if not (w > 0).any():
         return np.zeros((rect.h, rect.w), np.float32)
     u, v = fractal.uv(z, rect)
     erg = fractal.fbm(seed ^ 0xD0E5, u, v, ERG_LEVELS, gain=0.5)
-    w = w * _smoothstep((erg - 0.1) / 0.35)
+    w = w * smoothstep((erg - 0.1) / 0.35)
     if (w > 0).any():
         # no sand where Blue Marble shows irrigated or vegetated land (the Nile, oases): the
         # land cover's own score, bilinear at 7.4 km
         green = _sample_plate(_get("greenness"), lon, lat)  # type: ignore[arg-type]
-        w = w * (1.0 - _smoothstep((green - GREEN[0]) / (GREEN[1] - GREEN[0])))
+        w = w * (1.0 - smoothstep((green - GREEN[0]) / (GREEN[1] - GREEN[0])))
     return w.astype(np.float32)
 
 
@@ -135,20 +131,17 @@ def wind_angle(lat: np.ndarray) -> np.ndarray:
     latitude: towards the south-west under the northern trades, the north-west under the
     southern, the east under the westerlies (blended between 28° and 36°)."""
     trade = np.where(lat >= 0.0, -0.75 * np.pi, 0.75 * np.pi)
-    west = _smoothstep((np.abs(lat) - 28.0) / 8.0)
+    west = smoothstep((np.abs(lat) - 28.0) / 8.0)
     # blend the angles through the short way round (trade ±135° → 0°)
     return trade * (1.0 - west)
 
 
-def dunes(
-    seed: int, z: int, rect: Rect, lat: np.ndarray, weight: np.ndarray, *, linear_only: bool = False
-) -> np.ndarray:
-    """Return the dunes' heights (m, float32 (h, w), zero mean) on the rect, times ``weight``
-    (from :func:`sand_share`); zeros where the weight is zero or the zoom too coarse.
-    ``linear_only``: the linear dunes alone (what :func:`albedo` follows)."""
-    out = np.zeros((rect.h, rect.w), np.float32)
-    if not (weight > 0).any():
-        return out
+def fields(seed: int, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
+    """Return (the linear dunes, all the dunes): heights (m, float32 (h, w), zero mean) on the
+    rect at full weight; zeros where the zoom is too coarse. The elevation weighs the second,
+    the sand's brightness (:func:`brightness`) follows the first."""
+    total = np.zeros((rect.h, rect.w), np.float32)
+    linear = total
     s = pixel_size(z)
     # Mercator x of the columns, not wrapped (the kernels' lattice and the phasor's columns
     # read the same; no sand sea lies at the antimeridian)
@@ -158,8 +151,8 @@ def dunes(
         (LINEAR_WAVELENGTH_M, LINEAR_HEIGHT_M, 0.5 * np.pi, False, 41, LINEAR_JITTER),
         (CRESCENT_WAVELENGTH_M, CRESCENT_HEIGHT_M, 0.0, True, 43, CRESCENT_JITTER),
     )
-    for lam, height, turn, asym, salt, jitter in comps[:1] if linear_only else comps:
-        fade = float(_smoothstep(np.array((lam / s - FADE_PX[0]) / (FADE_PX[1] - FADE_PX[0]))))
+    for n, (lam, height, turn, asym, salt, jitter) in enumerate(comps):
+        fade = float(smoothstep(np.array((lam / s - FADE_PX[0]) / (FADE_PX[1] - FADE_PX[0]))))
         if fade <= 0.0:
             continue
         cell = lam * CELL_WAVELENGTHS
@@ -198,17 +191,36 @@ def dunes(
             asym,
             STOSS,
         )
-        out += np.float32(height * fade) * h
-    return (out * weight).astype(np.float32)
+        total = total + np.float32(height * fade) * h
+        if n == 0:
+            linear = total
+    return linear, total
 
 
-def albedo(seed: int, z: int, rect: Rect, lat: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Return the sand's brightness factor (float32 (h, w), 1 where there are no dunes): the
-    crests of the linear dunes :data:`ALBEDO` brighter (loose, wind-sorted sand), the corridors
-    between them half as much darker (older, coarser, often gravel floors), as every photo of
-    an erg shows them even where the sun is high; for the imagery's relief shading."""
-    h = dunes(seed, z, rect, lat, weight, linear_only=True)
+def dunes(seed: int, z: int, rect: Rect, weight: np.ndarray) -> np.ndarray:
+    """Return the dunes' heights (m, float32 (h, w), zero mean) on the rect, times ``weight``
+    (from :func:`sand_share`); zeros where the weight is zero or the zoom too coarse."""
+    if not (weight > 0).any():
+        return np.zeros((rect.h, rect.w), np.float32)
+    return (fields(seed, z, rect)[1] * weight).astype(np.float32)
+
+
+def brightness(linear: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Return the sand's brightness factor (float32 (h, w)) from the linear dunes of
+    :func:`fields` and the dunes' weight: their crests :data:`ALBEDO` brighter (loose,
+    wind-sorted sand), the corridors between them half as much darker (older, coarser, often
+    gravel floors), as every photo of an erg shows them even where the sun is high; for the
+    imagery's relief shading."""
+    h = (linear * weight).astype(np.float32)
     return (1.0 + (ALBEDO * 1.5 / LINEAR_HEIGHT_M) * h).astype(np.float32)
+
+
+def albedo(seed: int, z: int, rect: Rect, weight: np.ndarray) -> np.ndarray:
+    """Return the sand's brightness factor on the rect (:func:`brightness`; 1 where the weight
+    is zero)."""
+    if not (weight > 0).any():
+        return np.ones((rect.h, rect.w), np.float32)
+    return brightness(fields(seed, z, rect)[0], weight)
 
 
 @njit(cache=True, nogil=True)

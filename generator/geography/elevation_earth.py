@@ -48,6 +48,7 @@ from scipy.spatial import cKDTree
 
 from ..planner import Rect
 from . import classes, dunes_earth, fractal, relief
+from .fractal import smoothstep
 from .grid import (
     HALF_WORLD,
     grid_width,
@@ -110,11 +111,6 @@ class WaterLike(Protocol):
     def water(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
         """Return (kind uint8, signed shore distance m, + on water)."""
         ...
-
-
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def _vertex_keys(xy: np.ndarray) -> np.ndarray:
@@ -291,6 +287,8 @@ class EarthElevation:
         self._profiles = RiverProfiles(rivers)
         self._noise_seed = (seed * 0x9E3779B1 + 0xE1E7) & 0xFFFFFFFF
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        # the sand's brightness of the rects last made (None: no dunes there)
+        self._bright: OrderedDict[tuple, np.ndarray | None] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @property
@@ -318,10 +316,7 @@ class EarthElevation:
                 self._cache.move_to_end(key)
                 return hit.copy()
         out = self._elevation(z, rect)
-        with self._cache_lock:
-            self._cache[key] = out
-            while len(self._cache) > 8:
-                self._cache.popitem(last=False)
+        self._keep(self._cache, key, out)
         return out.copy()
 
     def _elevation(self, z: int, rect: Rect) -> np.ndarray:
@@ -334,11 +329,21 @@ class EarthElevation:
             np.minimum(t_min, f.t, out=t_min)
         # the detail fades out towards the valley floor
         rough = relief.roughness(lon, lat)
-        floor = _smoothstep(t_min)
+        floor = smoothstep(t_min)
         terrain = base + self.detail(z, rect, lon, lat, rough) * floor
-        # sand seas: dune ridges on hyper-arid flats, out of the valley floors
+        # sand seas: dune ridges on hyper-arid flats, out of the valley floors; the sand's
+        # brightness, from the same dunes, is kept for the imagery's shading of this rect
         sand = dunes_earth.sand_share(self._noise_seed, z, rect, lon, lat, rough, base)
-        terrain = terrain + dunes_earth.dunes(self._noise_seed, z, rect, lat, sand * floor)
+        bright = None
+        ridges = np.zeros((rect.h, rect.w), np.float32)
+        if (sand > 0).any():
+            linear, total = dunes_earth.fields(self._noise_seed, z, rect)
+            on_floor = sand * floor
+            if (on_floor > 0).any():
+                ridges = (total * on_floor).astype(np.float32)
+            bright = dunes_earth.brightness(linear, sand)
+        self._keep(self._bright, (z, tuple(rect)), bright)
+        terrain = terrain + ridges
         # S + (T − S)·fade for both signs: pulled down to the river where the terrain is
         # higher, and where it dips below the surface (interpolation pits next to a river that
         # the running minimum has held up) lifted to it, so the river itself is exactly S;
@@ -346,12 +351,12 @@ class EarthElevation:
         best = np.full((rect.h, rect.w), np.inf, np.float32)
         for f in fields:
             c = np.where(
-                np.isfinite(f.surface), f.surface + (terrain - f.surface) * _smoothstep(f.t), np.inf
+                np.isfinite(f.surface), f.surface + (terrain - f.surface) * smoothstep(f.t), np.inf
             )
             if f.rows is not None:
                 assert f.t_k is not None and f.s_k is not None and f.cols is not None
                 tv = terrain[f.rows, f.cols][:, None]
-                c_k = np.where(f.t_k < 1.0, f.s_k + (tv - f.s_k) * _smoothstep(f.t_k), np.inf)
+                c_k = np.where(f.t_k < 1.0, f.s_k + (tv - f.s_k) * smoothstep(f.t_k), np.inf)
                 c[f.rows, f.cols] = c_k.min(axis=1)
             np.minimum(best, c, out=best)
         out = np.where(np.isfinite(best), best, terrain)
@@ -365,24 +370,33 @@ class EarthElevation:
             base,
             kind,
             np.asarray(dist, np.float32),
-            _smoothstep(t_min),
+            floor,
             rough,
         )
         return out.astype(np.float32)
 
-    def sand(self, z: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
-        """Return (the dunes' weight (:func:`.dunes_earth.sand_share`), the rows' latitudes)
-        on the rect, as the layer weighs them (its valley floors aside)."""
+    def sand_albedo(self, z: int, rect: Rect) -> np.ndarray:
+        """Return the sand's brightness factor on the rect (:func:`.dunes_earth.brightness`; 1
+        where there are no dunes): kept from the rect's elevation when that was just made (the
+        shader reads both on one rect), else computed."""
+        key = (z, tuple(rect))
+        with self._cache_lock:
+            if key in self._bright:
+                bright = self._bright[key]
+                return np.ones((rect.h, rect.w), np.float32) if bright is None else bright.copy()
         lon, lat = lonlat(z, rect)
         rough = relief.roughness(lon, lat)
         base = relief.sample(lon, lat, relief.mip_for_pixel(360.0 / grid_width(z)))
-        return dunes_earth.sand_share(self._noise_seed, z, rect, lon, lat, rough, base), lat
+        sand = dunes_earth.sand_share(self._noise_seed, z, rect, lon, lat, rough, base)
+        return dunes_earth.albedo(self._noise_seed, z, rect, sand)
 
-    def sand_albedo(self, z: int, rect: Rect) -> np.ndarray:
-        """Return the sand's brightness factor on the rect (:func:`.dunes_earth.albedo`; 1
-        where there are no dunes)."""
-        weight, lat = self.sand(z, rect)
-        return dunes_earth.albedo(self._noise_seed, z, rect, lat, weight)
+    def _keep(self, cache: OrderedDict, key: tuple, value: np.ndarray | None) -> None:
+        """Keep ``value`` under ``key`` in one of the small per-rect caches (the last 8)."""
+        with self._cache_lock:
+            cache[key] = value
+            cache.move_to_end(key)
+            while len(cache) > 8:
+                cache.popitem(last=False)
 
     def detail(
         self,
@@ -398,7 +412,7 @@ class EarthElevation:
             return np.zeros((rect.h, rect.w), np.float32)
         if rough is None:
             rough = relief.roughness(lon, lat)
-        ridged_w = _smoothstep((rough - 20.0) / 120.0)
+        ridged_w = smoothstep((rough - 20.0) / 120.0)
         acc = np.zeros((rect.h, rect.w), np.float32)
         amp = 1.0
         split = min(DETAIL_LEVEL + ROTATED_OCTAVES, top + 1)
@@ -532,7 +546,7 @@ class EarthElevation:
                 band = np.minimum(LAKE_SHORE_M, LAKE_SHORE_MAX_PX * mpp)
                 blend = near & land & (dist > -band)
                 if blend.any():
-                    w = 1.0 - (1.0 - _smoothstep(-dist / band)[blend]) * fade[blend]
+                    w = 1.0 - (1.0 - smoothstep(-dist / band)[blend]) * fade[blend]
                     out[blend] = level[blend] + (out[blend] - level[blend]) * w
         return out
 
@@ -801,7 +815,7 @@ def _octave(seed: int, level: int, u: np.ndarray, v: np.ndarray, rotated: bool) 
     out = _rotated_noise(seed, level, u, v)
     wrap = u > 0.99
     if wrap.any():
-        w = _smoothstep((u[wrap] - 0.99) / 0.01)[None, :]
+        w = smoothstep((u[wrap] - 0.99) / 0.01)[None, :]
         other = _rotated_noise(seed, level, u[wrap] - 1.0, v)
         out[:, wrap] = out[:, wrap] * (1.0 - w) + other * w
     return out / _STATS["rot_std"]

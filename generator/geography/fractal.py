@@ -102,6 +102,13 @@ def value_noise(seed: int, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarr
     return (top + (bot - top) * sy).astype(np.float32)
 
 
+def smoothstep(t: np.ndarray) -> np.ndarray:
+    """Return the cubic ramp 3t² − 2t³ of ``t`` clipped to 0..1 (0 below, 1 above): the soft
+    threshold every layer fades its rules in and out with."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
 def _fade(t: np.ndarray) -> np.ndarray:
     return t * t * t * (t * (t * 6 - 15) + 10)
 

@@ -40,6 +40,7 @@ from ..planner import Rect
 from . import classes as C
 from . import fractal, relief
 from .elevation_earth import fbm_rows
+from .fractal import smoothstep
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, to_mercator
 
 #: Version of this layer's code (part of the identity).
@@ -355,7 +356,7 @@ class EarthLandcover:
         q = self._uniform(self._seed, z, u, v, MOSAIC_LEVELS)
         q2 = self._uniform(self._seed ^ 0x55, z, u, v, (12, 17))
         out = np.full((rect.h, rect.w), C.GRASSLAND, np.uint8)
-        hilly = _smoothstep((rough - 30.0) / 150.0)
+        hilly = smoothstep((rough - 30.0) / 150.0)
         flat = rough < 12.0
         for g, (dom, share, rest) in MIXES.items():
             sel = group == g
@@ -472,8 +473,3 @@ def _pick(q: np.ndarray, mix: tuple[tuple[int, float], ...]) -> np.ndarray:
     edges = edges / edges[-1]
     idx = np.searchsorted(edges, q, side="right").clip(0, len(mix) - 1)
     return np.array([c for c, _ in mix], np.uint8)[idx]
-
-
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)

@@ -102,6 +102,7 @@ from rasterio import features
 from ..planner import Rect
 from . import edt, fractal, gshhs
 from .flood import D8_CODES, fill_depressions
+from .fractal import smoothstep
 from .grid import HALF_WORLD, grid_width, lonlat, pixel_size, tile_rect
 from .lru import LRU
 
@@ -529,7 +530,7 @@ class EarthStreams:
             # the cell's centre latitude sets its ground → pixel scale (pure per cell)
             lat = float(lonlat(ZR, Rect(cy * CELL + CELL // 2, 0, 1, 1))[1][0])
             wpx = width_m(net.count) / (s * max(math.cos(math.radians(lat)), 0.05))
-            fade = _smoothstep((wpx - FADE_PX[0]) / (FADE_PX[1] - FADE_PX[0]))
+            fade = smoothstep((wpx - FADE_PX[0]) / (FADE_PX[1] - FADE_PX[0]))
             keep = fade > 0
             if not keep.any():
                 return empty
@@ -715,11 +716,6 @@ class EarthStreams:
             seen.add((gy, gx))
             path.append((gy, gx))
         return np.array(path, np.int64), why
-
-
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def _d8_tables() -> tuple[np.ndarray, np.ndarray]:
